@@ -1,0 +1,10 @@
+# ci.mk - the README's test command: build and test twice, plainly and
+# with AddressSanitizer + UndefinedBehaviorSanitizer, out of tree.
+JOBS ?= 2
+check-all:
+	autoreconf -fi
+	rm -rf _build _build-san
+	mkdir -p _build _build-san
+	cd _build && ../configure --quiet && $(MAKE) -j$(JOBS) && $(MAKE) -j$(JOBS) check
+	cd _build-san && ../configure --quiet --enable-sanitizers && $(MAKE) -j$(JOBS) && $(MAKE) -j$(JOBS) check
+.PHONY: check-all

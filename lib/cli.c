@@ -1,0 +1,419 @@
+/* cli.c - errors, messages, option parsing, atomic output, progress. */
+#include "config.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *progname = "lr";
+
+void *lr_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) lr_die("out of memory (%zu bytes)", n);
+    return p;
+}
+
+void *lr_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) lr_die("out of memory (%zu x %zu bytes)", n, size);
+    return p;
+}
+
+void *lr_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) lr_die("out of memory (%zu bytes)", n);
+    return q;
+}
+
+char *lr_xstrdup(const char *s)
+{
+    char *p = strdup(s ? s : "");
+    if (!p) lr_die("out of memory");
+    return p;
+}
+
+int lr_errorf(lr_error *err, const char *fmt, ...)
+{
+    if (!err) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int lr_error_prefix(lr_error *err, const char *fmt, ...)
+{
+    if (!err) return -1;
+    char prefix[512], old[sizeof err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    /* a long message is cut, never overflowed */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+#pragma GCC diagnostic pop
+    return -1;
+}
+
+const char *lr_version(void) { return PACKAGE_VERSION; }
+
+void lr_cli_init(const char *argv0)
+{
+    const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
+    progname = slash ? slash + 1 : (argv0 ? argv0 : "lr");
+    /* libtool wrappers run the real binary as lt-NAME */
+    if (strncmp(progname, "lt-", 3) == 0) progname += 3;
+}
+
+const char *lr_progname(void) { return progname; }
+
+static void vmessage(const char *fmt, va_list ap)
+{
+    char buf[2048];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    /* one line: fold any newline a message picked up from its input */
+    for (char *c = buf; *c; c++)
+        if (*c == '\n' || *c == '\r') *c = ' ';
+    fprintf(stderr, "%s: %s\n", progname, buf);
+}
+
+void lr_die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(fmt, ap);
+    va_end(ap);
+    exit(1);
+}
+
+void lr_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "Try '%s --help' for more information.\n", progname);
+    exit(2);
+}
+
+void lr_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(fmt, ap);
+    va_end(ap);
+}
+
+void lr_print_version(void)
+{
+    printf("%s (lr) %s\n", progname, PACKAGE_VERSION);
+    exit(0);
+}
+
+long lr_parse_long(const char *opt, const char *s, long min, long max)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end)
+        lr_usage_error("%s: '%s' is not an integer", opt, s);
+    if (v < min || v > max)
+        lr_usage_error("%s: %ld is out of range [%ld, %ld]", opt, v, min, max);
+    return v;
+}
+
+double lr_parse_double(const char *opt, const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v))
+        lr_usage_error("%s: '%s' is not a finite number", opt, s);
+    return v;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+int lr_parse_int_list(const char *opt, const char *s, int max, int **out)
+{
+    int cap = 16, n = 0;
+    int *v = lr_xmalloc(cap * sizeof *v);
+    const char *p = s;
+    if (!*p) lr_usage_error("%s: empty list", opt);
+    while (*p) {
+        char *end;
+        errno = 0;
+        long a = strtol(p, &end, 10), b;
+        if (end == p || errno) lr_usage_error("%s: '%s' is not a list of integers", opt, s);
+        b = a;
+        p = end;
+        if (*p == '-') {
+            p++;
+            b = strtol(p, &end, 10);
+            if (end == p || errno) lr_usage_error("%s: bad range in '%s'", opt, s);
+            p = end;
+        }
+        if (a > b) lr_usage_error("%s: range %ld-%ld is reversed", opt, a, b);
+        if (a < 0 || b >= max)
+            lr_usage_error("%s: index %ld out of range [0, %d)", opt, a < 0 ? a : b, max);
+        for (long i = a; i <= b; i++) {
+            if (n == cap) v = lr_xrealloc(v, (cap *= 2) * sizeof *v);
+            v[n++] = (int)i;
+        }
+        if (*p == ',') {
+            p++;
+            if (!*p) lr_usage_error("%s: trailing comma in '%s'", opt, s);
+        } else if (*p)
+            lr_usage_error("%s: unexpected '%c' in '%s'", opt, *p, s);
+    }
+    qsort(v, n, sizeof *v, cmp_int);
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (m == 0 || v[m - 1] != v[i]) v[m++] = v[i];
+    *out = v;
+    return m;
+}
+
+void lr_parse_shard(const char *opt, const char *s, int *index, int *count)
+{
+    char *end;
+    long i = strtol(s, &end, 10);
+    if (end == s || *end != '/') lr_usage_error("%s: expected I/N, got '%s'", opt, s);
+    const char *q = end + 1;
+    long n = strtol(q, &end, 10);
+    if (end == q || *end || n < 1 || i < 0 || i >= n)
+        lr_usage_error("%s: expected I/N with 0 <= I < N, got '%s'", opt, s);
+    *index = (int)i;
+    *count = (int)n;
+}
+
+/* ---------------- atomic output ---------------- */
+
+/* Outputs not yet committed are removed at exit (e.g. after lr_die). */
+static lr_out *pending[16];
+static int n_pending;
+
+static void remove_pending(void)
+{
+    for (int i = 0; i < n_pending; i++)
+        if (pending[i] && pending[i]->tmppath) unlink(pending[i]->tmppath);
+}
+
+static void forget_pending(lr_out *o)
+{
+    for (int i = 0; i < n_pending; i++)
+        if (pending[i] == o) pending[i] = NULL;
+}
+
+lr_out *lr_out_open(const char *path, lr_error *err)
+{
+    lr_out *o = lr_xcalloc(1, sizeof *o);
+    if (!path || strcmp(path, "-") == 0) {
+        o->fp = stdout;
+        return o;
+    }
+    o->path = lr_xstrdup(path);
+    size_t n = strlen(path) + 32;
+    o->tmppath = lr_xmalloc(n);
+    const char *slash = strrchr(path, '/');
+    if (slash)
+        snprintf(o->tmppath, n, "%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1);
+    else
+        snprintf(o->tmppath, n, ".%s.XXXXXX", path);
+    int fd = mkstemp(o->tmppath);
+    if (fd < 0) {
+        lr_errorf(err, "%s: cannot create temporary file: %s", path, strerror(errno));
+        free(o->path), free(o->tmppath), free(o);
+        return NULL;
+    }
+    fchmod(fd, 0644 & ~umask(umask(0)));
+    o->fp = fdopen(fd, "wb");
+    static bool registered;
+    if (!registered) {
+        atexit(remove_pending);
+        registered = true;
+    }
+    if (n_pending < (int)LR_ARRAY_LEN(pending)) pending[n_pending++] = o;
+    return o;
+}
+
+int lr_out_commit(lr_out *o, lr_error *err)
+{
+    int rc = 0;
+    if (!o) return 0;
+    if (!o->path) {
+        if (fflush(o->fp) != 0 || ferror(o->fp))
+            rc = lr_errorf(err, "standard output: write error: %s", strerror(errno));
+        free(o);
+        return rc;
+    }
+    if (fflush(o->fp) != 0 || ferror(o->fp) || fsync(fileno(o->fp)) != 0) {
+        rc = lr_errorf(err, "%s: write error: %s", o->path, strerror(errno));
+        fclose(o->fp);
+    } else if (fclose(o->fp) != 0) {
+        rc = lr_errorf(err, "%s: write error: %s", o->path, strerror(errno));
+    } else if (rename(o->tmppath, o->path) != 0) {
+        rc = lr_errorf(err, "%s: cannot rename temporary file: %s", o->path, strerror(errno));
+    }
+    if (rc) unlink(o->tmppath);
+    forget_pending(o);
+    free(o->path), free(o->tmppath), free(o);
+    return rc;
+}
+
+void lr_out_abort(lr_out *o)
+{
+    if (!o) return;
+    if (o->path) {
+        fclose(o->fp);
+        unlink(o->tmppath);
+    } else {
+        fflush(o->fp);
+    }
+    forget_pending(o);
+    free(o->path), free(o->tmppath), free(o);
+}
+
+/* ---------------- files ---------------- */
+
+char *lr_read_file(const char *path, size_t *len, lr_error *err)
+{
+    bool is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    if (!f) {
+        lr_errorf(err, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = lr_xmalloc(cap);
+    for (;;) {
+        if (n + 1 >= cap) buf = lr_xrealloc(buf, cap *= 2);
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0) break;
+    }
+    bool bad = ferror(f);
+    int e = errno;
+    if (!is_stdin) fclose(f);
+    if (bad) {
+        free(buf);
+        lr_errorf(err, "%s: read error: %s", is_stdin ? "stdin" : path, strerror(e));
+        return NULL;
+    }
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
+/* ---------------- time and progress ---------------- */
+
+double lr_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+struct lr_progress {
+    char what[64];
+    int64_t total, items, tokens;
+    double start, last;
+    bool quiet, tty;
+    char note[128];
+};
+
+lr_progress *lr_progress_new(const char *what, int64_t total, bool quiet)
+{
+    lr_progress *p = lr_xcalloc(1, sizeof *p);
+    snprintf(p->what, sizeof p->what, "%s", what);
+    p->total = total;
+    p->quiet = quiet;
+    p->tty = isatty(2);
+    p->start = p->last = lr_now();
+    return p;
+}
+
+static void fmt_duration(char *buf, size_t n, double s)
+{
+    if (!isfinite(s) || s < 0) {
+        snprintf(buf, n, "--:--");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, n, "%02ld:%02ld", t / 60, t % 60);
+}
+
+static void progress_print(lr_progress *p, bool final)
+{
+    double el = lr_now() - p->start;
+    double rate = el > 0 ? p->items / el : 0, trate = el > 0 ? p->tokens / el : 0;
+    char eta[32], elapsed[32], toks[64] = "";
+    fmt_duration(elapsed, sizeof eta, el);
+    fmt_duration(eta, sizeof eta, p->total > 0 && rate > 0 ? (p->total - p->items) / rate : NAN);
+    if (p->tokens) snprintf(toks, sizeof toks, ", %.0f tok/s", trate);
+    if (p->tty && !final) {
+        char bar[31] = "";
+        if (p->total > 0) {
+            int fill = (int)(30.0 * p->items / p->total);
+            for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+            bar[30] = 0;
+        }
+        fprintf(stderr, "\r%s [%s] %lld/%lld (%.1f/s%s) %s ETA %s %s\033[K", p->what, bar,
+                (long long)p->items, (long long)p->total, rate, toks, elapsed, eta, p->note);
+    } else if (p->total > 0) {
+        fprintf(stderr, "%s%s: %lld/%lld (%.1f/s%s) elapsed %s ETA %s %s\n", p->tty ? "\r" : "",
+                p->what, (long long)p->items, (long long)p->total, rate, toks, elapsed,
+                final ? "00:00" : eta, p->note);
+    } else {
+        fprintf(stderr, "%s%s: %lld (%.1f/s%s) elapsed %s %s\n", p->tty ? "\r" : "", p->what,
+                (long long)p->items, rate, toks, elapsed, p->note);
+    }
+}
+
+void lr_progress_add(lr_progress *p, int64_t items, int64_t tokens)
+{
+    if (!p) return;
+    p->items += items;
+    p->tokens += tokens;
+    if (p->quiet) return;
+    double now = lr_now();
+    if (now - p->last >= (p->tty ? 0.2 : 10.0)) {
+        p->last = now;
+        progress_print(p, false);
+    }
+}
+
+void lr_progress_note(lr_progress *p, const char *fmt, ...)
+{
+    if (!p) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->note, sizeof p->note, fmt, ap);
+    va_end(ap);
+}
+
+void lr_progress_done(lr_progress *p)
+{
+    if (!p) return;
+    if (!p->quiet) progress_print(p, true);
+    free(p);
+}

@@ -1,0 +1,18 @@
+/* internal.h - shared private helpers of liblr (not installed). */
+#ifndef LR_INTERNAL_H
+#define LR_INTERNAL_H
+#include "lr.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* Allocation that cannot fail quietly: out of memory is fatal. */
+void *lr_xmalloc(size_t n);
+void *lr_xcalloc(size_t n, size_t size);
+void *lr_xrealloc(void *p, size_t n);
+char *lr_xstrdup(const char *s);
+
+#define LR_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define LR_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define LR_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#endif

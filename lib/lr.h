@@ -1,0 +1,236 @@
+/*
+ * lr.h - the public interface of liblr.
+ *
+ * liblr turns decoder LLM checkpoints (Llama, Mistral, Qwen2, Qwen3 in
+ * Hugging Face layout) into dense retrievers, compresses them EffiR-style
+ * and measures them.  The lr-* tools are thin shells over this library.
+ *
+ * Conventions:
+ *  - Functions that can fail take an `lr_error *err` (may be NULL) and
+ *    return -1 or NULL on failure with a one-line message in err->msg that
+ *    names the file, the place and what was expected.
+ *  - Objects are created by lr_<thing>_new/_load/_open and released by
+ *    lr_<thing>_free/_close; freeing NULL is a no-op.
+ *  - Vectors are float32; tensors keep their stored dtype until converted.
+ *
+ * Each module owns one section below.
+ */
+#ifndef LR_H
+#define LR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ===================================================================
+ * foundation: errors, CLI, atomic output, progress, threads, BLIS
+ * =================================================================== */
+
+typedef struct lr_error {
+    char msg[1024];
+} lr_error;
+
+/* Set err->msg from a printf-style format; returns -1 so callers can
+ * `return lr_errorf(err, ...)`.  Safe with err == NULL. */
+int lr_errorf(lr_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Prefix an existing message: "prefix: old message". Returns -1. */
+int lr_error_prefix(lr_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+const char *lr_version(void);
+
+/* --- CLI helpers (every tool) --- */
+/* Record the program name used in messages ("lr-eval"). */
+void lr_cli_init(const char *argv0);
+const char *lr_progname(void);
+/* Print "prog: message" and exit(1) (runtime error). */
+void lr_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* Print "prog: message" plus a hint to --help, exit(2) (usage error). */
+void lr_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void lr_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "prog (lr) VERSION" and exit(0). */
+void lr_print_version(void) __attribute__((noreturn));
+/* Parse helpers for option values; on error they call lr_usage_error
+ * naming the option. */
+long lr_parse_long(const char *opt, const char *s, long min, long max);
+double lr_parse_double(const char *opt, const char *s);
+/* Parse "1,5,7" or "1-3,8" into a sorted, deduplicated array of ints in
+ * [0, max). Returns count; *out malloc'ed. Usage error on bad input. */
+int lr_parse_int_list(const char *opt, const char *s, int max, int **out);
+/* Parse "I/N" (0 <= I < N). */
+void lr_parse_shard(const char *opt, const char *s, int *index, int *count);
+
+/* --- atomic output: never leave a partial file behind ---
+ * lr_out_open("-" or NULL) writes to stdout directly; any other path
+ * writes to a temporary file in the same directory that lr_out_commit()
+ * renames into place.  lr_out_abort() (also run at exit for outputs not
+ * committed, e.g. after lr_die) removes the temporary. */
+typedef struct lr_out {
+    FILE *fp;
+    char *path;     /* final path, NULL for stdout */
+    char *tmppath;  /* temporary path, NULL for stdout */
+} lr_out;
+lr_out *lr_out_open(const char *path, lr_error *err);
+int lr_out_commit(lr_out *o, lr_error *err);   /* flush, fsync, rename, free */
+void lr_out_abort(lr_out *o);                  /* unlink temporary, free */
+
+/* --- progress on stderr: a bar with rate and ETA on a terminal,
+ * a plain line every few seconds otherwise; silent with quiet. --- */
+typedef struct lr_progress lr_progress;
+lr_progress *lr_progress_new(const char *what, int64_t total, bool quiet);
+/* Advance by `items` (e.g. documents) and `tokens` (may be 0). */
+void lr_progress_add(lr_progress *p, int64_t items, int64_t tokens);
+/* Free-form status suffix shown after the rate (e.g. "loss 0.123"). */
+void lr_progress_note(lr_progress *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void lr_progress_done(lr_progress *p);   /* final line, free */
+
+double lr_now(void);   /* monotonic seconds */
+
+/* --- threads and BLIS ---
+ * lr_threads_init(n): n <= 0 means all online cores.  Selects a BLIS
+ * sub-configuration that the CPU supports (skx on AVX-512, haswell on
+ * AVX2) unless BLIS_ARCH_TYPE is set, then sets BLIS and OpenMP threads.
+ * Must run before the first BLIS call. Returns the thread count. */
+int lr_threads_init(int n);
+int lr_threads(void);
+const char *lr_blas_arch(void);   /* name of the BLIS sub-configuration in use */
+
+/* Row-major single-precision GEMM:
+ * C[m x n] = alpha * op(A) * op(B) + beta * C, where op(X) = X or X^T.
+ * lda/ldb/ldc are row strides. */
+void lr_sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha,
+              const float *a, int lda, const float *b, int ldb, float beta,
+              float *c, int ldc);
+
+/* --- small JSON helpers (jansson underneath) --- */
+struct json_t;
+/* Parse a whole buffer; error names `what` and the line/column. */
+struct json_t *lr_json_parse(const char *buf, size_t len, const char *what, lr_error *err);
+struct json_t *lr_json_load_file(const char *path, lr_error *err);
+
+/* --- file helpers --- */
+/* Read a whole file ("-" = stdin). Returns malloc'ed buffer + NUL. */
+char *lr_read_file(const char *path, size_t *len, lr_error *err);
+
+/* ===================================================================
+ * checkpoint: tar/directory, safetensors, config.json, lr.json
+ * =================================================================== */
+
+typedef enum lr_dtype { LR_F32 = 0, LR_BF16 = 1, LR_F16 = 2 } lr_dtype;
+size_t lr_dtype_size(lr_dtype t);
+const char *lr_dtype_name(lr_dtype t);   /* "F32", "BF16", "F16" */
+
+typedef struct lr_tensor {
+    char *name;            /* Hugging Face name, e.g. model.layers.0.mlp.up_proj.weight */
+    lr_dtype dtype;
+    int ndim;
+    int64_t shape[4];
+    size_t nbytes;
+    void *data;            /* stored little-endian bytes (owned by the checkpoint) */
+} lr_tensor;
+
+int64_t lr_tensor_numel(const lr_tensor *t);
+/* Convert n elements of any dtype to float32 (and back). */
+void lr_to_f32(lr_dtype t, const void *src, float *dst, size_t n);
+void lr_from_f32(lr_dtype t, const float *src, void *dst, size_t n);
+
+typedef enum { LR_ROPE_DEFAULT = 0, LR_ROPE_LLAMA3 = 1 } lr_rope_type;
+
+typedef struct lr_config {
+    char model_type[16];     /* llama, mistral, qwen2, qwen3 */
+    int hidden;              /* hidden_size */
+    int n_layers;            /* num_hidden_layers */
+    int n_heads;             /* num_attention_heads */
+    int n_kv_heads;          /* num_key_value_heads */
+    int head_dim;            /* head_dim or hidden / heads */
+    int intermediate;        /* intermediate_size (full width) */
+    int vocab;               /* vocab_size */
+    int max_pos;             /* max_position_embeddings */
+    double rms_eps;          /* rms_norm_eps */
+    double rope_theta;
+    lr_rope_type rope_type;  /* rope_scaling.rope_type */
+    double rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    int rope_original_max_pos;
+    bool tie_embeddings;     /* tie_word_embeddings */
+    bool attn_bias;          /* q/k/v biases (qwen2, or attention_bias) */
+    bool qk_norm;            /* per-head q/k RMSNorm (qwen3) */
+    int sliding_window;      /* 0 = none */
+    int bos_id, eos_id;      /* -1 when absent */
+} lr_config;
+
+/* Per-layer layout of lr.json: attention present, MLP width (0 = dropped). */
+typedef struct lr_layer_layout {
+    bool attn;
+    int mlp;
+} lr_layer_layout;
+
+/* A file carried through untouched (tokenizer.json, generation_config, ...). */
+typedef struct lr_file {
+    char *name;
+    char *data;     /* NUL-terminated copy */
+    size_t size;
+} lr_file;
+
+typedef struct lr_checkpoint {
+    char *source;              /* path or "stdin", for messages */
+    lr_config cfg;
+    lr_layer_layout *layers;   /* cfg.n_layers entries */
+    struct json_t *lr_json;    /* lr.json object (created if absent) */
+    lr_tensor *tensors;
+    size_t n_tensors;
+    lr_file *files;            /* config.json and every passthrough file */
+    size_t n_files;
+    void *priv;                /* mappings and buffers */
+} lr_checkpoint;
+
+/* ---- checkpoint module: more declarations ---- */
+/* ---- end checkpoint ---- */
+
+/* ===================================================================
+ * tokenizer: Hugging Face tokenizer.json (BPE, byte-level, Metaspace)
+ * =================================================================== */
+typedef struct lr_tokenizer lr_tokenizer;
+/* ---- tokenizer module ---- */
+/* ---- end tokenizer ---- */
+
+/* ===================================================================
+ * streams: msgpack streams (embeddings, scores, metrics)
+ * =================================================================== */
+/* ---- streams module ---- */
+/* ---- end streams ---- */
+
+/* ===================================================================
+ * eval: qrels, runs, exact search, trec_eval measures
+ * =================================================================== */
+/* ---- eval module ---- */
+/* ---- end eval ---- */
+
+/* ===================================================================
+ * model: forward pass, pooling, text inputs for encoding
+ * =================================================================== */
+/* ---- model module ---- */
+/* ---- end model ---- */
+
+/* ===================================================================
+ * compress: importance scores, depth and width surgery
+ * =================================================================== */
+/* ---- compress module ---- */
+/* ---- end compress ---- */
+
+/* ===================================================================
+ * train: backward, losses, optimiser, training data
+ * =================================================================== */
+/* ---- train module ---- */
+/* ---- end train ---- */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LR_H */

@@ -1,0 +1,56 @@
+/* check-util.h - helpers shared by the Check unit tests. */
+#ifndef LR_CHECK_UTIL_H
+#define LR_CHECK_UTIL_H
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Path of ../shared (LR_SHARED), or NULL when absent. */
+static inline const char *shared_dir(void)
+{
+    const char *d = getenv("LR_SHARED");
+    struct stat st;
+    if (!d || stat(d, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
+    return d;
+}
+
+/* Build "<shared>/<rel>" in buf; returns NULL (and says so once) when
+ * the shared material is absent, so tests can skip. */
+static inline const char *shared_path(char *buf, size_t n, const char *rel)
+{
+    const char *d = shared_dir();
+    if (!d) {
+        static int said;
+        if (!said++) fprintf(stderr, "note: ../shared absent: skipping tests that need it\n");
+        return NULL;
+    }
+    snprintf(buf, n, "%s/%s", d, rel);
+    return buf;
+}
+
+/* Relative error of a against reference r: max|a-r| / max|r|. */
+static inline double rel_err_f32_f64(const float *a, const double *r, size_t n)
+{
+    double dmax = 0, rmax = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = a[i] - r[i];
+        if (d < 0) d = -d;
+        double m = r[i] < 0 ? -r[i] : r[i];
+        if (d > dmax || d != d) dmax = d != d ? 1e300 : d;
+        if (m > rmax) rmax = m;
+    }
+    return rmax > 0 ? dmax / rmax : dmax;
+}
+
+/* Run a suite; exit status for automake (77 = skipped when all skipped). */
+static inline int run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+#endif

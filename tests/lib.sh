@@ -1,0 +1,54 @@
+# lib.sh - helpers for the shell tests of the tools (sourced).
+# Environment from make check: LR_BIN, LR_SRCDIR, LR_SHARED.
+set -u
+: "${LR_BIN:=$(cd "$(dirname "$0")/../bin" && pwd)}"
+: "${LR_SRCDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${LR_SHARED:=$LR_SRCDIR/../shared}"
+PATH="$LR_BIN:$PATH"
+export PATH
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/lr-test.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+FAILS=0
+
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+pass() { echo "ok: $*"; }
+
+# Skip the whole test (exit 77) when ../shared is absent.
+need_shared() {
+    if [ ! -d "$LR_SHARED/fixtures" ]; then
+        echo "skip: $LR_SHARED absent (tests that need shared data are skipped)"
+        exit 77
+    fi
+}
+
+# expect_error NAME PATTERN OUTFILE -- CMD...: CMD must exit non-zero,
+# print exactly one line on stderr matching PATTERN (extended regex) and
+# leave OUTFILE absent or empty ("-" to skip that check).
+expect_error() {
+    name=$1 pat=$2 out=$3
+    shift 4
+    "$@" >"$TMP/stdout" 2>"$TMP/stderr"
+    rc=$?
+    lines=$(wc -l <"$TMP/stderr")
+    if [ $rc -eq 0 ]; then
+        fail "$name: exit 0"
+    elif [ $rc -ge 128 ]; then
+        fail "$name: crashed (status $rc): $(head -c 300 "$TMP/stderr")"
+    elif [ "$lines" -ne 1 ]; then
+        fail "$name: expected one line on stderr, got $lines: $(head -c 300 "$TMP/stderr")"
+    elif ! grep -Eq -- "$pat" "$TMP/stderr"; then
+        fail "$name: stderr '$(cat "$TMP/stderr")' does not match '$pat'"
+    elif [ "$out" != - ] && [ -s "$out" ]; then
+        fail "$name: partial output left in $out"
+    else
+        pass "$name"
+    fi
+}
+
+finish() {
+    if [ "$FAILS" -ne 0 ]; then
+        echo "$FAILS failure(s)" >&2
+        exit 1
+    fi
+    exit 0
+}

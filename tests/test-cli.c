@@ -1,0 +1,103 @@
+/* test-cli.c - foundation: errors, lists, atomic output, GEMM. */
+#include "config.h"
+#include "check-util.h"
+#include "lr.h"
+
+#include <math.h>
+#include <unistd.h>
+
+START_TEST(test_errorf_prefix)
+{
+    lr_error e;
+    ck_assert_int_eq(lr_errorf(&e, "line %d: bad", 3), -1);
+    lr_error_prefix(&e, "%s", "qrels.tsv");
+    ck_assert_str_eq(e.msg, "qrels.tsv: line 3: bad");
+    ck_assert_int_eq(lr_errorf(NULL, "x"), -1);
+}
+END_TEST
+
+START_TEST(test_int_list)
+{
+    int *v;
+    int n = lr_parse_int_list("--x", "5,1-3,2", 10, &v);
+    ck_assert_int_eq(n, 4);
+    ck_assert_int_eq(v[0], 1);
+    ck_assert_int_eq(v[1], 2);
+    ck_assert_int_eq(v[2], 3);
+    ck_assert_int_eq(v[3], 5);
+    free(v);
+}
+END_TEST
+
+START_TEST(test_int_list_out_of_range)
+{
+    int *v;
+    lr_cli_init("test");
+    lr_parse_int_list("--x", "1,12", 10, &v);   /* exits 2 */
+}
+END_TEST
+
+START_TEST(test_atomic_output)
+{
+    char dir[] = "/tmp/lr-test-XXXXXX", path[256];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    lr_error e;
+    lr_out *o = lr_out_open(path, &e);
+    ck_assert_ptr_nonnull(o);
+    fputs("partial", o->fp);
+    ck_assert_int_ne(access(path, F_OK), 0);   /* nothing at the final path yet */
+    lr_out_abort(o);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    o = lr_out_open(path, &e);
+    fputs("whole", o->fp);
+    ck_assert_int_eq(lr_out_commit(o, &e), 0);
+    size_t n;
+    char *s = lr_read_file(path, &n, &e);
+    ck_assert_str_eq(s, "whole");
+    free(s);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
+/* GEMM against a naive triple loop, all four transpose combinations. */
+START_TEST(test_sgemm)
+{
+    lr_threads_init(2);
+    int m = 37, n = 29, k = 53;
+    float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * k * n);
+    float *c = malloc(sizeof(float) * m * n);
+    for (int i = 0; i < m * k; i++) a[i] = sinf(i * 0.37f);
+    for (int i = 0; i < k * n; i++) b[i] = cosf(i * 0.11f);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            for (int i = 0; i < m * n; i++) c[i] = 1.0f;
+            /* the same matrices stored transposed when the flag says so */
+            lr_sgemm(ta, tb, m, n, k, 2.0f, a, ta ? m : k, b, tb ? k : n, 0.5f, c, n);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    double s = 0;
+                    for (int p = 0; p < k; p++)
+                        s += (double)(ta ? a[p * m + i] : a[i * k + p]) *
+                             (tb ? b[j * k + p] : b[p * n + j]);
+                    ck_assert_double_eq_tol(c[i * n + j], 2 * s + 0.5, 1e-3);
+                }
+        }
+    ck_assert_ptr_nonnull(lr_blas_arch());
+    free(a), free(b), free(c);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_errorf_prefix);
+    tcase_add_test(tc, test_int_list);
+    tcase_add_exit_test(tc, test_int_list_out_of_range, 2);
+    tcase_add_test(tc, test_atomic_output);
+    tcase_add_test(tc, test_sgemm);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}
