@@ -191,6 +191,34 @@ typedef struct lr_checkpoint {
 } lr_checkpoint;
 
 /* ---- checkpoint module: more declarations ---- */
+/* Load from an unpacked HF directory, a tar file, or a tar on stdin
+ * (path NULL or "-").  Validates config.json, every safetensors header
+ * and the agreement of tensors, config and lr.json before returning. */
+lr_checkpoint *lr_checkpoint_load(const char *path, lr_error *err);
+void lr_checkpoint_free(lr_checkpoint *ck);
+/* Tensor by full name, or NULL when absent. */
+lr_tensor *lr_checkpoint_tensor(const lr_checkpoint *ck, const char *name);
+/* Tensor "model.layers.<layer>.<suffix>", e.g. suffix "mlp.up_proj.weight". */
+lr_tensor *lr_checkpoint_layer_tensor(const lr_checkpoint *ck, int layer, const char *suffix);
+/* A passthrough file (tokenizer.json, ...) by name, or NULL. */
+const lr_file *lr_checkpoint_file(const lr_checkpoint *ck, const char *name);
+/* Surgery: remove a tensor; replace (or add) one, taking ownership of
+ * malloc'ed data in the given dtype. */
+int lr_checkpoint_remove_tensor(lr_checkpoint *ck, const char *name);
+void lr_checkpoint_set_tensor(lr_checkpoint *ck, const char *name, lr_dtype dtype,
+                              int ndim, const int64_t *shape, void *data);
+/* Check tensors against cfg and layers (after surgery, before writing). */
+int lr_checkpoint_validate(const lr_checkpoint *ck, lr_error *err);
+/* Append {tool, args, time, input digest} to lr.json's "history". */
+void lr_checkpoint_add_history(lr_checkpoint *ck, int argc, char **argv);
+/* Write the checkpoint as a tar (config.json, model.safetensors, lr.json,
+ * passthrough files); lr_checkpoint_save writes to path or stdout ("-" or
+ * NULL) through lr_out, so a failure leaves no partial file. */
+int lr_checkpoint_write(lr_checkpoint *ck, FILE *out, lr_error *err);
+int lr_checkpoint_save(lr_checkpoint *ck, const char *path, lr_error *err);
+/* 16 hex digits identifying config + layout + tensor contents; streams
+ * carry it in their headers so that mismatched inputs are refused. */
+const char *lr_checkpoint_digest(lr_checkpoint *ck);
 /* ---- end checkpoint ---- */
 
 /* ===================================================================
