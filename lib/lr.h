@@ -226,6 +226,47 @@ const char *lr_checkpoint_digest(lr_checkpoint *ck);
  * =================================================================== */
 typedef struct lr_tokenizer lr_tokenizer;
 /* ---- tokenizer module ---- */
+/* Supported: model BPE (byte-level as Qwen2/Llama 3, or SentencePiece-style
+ * with byte fallback as Llama 2/Mistral; ignore_merges), normalizers
+ * NFC/NFKC/Prepend/Replace/Lowercase/Sequence, pre-tokenizers
+ * Split/ByteLevel/Metaspace/Digits/Sequence, added tokens (lstrip, rstrip,
+ * single_word, normalized), TemplateProcessing; decoders ByteLevel,
+ * Metaspace, ByteFallback, Fuse, Strip, Replace, Sequence.  Any other
+ * component type is refused at load with an error naming it.
+ *
+ * Invalid UTF-8 in input text is not an error: each invalid byte is
+ * replaced by U+FFFD, as Hugging Face's lossy decoding of bytes does. */
+typedef struct lr_ids { int32_t *ids; size_t n, cap; } lr_ids;   /* growable; free with free(ids.ids) */
+/* Append one id, growing the array. */
+void lr_ids_push(lr_ids *v, int32_t id);
+/* Load from tokenizer.json text; config_json (nullable) is tokenizer_config.json
+ * text, whose add_bos_token/add_eos_token flags it honours.  `what` names the
+ * source in messages. */
+lr_tokenizer *lr_tokenizer_load(const char *json, size_t len, const char *config_json,
+                                size_t config_len, const char *what, lr_error *err);
+/* Load tokenizer.json at path (and tokenizer_config.json next to it when present). */
+lr_tokenizer *lr_tokenizer_load_file(const char *path, lr_error *err);
+/* From a checkpoint's passthrough files "tokenizer.json" / "tokenizer_config.json".
+ * Error when tokenizer.json is missing. */
+lr_tokenizer *lr_tokenizer_from_checkpoint(const lr_checkpoint *ck, lr_error *err);
+void lr_tokenizer_free(lr_tokenizer *t);
+/* Append the ids of text[0..len) to out (out->n is not reset: callers reset it).
+ * add_special: apply the post-processor (BOS/EOS template) as Hugging Face's
+ * add_special_tokens=True.  Safe to call concurrently from several threads
+ * on the same tokenizer.  Returns 0, or -1 with err set. */
+int lr_tokenize(const lr_tokenizer *t, const char *text, size_t len, bool add_special,
+                lr_ids *out, lr_error *err);
+/* Decode ids to a malloc'ed UTF-8 string (skip_special as Hugging Face's
+ * skip_special_tokens).  Unknown ids are skipped; byte sequences that do not
+ * form valid UTF-8 become U+FFFD. */
+char *lr_detokenize(const lr_tokenizer *t, const int32_t *ids, size_t n, bool skip_special);
+int lr_tokenizer_vocab_size(const lr_tokenizer *t);     /* incl. added tokens: max id + 1 */
+int lr_tokenizer_token_id(const lr_tokenizer *t, const char *token);  /* -1 if none */
+/* Token string of an id (vocabulary or added token), NULL if none. */
+const char *lr_tokenizer_token(const lr_tokenizer *t, int id);
+/* From the post-processor, tokenizer_config.json or added tokens; -1 if none. */
+int lr_tokenizer_eos_id(const lr_tokenizer *t);
+int lr_tokenizer_bos_id(const lr_tokenizer *t);
 /* ---- end tokenizer ---- */
 
 /* ===================================================================
