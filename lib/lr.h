@@ -285,6 +285,80 @@ int lr_tokenizer_bos_id(const lr_tokenizer *t);
  * model: forward pass, pooling, text inputs for encoding
  * =================================================================== */
 /* ---- model module ---- */
+/* Forward pass of a decoder checkpoint (llama, mistral, qwen2, qwen3) in
+ * float32 on BLIS GEMMs.  Sequences of different lengths are packed into
+ * one token matrix (no padding); attention is causal within each sequence
+ * (and within Mistral's sliding window). */
+typedef struct lr_model lr_model;
+struct lr_stats;
+struct lr_ids;
+/* Borrow ck (must outlive the model). Weights stay in their stored dtype;
+ * BF16/F16 are converted per layer into scratch for the GEMMs. */
+lr_model *lr_model_new(const lr_checkpoint *ck, lr_error *err);
+void lr_model_free(lr_model *m);
+const lr_config *lr_model_config(const lr_model *m);
+/* Packed forward: n_seq sequences, lens[i] tokens each (>= 1), ids concatenated.
+ * hidden (nullable): final-norm hidden states, [sum(lens) x hidden_size].
+ * stats (nullable): accumulate sublayer importance and MLP channel stats.
+ * Errors: an id outside the vocabulary, a bad length. */
+int lr_model_forward(lr_model *m, const int32_t *ids, const int *lens, int n_seq,
+                     float *hidden, struct lr_stats *stats, lr_error *err);
+/* Multiply-adds x2 of one forward over the given lengths (GEMMs and
+ * attention), for throughput figures. */
+double lr_model_flops(const lr_model *m, const int *lens, int n_seq);
+
+/* Statistics for importance scoring (lr-score), accumulated over forwards. */
+typedef struct lr_stats {
+    int n_layers;
+    int64_t tokens;                  /* tokens accumulated */
+    double *attn_cos, *mlp_cos;      /* per layer: sum over tokens of cos(x, x + F(norm(x))) */
+    int *mlp_width;                  /* per layer (0 = dropped) */
+    double **act_abs, **act_sq;      /* per layer, per channel of the activation entering
+                                      * down_proj: sum |a|, sum a^2 (NULL when dropped) */
+} lr_stats;
+lr_stats *lr_stats_new(const lr_checkpoint *ck);
+void lr_stats_free(lr_stats *s);
+
+typedef enum { LR_POOL_LAST = 0, LR_POOL_MEAN = 1 } lr_pooling;
+const char *lr_pooling_name(lr_pooling p);                 /* "last", "mean" */
+int lr_pooling_parse(const char *s, lr_pooling *p);        /* 0, or -1 if unknown */
+/* Pool packed hidden states [sum(lens) x dim] into out [n_seq x dim],
+ * optionally L2-normalised. */
+void lr_pool(const float *hidden, const int *lens, int n_seq, int dim, lr_pooling pooling,
+             bool normalize, float *out);
+
+/* Retrieval settings: lr.json "retrieval" object when present, else the
+ * defaults (append EOS, last pooling, L2-normalise, no prefixes,
+ * max_tokens 512).  lr.json form:
+ * {"pooling": "last", "normalize": true, "append_eos": true,
+ *  "query_prefix": "", "passage_prefix": "", "max_tokens": 512} */
+typedef struct lr_retrieval {
+    lr_pooling pooling;
+    bool normalize, append_eos;
+    char *query_prefix, *passage_prefix;   /* malloc'ed, never NULL after _from_checkpoint */
+    int max_tokens;
+} lr_retrieval;
+int lr_retrieval_from_checkpoint(const lr_checkpoint *ck, lr_retrieval *r, lr_error *err);
+void lr_retrieval_to_checkpoint(lr_checkpoint *ck, const lr_retrieval *r);   /* writes lr.json "retrieval" */
+void lr_retrieval_free(lr_retrieval *r);   /* frees the strings, not r */
+/* Ids of a text for encoding: out->n is reset; tokenise prefix + text with
+ * the tokenizer's special tokens, truncate to max_tokens counting the
+ * appended EOS (so EOS is always last when appended).  An empty result is
+ * an error. */
+int lr_encode_text(const lr_tokenizer *t, const lr_retrieval *r, bool is_query,
+                   const char *text, size_t len, struct lr_ids *out, lr_error *err);
+
+/* Text inputs: BEIR corpus.jsonl (_id, title, text; "title text" when the
+ * title is non-empty), queries.jsonl (_id, text), or id<TAB>text lines;
+ * the format is chosen from the content (first non-blank byte '{' = JSON
+ * lines).  Errors name the file and line. */
+typedef struct lr_text { char *id; char *text; size_t len; } lr_text;
+typedef struct lr_text_reader lr_text_reader;
+lr_text_reader *lr_text_open(const char *path, lr_error *err);   /* "-" = stdin */
+/* 1 = a text in *out (valid until the next call), 0 = end, -1 = error. */
+int lr_text_next(lr_text_reader *r, lr_text *out, lr_error *err);
+int64_t lr_text_line(const lr_text_reader *r);   /* line number of the last text */
+void lr_text_close(lr_text_reader *r);
 /* ---- end model ---- */
 
 /* ===================================================================
