@@ -273,6 +273,104 @@ int lr_tokenizer_bos_id(const lr_tokenizer *t);
  * streams: msgpack streams (embeddings, scores, metrics)
  * =================================================================== */
 /* ---- streams module ---- */
+/* A stream is a sequence of msgpack maps; the first is a header
+ * {"stream": "lr.<kind>", "version": 1, ...}.  Readers accept a repeated
+ * identical header (concatenated shards) and refuse a different one.
+ * Vectors are msgpack bin of little-endian float32. */
+
+/* --- generic writer (over a FILE*, not closed by the writer) ---
+ * A record is a map of n fields: lr_sw_begin(w, n) then n lr_sw_* calls.
+ * Write errors are sticky and reported by lr_sw_end / lr_stream_writer_close. */
+typedef struct lr_stream_writer lr_stream_writer;
+/* Writes the header's first two fields ("stream": "lr.<kind>",
+ * "version": version) of a map of 2 + n_extra fields; add the n_extra
+ * fields with lr_sw_* and finish with lr_sw_end. */
+lr_stream_writer *lr_stream_writer_new(FILE *f, const char *kind, int version,
+                                       int n_extra, lr_error *err);
+void lr_sw_begin(lr_stream_writer *w, int n_fields);
+void lr_sw_str(lr_stream_writer *w, const char *key, const char *val);
+void lr_sw_int(lr_stream_writer *w, const char *key, int64_t val);
+void lr_sw_float(lr_stream_writer *w, const char *key, double val);  /* float64 */
+void lr_sw_bool(lr_stream_writer *w, const char *key, bool val);
+void lr_sw_nil(lr_stream_writer *w, const char *key);
+void lr_sw_bin(lr_stream_writer *w, const char *key, const void *data, size_t len);
+/* n floats as bin of little-endian float32 */
+void lr_sw_f32(lr_stream_writer *w, const char *key, const float *v, size_t n);
+/* End of a record (checks the field count); -1 on a write error. */
+int lr_sw_end(lr_stream_writer *w, lr_error *err);
+/* Flush; returns -1 if any write failed. Frees w; does not fclose. */
+int lr_stream_writer_close(lr_stream_writer *w, lr_error *err);
+
+/* --- generic reader (incremental; over a FILE*, not closed) --- */
+typedef enum lr_mp_type {
+    LR_MP_NIL, LR_MP_BOOL, LR_MP_INT, LR_MP_FLOAT, LR_MP_STR, LR_MP_BIN,
+    LR_MP_OTHER   /* arrays, maps, ext: not used by lr streams */
+} lr_mp_type;
+typedef struct lr_mp_value {
+    lr_mp_type type;
+    bool b;                /* LR_MP_BOOL */
+    int64_t i;             /* LR_MP_INT (uint64 above INT64_MAX is refused) */
+    double f;              /* LR_MP_FLOAT, and LR_MP_INT converted */
+    const char *s;         /* LR_MP_STR, LR_MP_BIN: data (not NUL-terminated) */
+    size_t len;
+} lr_mp_value;
+typedef struct lr_stream_reader lr_stream_reader;
+typedef struct lr_record lr_record;   /* one map: the header or a record */
+/* Reads and checks the header ("stream" must be "lr.<kind>", "version"
+ * must be <= max_version).  `what` names the input in messages (path or
+ * "stdin"). */
+lr_stream_reader *lr_stream_reader_open(FILE *f, const char *what, const char *kind,
+                                        int max_version, lr_error *err);
+const lr_record *lr_stream_header(const lr_stream_reader *r);
+/* 1 = record in *rec (valid until the next call), 0 = clean end,
+ * -1 = error (truncated or malformed data, a different header): the
+ * message names the input and the record number. */
+int lr_stream_next(lr_stream_reader *r, const lr_record **rec, lr_error *err);
+int64_t lr_stream_record_no(const lr_stream_reader *r);   /* 1-based, last read */
+const char *lr_stream_what(const lr_stream_reader *r);
+void lr_stream_reader_close(lr_stream_reader *r);         /* does not fclose */
+
+/* Access to a record's fields.  lr_rec_get returns NULL when absent.  The
+ * typed getters fail with "INPUT: record N: key \"K\": ..." when the key
+ * is absent or of another type (lr_rec_float accepts integers too;
+ * lr_rec_str copies at most size-1 bytes and fails if longer). */
+int lr_rec_nfields(const lr_record *rec);
+const char *lr_rec_key(const lr_record *rec, int i, size_t *len);
+const lr_mp_value *lr_rec_value(const lr_record *rec, int i);
+const lr_mp_value *lr_rec_get(const lr_record *rec, const char *key);
+int lr_rec_str(const lr_record *rec, const char *key, char *buf, size_t size, lr_error *err);
+int lr_rec_strp(const lr_record *rec, const char *key, const char **s, size_t *len, lr_error *err);
+int lr_rec_int(const lr_record *rec, const char *key, int64_t *v, lr_error *err);
+int lr_rec_float(const lr_record *rec, const char *key, double *v, lr_error *err);
+int lr_rec_bool(const lr_record *rec, const char *key, bool *v, lr_error *err);
+int lr_rec_bin(const lr_record *rec, const char *key, const void **p, size_t *len, lr_error *err);
+/* bin of exactly n little-endian float32, converted into dst */
+int lr_rec_f32(const lr_record *rec, const char *key, float *dst, size_t n, lr_error *err);
+/* Build an error message prefixed with "INPUT: record N: ". Returns -1. */
+int lr_rec_errorf(const lr_record *rec, lr_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* --- embeddings stream ("lr.embeddings", version 1) ---
+ * header: model (str), dim (int), pooling (str), normalized (bool),
+ * kind (str); records {"id": str, "vec": bin of dim float32}.
+ * A header-only stream is valid. */
+typedef struct lr_emb_header {
+    char model[64];      /* model digest (lr_checkpoint_digest) or "" */
+    int dim;
+    char pooling[16];    /* "last" | "mean" */
+    bool normalized;
+    char kind[16];       /* "query" | "passage" */
+} lr_emb_header;
+typedef struct lr_emb_writer lr_emb_writer;
+lr_emb_writer *lr_emb_writer_new(FILE *f, const lr_emb_header *h, lr_error *err); /* writes the header */
+int lr_emb_write(lr_emb_writer *w, const char *id, const float *vec, lr_error *err);
+int lr_emb_writer_close(lr_emb_writer *w, lr_error *err);   /* flushes; does not fclose */
+typedef struct lr_emb_reader lr_emb_reader;
+lr_emb_reader *lr_emb_reader_open(FILE *f, const char *what, lr_error *err);   /* reads the header */
+const lr_emb_header *lr_emb_reader_header(const lr_emb_reader *r);
+/* 1 = record, 0 = clean end of stream, -1 = error. *id valid until the next call; vec gets dim floats. */
+int lr_emb_read(lr_emb_reader *r, const char **id, float *vec, lr_error *err);
+void lr_emb_reader_close(lr_emb_reader *r);   /* does not fclose */
 /* ---- end streams ---- */
 
 /* ===================================================================
