@@ -469,6 +469,163 @@ void lr_text_close(lr_text_reader *r);
  * train: backward, losses, optimiser, training data
  * =================================================================== */
 /* ---- train module ---- */
+/* Training keeps float32 master weights whatever the stored dtype (BF16
+ * and F16 checkpoints are converted on load and rounded back on save);
+ * gradients and AdamW moments are float32 too. */
+
+/* One trainable tensor: weights, gradient accumulator, AdamW moments. */
+typedef struct lr_param {
+    char *name;            /* Hugging Face name, or "<name>.lora_A"/".lora_B" */
+    float *w, *g, *m, *v;  /* n floats each (m, v allocated on the first step) */
+    int64_t n;
+    int ndim;
+    int64_t shape[2];
+    bool decay;            /* weight decay applies (matrices, not norms or biases) */
+} lr_param;
+
+/* AdamW (Loshchilov & Hutter): decoupled weight decay, bias-corrected moments. */
+typedef struct lr_adamw {
+    double beta1, beta2, eps, weight_decay;
+    int64_t step;          /* updates done */
+} lr_adamw;
+/* Defaults: betas 0.9/0.999, eps 1e-8, weight decay 0.01. */
+void lr_adamw_init(lr_adamw *o);
+/* One update of every parameter with learning rate lr (step is incremented first). */
+void lr_adamw_step(lr_adamw *o, lr_param *p, int n, double lr);
+
+void lr_grad_zero(lr_param *p, int n);
+/* Global L2 norm of all gradients. */
+double lr_grad_norm(const lr_param *p, int n);
+/* Scale gradients so that their global norm is at most max_norm (> 0);
+ * returns the norm before clipping. */
+double lr_grad_clip(lr_param *p, int n, double max_norm);
+
+typedef enum { LR_SCHED_CONSTANT = 0, LR_SCHED_LINEAR = 1, LR_SCHED_COSINE = 2 } lr_schedule;
+int lr_schedule_parse(const char *s, lr_schedule *out);   /* 0, or -1 if unknown */
+const char *lr_schedule_name(lr_schedule s);
+/* Learning rate for update number step (0-based) of total: linear warm-up
+ * from base/warmup to base over `warmup` steps, then constant, linear decay
+ * to 0 or cosine decay to 0 at step total. */
+double lr_schedule_lr(lr_schedule s, double base, int64_t step, int64_t warmup, int64_t total);
+
+/* --- losses ---
+ * InfoNCE: every query is scored against every passage of the batch
+ * (positives, hard negatives and other queries' passages):
+ * s_ij = <q_i, p_j> / tau, loss = mean_i -log softmax_j(s_ij)[pos[i]].
+ * q [nq x dim], p [np x dim] are pooled embeddings; with normalize they are
+ * L2-normalised inside and dq, dp (nullable) receive the gradient with
+ * respect to the unnormalised inputs, times `scale`.  scores (nullable)
+ * receives s [nq x np]. Returns the loss. */
+double lr_infonce(const float *q, int nq, const float *p, int np, int dim, const int *pos,
+                  double tau, bool normalize, double scale, float *dq, float *dp, float *scores);
+/* KL distillation: KL(softmax(t_i / tau_t) || softmax(s_i)) averaged over
+ * queries, s as in lr_infonce and t [nq x np] the teacher's scores. */
+double lr_distill_kl(const float *q, int nq, const float *p, int np, int dim,
+                     const float *teacher, double tau, double tau_teacher, bool normalize,
+                     double scale, float *dq, float *dp);
+/* Cross-entropy of n rows of logits [n x vocab] against targets: returns the
+ * sum of -log p(target); dlogits (nullable, may alias logits) receives
+ * scale * (softmax - onehot). */
+double lr_xent(float *logits, int n, int vocab, const int32_t *targets, double scale,
+               float *dlogits);
+
+/* --- training data ---
+ * Passages are kept once in a table; examples refer to them by index. */
+typedef struct lr_train_example {
+    char *qid;             /* "" when the source gives none */
+    char *query;
+    int *pos, *neg;        /* indexes into lr_train_data.passages */
+    int n_pos, n_neg;
+} lr_train_example;
+typedef struct lr_train_data {
+    lr_train_example *ex;
+    size_t n;
+    char **passages;       /* texts ("title text" for corpus documents) */
+    char **passage_ids;    /* corpus id or "" for inline texts */
+    size_t n_passages;
+    void *priv;
+} lr_train_data;
+/* path is either a BEIR directory (queries.jsonl, qrels/train.tsv,
+ * corpus.jsonl) or a JSONL file of rows {"query": TEXT, "pos": [...],
+ * "neg": [...]} (also accepted: "qid"/"query_id", "positives",
+ * "negatives", "hard_neg", "bm25_neg") whose entries are texts, corpus ids
+ * (when `corpus` is given: a string naming a corpus document is an id)
+ * or objects {"id", "title", "text"}.  negatives (nullable): JSONL rows
+ * {"qid": ..., "neg": [ids]} adding hard negatives by query id.
+ * Errors: an unknown corpus id, a row without a positive, an empty text. */
+lr_train_data *lr_train_data_load(const char *path, const char *corpus,
+                                  const char *negatives, lr_error *err);
+void lr_train_data_free(lr_train_data *d);
+
+/* Plain text for the lm objective: blank-line separated paragraphs (or
+ * JSONL rows with "text"), each tokenised with special tokens,
+ * concatenated and cut into sequences of at most max_len tokens. */
+typedef struct lr_lm_data {
+    int32_t *ids;          /* all tokens */
+    int64_t n_ids;
+    int64_t *start;        /* sequence i is ids[start[i] .. start[i+1]) */
+    int64_t n_seq;
+} lr_lm_data;
+lr_lm_data *lr_lm_data_load(const char *path, const lr_tokenizer *tok, int max_len,
+                            lr_error *err);
+void lr_lm_data_free(lr_lm_data *d);
+
+/* --- trainable model: float32 weights, forward with cache, backward ---
+ * Honours the lr.json layout (dropped sublayers, narrowed MLPs). */
+typedef struct lr_tmodel lr_tmodel;
+lr_tmodel *lr_tmodel_new(const lr_checkpoint *ck, lr_error *err);
+void lr_tmodel_free(lr_tmodel *m);
+const lr_config *lr_tmodel_config(const lr_tmodel *m);
+/* LoRA on the named projections ("q,k,v,o,gate,up,down" or "all"): base
+ * weights frozen, A ~ Kaiming-uniform, B = 0, scale alpha / rank.  Call
+ * before training; only the adapters are trainable afterwards. */
+int lr_tmodel_lora(lr_tmodel *m, int rank, double alpha, const char *targets,
+                   uint64_t seed, lr_error *err);
+/* Trainable parameters (full fine-tuning: every tensor; LoRA: adapters). */
+lr_param *lr_tmodel_params(lr_tmodel *m, int *n);
+/* Write the weights (LoRA merged) into ck in each tensor's stored dtype. */
+int lr_tmodel_store(lr_tmodel *m, lr_checkpoint *ck, lr_error *err);
+/* Limit on packed tokens per forward with cache (gradient caching splits
+ * larger contrastive batches; default 4096). */
+void lr_tmodel_set_chunk(lr_tmodel *m, int max_tokens);
+
+/* Pooled embeddings [n_seq x hidden] without keeping activations. */
+int lr_tmodel_embed(lr_tmodel *m, const int32_t *ids, const int *lens, int n_seq,
+                    lr_pooling pooling, float *out, lr_error *err);
+/* Contrastive step: queries and passages (packed ids), query i's positive is
+ * passage pos[i]; InfoNCE with tau (or, when teacher is non-NULL, KL against
+ * the teacher's scores [nq x np] at temperature tau_teacher).  Gradients
+ * times `scale` are added to the parameters' g.  Returns the loss, or NaN
+ * with err set on bad input. */
+typedef struct lr_contrastive_batch {
+    const int32_t *q_ids; const int *q_lens; int nq;
+    const int32_t *p_ids; const int *p_lens; int np;
+    const int *pos;
+    const float *teacher;   /* nullable */
+} lr_contrastive_batch;
+double lr_tmodel_contrastive(lr_tmodel *m, const lr_contrastive_batch *b, double tau,
+                             double tau_teacher, lr_pooling pooling, bool normalize,
+                             double scale, float *scores, lr_error *err);
+/* Causal-LM cross-entropy (mean over predicted tokens, sequences of one
+ * token skipped); gradients times scale added.  Returns the loss. */
+double lr_tmodel_lm(lr_tmodel *m, const int32_t *ids, const int *lens, int n_seq,
+                    double scale, int64_t *n_predicted, lr_error *err);
+/* Multiply-adds x2 of forward + backward over the given lengths. */
+double lr_tmodel_flops(const lr_tmodel *m, const int *lens, int n_seq, bool lm);
+
+/* Random initialisation, Hugging Face style: every tensor of config_json's
+ * model in float32, weights normal(0, 0.02), norms 1, biases 0; the
+ * tokenizer file is carried along.  Returns a checkpoint in memory. */
+lr_checkpoint *lr_train_init_random(const char *config_path, const char *tokenizer_path,
+                                    uint64_t seed, lr_error *err);
+
+/* Deterministic random numbers (splitmix64 / xoshiro256**). */
+typedef struct lr_rng { uint64_t s[4]; } lr_rng;
+void lr_rng_seed(lr_rng *r, uint64_t seed);
+uint64_t lr_rng_next(lr_rng *r);
+double lr_rng_uniform(lr_rng *r);          /* [0, 1) */
+double lr_rng_normal(lr_rng *r);
+void lr_rng_shuffle(lr_rng *r, int *a, size_t n);
 /* ---- end train ---- */
 
 #ifdef __cplusplus

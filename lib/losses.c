@@ -1,0 +1,176 @@
+/* losses.c - InfoNCE, score distillation and cross-entropy, each with its
+ * gradient.  The batch-level losses are small (queries x passages), so
+ * they are computed in double. */
+#include "config.h"
+#include "internal.h"
+
+#include <math.h>
+
+/* Normalised copies (double) of n rows; norms kept for the backward. */
+static double *normalise_rows(const float *x, int n, int dim, bool normalize, double *norms)
+{
+    double *y = lr_xmalloc((size_t)n * dim * sizeof(double));
+    for (int i = 0; i < n; i++) {
+        double s = 0;
+        for (int k = 0; k < dim; k++) s += (double)x[(size_t)i * dim + k] * x[(size_t)i * dim + k];
+        double nrm = sqrt(s);
+        /* as torch.nn.functional.normalize: divide by max(norm, 1e-12) */
+        if (nrm < 1e-12) nrm = 1e-12;
+        norms[i] = normalize ? nrm : 1.0;
+        for (int k = 0; k < dim; k++) y[(size_t)i * dim + k] = x[(size_t)i * dim + k] / norms[i];
+    }
+    return y;
+}
+
+/* dx = (dy - y (y . dy)) / |x| for y = x / |x|; plain copy without normalisation. */
+static void normalise_backward(const double *y, const double *dy, const double *norms, int n,
+                               int dim, bool normalize, float *dx)
+{
+    for (int i = 0; i < n; i++) {
+        const double *yi = y + (size_t)i * dim, *dyi = dy + (size_t)i * dim;
+        double dot = 0;
+        if (normalize && norms[i] > 1e-12)
+            for (int k = 0; k < dim; k++) dot += yi[k] * dyi[k];
+        for (int k = 0; k < dim; k++)
+            dx[(size_t)i * dim + k] = (float)((dyi[k] - (normalize ? yi[k] * dot : 0)) / norms[i]);
+    }
+}
+
+/* Shared tail: given dS [nq x np] (gradient of the loss w.r.t. the scaled
+ * scores s = qn pn^T / tau), produce dq and dp. */
+static void scores_backward(const double *qn, const double *pn, const double *qnorm,
+                            const double *pnorm, const double *ds, int nq, int np, int dim,
+                            double tau, bool normalize, float *dq, float *dp)
+{
+    if (dq) {
+        double *dqn = lr_xcalloc((size_t)nq * dim, sizeof(double));
+        for (int i = 0; i < nq; i++)
+            for (int j = 0; j < np; j++) {
+                double c = ds[(size_t)i * np + j] / tau;
+                if (c == 0) continue;
+                for (int k = 0; k < dim; k++) dqn[(size_t)i * dim + k] += c * pn[(size_t)j * dim + k];
+            }
+        normalise_backward(qn, dqn, qnorm, nq, dim, normalize, dq);
+        free(dqn);
+    }
+    if (dp) {
+        double *dpn = lr_xcalloc((size_t)np * dim, sizeof(double));
+        for (int i = 0; i < nq; i++)
+            for (int j = 0; j < np; j++) {
+                double c = ds[(size_t)i * np + j] / tau;
+                if (c == 0) continue;
+                for (int k = 0; k < dim; k++) dpn[(size_t)j * dim + k] += c * qn[(size_t)i * dim + k];
+            }
+        normalise_backward(pn, dpn, pnorm, np, dim, normalize, dp);
+        free(dpn);
+    }
+}
+
+static double *score_matrix(const double *qn, const double *pn, int nq, int np, int dim,
+                            double tau)
+{
+    double *s = lr_xmalloc((size_t)nq * np * sizeof(double));
+    for (int i = 0; i < nq; i++)
+        for (int j = 0; j < np; j++) {
+            double d = 0;
+            for (int k = 0; k < dim; k++) d += qn[(size_t)i * dim + k] * pn[(size_t)j * dim + k];
+            s[(size_t)i * np + j] = d / tau;
+        }
+    return s;
+}
+
+/* In place: row <- softmax(row); returns log-sum-exp. */
+static double softmax_row(double *row, int n)
+{
+    double mx = -INFINITY;
+    for (int j = 0; j < n; j++) if (row[j] > mx) mx = row[j];
+    double sum = 0;
+    for (int j = 0; j < n; j++) sum += exp(row[j] - mx);
+    double lse = mx + log(sum);
+    for (int j = 0; j < n; j++) row[j] = exp(row[j] - lse);
+    return lse;
+}
+
+double lr_infonce(const float *q, int nq, const float *p, int np, int dim, const int *pos,
+                  double tau, bool normalize, double scale, float *dq, float *dp, float *scores)
+{
+    double *qnorm = lr_xmalloc((size_t)nq * sizeof(double));
+    double *pnorm = lr_xmalloc((size_t)np * sizeof(double));
+    double *qn = normalise_rows(q, nq, dim, normalize, qnorm);
+    double *pn = normalise_rows(p, np, dim, normalize, pnorm);
+    double *s = score_matrix(qn, pn, nq, np, dim, tau);
+    if (scores)
+        for (size_t i = 0; i < (size_t)nq * np; i++) scores[i] = (float)s[i];
+    double loss = 0;
+    for (int i = 0; i < nq; i++) {
+        double *row = s + (size_t)i * np;
+        double target = row[pos[i]];
+        double lse = softmax_row(row, np);   /* row now holds probabilities */
+        loss += lse - target;
+        for (int j = 0; j < np; j++) row[j] = (row[j] - (j == pos[i])) * scale / nq;
+    }
+    loss /= nq;
+    scores_backward(qn, pn, qnorm, pnorm, s, nq, np, dim, tau, normalize, dq, dp);
+    free(s);
+    free(qn);
+    free(pn);
+    free(qnorm);
+    free(pnorm);
+    return loss;
+}
+
+double lr_distill_kl(const float *q, int nq, const float *p, int np, int dim,
+                     const float *teacher, double tau, double tau_teacher, bool normalize,
+                     double scale, float *dq, float *dp)
+{
+    double *qnorm = lr_xmalloc((size_t)nq * sizeof(double));
+    double *pnorm = lr_xmalloc((size_t)np * sizeof(double));
+    double *qn = normalise_rows(q, nq, dim, normalize, qnorm);
+    double *pn = normalise_rows(p, np, dim, normalize, pnorm);
+    double *s = score_matrix(qn, pn, nq, np, dim, tau);
+    double *t = lr_xmalloc((size_t)np * sizeof(double));
+    double loss = 0;
+    for (int i = 0; i < nq; i++) {
+        double *row = s + (size_t)i * np;
+        for (int j = 0; j < np; j++) t[j] = teacher[(size_t)i * np + j] / tau_teacher;
+        double lse_s = softmax_row(row, np);
+        double lse_t = softmax_row(t, np);
+        (void)lse_s;
+        (void)lse_t;
+        for (int j = 0; j < np; j++)
+            if (t[j] > 0) loss += t[j] * (log(t[j]) - log(row[j] > 0 ? row[j] : 1e-300));
+        for (int j = 0; j < np; j++) row[j] = (row[j] - t[j]) * scale / nq;
+    }
+    loss /= nq;
+    scores_backward(qn, pn, qnorm, pnorm, s, nq, np, dim, tau, normalize, dq, dp);
+    free(t);
+    free(s);
+    free(qn);
+    free(pn);
+    free(qnorm);
+    free(pnorm);
+    return loss;
+}
+
+double lr_xent(float *logits, int n, int vocab, const int32_t *targets, double scale,
+               float *dlogits)
+{
+    double total = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total) if (n > 8)
+    for (int i = 0; i < n; i++) {
+        float *row = logits + (size_t)i * vocab;
+        float mx = -INFINITY;
+        for (int j = 0; j < vocab; j++) if (row[j] > mx) mx = row[j];
+        double sum = 0;
+        for (int j = 0; j < vocab; j++) sum += exp((double)row[j] - mx);
+        double lse = mx + log(sum);
+        total += lse - row[targets[i]];
+        if (dlogits) {
+            float *d = dlogits + (size_t)i * vocab;
+            for (int j = 0; j < vocab; j++)
+                d[j] = (float)(exp((double)row[j] - lse) * scale);
+            d[targets[i]] -= (float)scale;
+        }
+    }
+    return total;
+}

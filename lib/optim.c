@@ -1,0 +1,157 @@
+/* optim.c - AdamW, gradient clipping, learning-rate schedules, and the
+ * deterministic random numbers training uses. */
+#include "config.h"
+#include "internal.h"
+
+#include <math.h>
+
+void lr_adamw_init(lr_adamw *o)
+{
+    o->beta1 = 0.9;
+    o->beta2 = 0.999;
+    o->eps = 1e-8;
+    o->weight_decay = 0.01;
+    o->step = 0;
+}
+
+void lr_adamw_step(lr_adamw *o, lr_param *p, int n, double lr)
+{
+    o->step++;
+    /* bias corrections in double: at step 1 they are 0.1 and 0.001 */
+    const double bc1 = 1.0 - pow(o->beta1, (double)o->step);
+    const double bc2 = 1.0 - pow(o->beta2, (double)o->step);
+    const float b1 = (float)o->beta1, b2 = (float)o->beta2;
+    const float step_size = (float)(lr / bc1);
+    const float inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
+    const float eps = (float)o->eps;
+    for (int i = 0; i < n; i++) {
+        lr_param *q = &p[i];
+        if (!q->m) q->m = lr_xcalloc((size_t)q->n, sizeof(float));
+        if (!q->v) q->v = lr_xcalloc((size_t)q->n, sizeof(float));
+        const float decay = q->decay ? (float)(1.0 - lr * o->weight_decay) : 1.0f;
+        float *w = q->w, *g = q->g, *m = q->m, *v = q->v;
+        const int64_t len = q->n;
+#pragma omp parallel for schedule(static) if (len > 65536)
+        for (int64_t j = 0; j < len; j++) {
+            float gj = g[j];
+            float mj = b1 * m[j] + (1.0f - b1) * gj;
+            float vj = b2 * v[j] + (1.0f - b2) * gj * gj;
+            m[j] = mj;
+            v[j] = vj;
+            /* decoupled decay: w <- w - lr*wd*w - lr * mhat / (sqrt(vhat) + eps) */
+            w[j] = w[j] * decay - step_size * mj / (sqrtf(vj) * inv_sqrt_bc2 + eps);
+        }
+    }
+}
+
+void lr_grad_zero(lr_param *p, int n)
+{
+    for (int i = 0; i < n; i++) memset(p[i].g, 0, (size_t)p[i].n * sizeof(float));
+}
+
+double lr_grad_norm(const lr_param *p, int n)
+{
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        const float *g = p[i].g;
+        double s = 0;
+        const int64_t len = p[i].n;
+#pragma omp parallel for schedule(static) reduction(+ : s) if (len > 65536)
+        for (int64_t j = 0; j < len; j++) s += (double)g[j] * g[j];
+        total += s;
+    }
+    return sqrt(total);
+}
+
+double lr_grad_clip(lr_param *p, int n, double max_norm)
+{
+    double norm = lr_grad_norm(p, n);
+    if (max_norm > 0 && norm > max_norm && isfinite(norm)) {
+        float s = (float)(max_norm / (norm + 1e-6));
+        for (int i = 0; i < n; i++)
+            for (int64_t j = 0; j < p[i].n; j++) p[i].g[j] *= s;
+    }
+    return norm;
+}
+
+static const char *sched_names[] = {"constant", "linear", "cosine"};
+
+int lr_schedule_parse(const char *s, lr_schedule *out)
+{
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, sched_names[i]) == 0) {
+            *out = (lr_schedule)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *lr_schedule_name(lr_schedule s)
+{
+    return (unsigned)s < 3 ? sched_names[s] : "?";
+}
+
+double lr_schedule_lr(lr_schedule s, double base, int64_t step, int64_t warmup, int64_t total)
+{
+    if (warmup > 0 && step < warmup) return base * (double)(step + 1) / (double)warmup;
+    if (s == LR_SCHED_CONSTANT || total <= warmup) return base;
+    double t = (double)(step - warmup) / (double)(total - warmup);
+    if (t > 1) t = 1;
+    if (t < 0) t = 0;
+    if (s == LR_SCHED_LINEAR) return base * (1.0 - t);
+    return base * 0.5 * (1.0 + cos(M_PI * t));
+}
+
+/* --- random numbers: xoshiro256** seeded by splitmix64 --- */
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void lr_rng_seed(lr_rng *r, uint64_t seed)
+{
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t lr_rng_next(lr_rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double lr_rng_uniform(lr_rng *r)
+{
+    return (double)(lr_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+double lr_rng_normal(lr_rng *r)
+{
+    /* Box-Muller; one value per call keeps the stream simple to reproduce */
+    double u1 = lr_rng_uniform(r), u2 = lr_rng_uniform(r);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+void lr_rng_shuffle(lr_rng *r, int *a, size_t n)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(lr_rng_next(r) % i);
+        int t = a[i - 1];
+        a[i - 1] = a[j];
+        a[j] = t;
+    }
+}

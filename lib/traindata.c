@@ -1,0 +1,617 @@
+/* traindata.c - training inputs: query/passage examples (BEIR train split
+ * or JSONL rows of texts or corpus ids) and plain text for the lm objective. */
+#include "config.h"
+#include "internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <sys/stat.h>
+
+/* --- a small string -> int hash map (open addressing) --- */
+typedef struct strmap {
+    char **keys;
+    int *vals;
+    size_t cap, n;
+} strmap;
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static int strmap_get(const strmap *m, const char *k)
+{
+    if (!m->cap) return -1;
+    for (size_t i = hash_str(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        if (!m->keys[i]) return -1;
+        if (strcmp(m->keys[i], k) == 0) return m->vals[i];
+    }
+}
+
+static void strmap_put(strmap *m, const char *k, int v)
+{
+    if (2 * (m->n + 1) > m->cap) {
+        strmap o = *m;
+        m->cap = o.cap ? o.cap * 2 : 1024;
+        m->keys = lr_xcalloc(m->cap, sizeof(char *));
+        m->vals = lr_xcalloc(m->cap, sizeof(int));
+        m->n = 0;
+        for (size_t i = 0; i < o.cap; i++)
+            if (o.keys[i]) {
+                strmap_put(m, o.keys[i], o.vals[i]);
+                free(o.keys[i]);
+            }
+        free(o.keys);
+        free(o.vals);
+    }
+    size_t i = hash_str(k) & (m->cap - 1);
+    for (; m->keys[i]; i = (i + 1) & (m->cap - 1))
+        if (strcmp(m->keys[i], k) == 0) {
+            m->vals[i] = v;
+            return;
+        }
+    m->keys[i] = lr_xstrdup(k);
+    m->vals[i] = v;
+    m->n++;
+}
+
+static void strmap_free(strmap *m)
+{
+    for (size_t i = 0; i < m->cap; i++) free(m->keys[i]);
+    free(m->keys);
+    free(m->vals);
+}
+
+typedef struct data_priv {
+    strmap corpus;     /* corpus id -> passage index */
+    strmap inline_ids; /* id of inline passage objects -> passage index */
+    strmap qids;       /* query id -> example index */
+    size_t cap_passages, cap_ex;
+    bool have_corpus;
+} data_priv;
+
+static int add_passage(lr_train_data *d, const char *id, char *text)
+{
+    data_priv *pv = d->priv;
+    if (d->n_passages == pv->cap_passages) {
+        pv->cap_passages = pv->cap_passages ? 2 * pv->cap_passages : 1024;
+        d->passages = lr_xrealloc(d->passages, pv->cap_passages * sizeof(char *));
+        d->passage_ids = lr_xrealloc(d->passage_ids, pv->cap_passages * sizeof(char *));
+    }
+    d->passages[d->n_passages] = text;
+    d->passage_ids[d->n_passages] = lr_xstrdup(id ? id : "");
+    return (int)d->n_passages++;
+}
+
+static lr_train_example *add_example(lr_train_data *d)
+{
+    data_priv *pv = d->priv;
+    if (d->n == pv->cap_ex) {
+        pv->cap_ex = pv->cap_ex ? 2 * pv->cap_ex : 256;
+        d->ex = lr_xrealloc(d->ex, pv->cap_ex * sizeof(*d->ex));
+    }
+    lr_train_example *e = &d->ex[d->n++];
+    memset(e, 0, sizeof *e);
+    return e;
+}
+
+static void push_int(int **a, int *n, int v)
+{
+    /* grow in powers of two */
+    if ((*n & (*n - 1)) == 0) *a = lr_xrealloc(*a, (size_t)(*n ? 2 * *n : 1) * sizeof(int));
+    (*a)[(*n)++] = v;
+}
+
+static bool blank(const char *s)
+{
+    for (; *s; s++)
+        if (!isspace((unsigned char)*s)) return false;
+    return true;
+}
+
+/* "title text" as BEIR: the title and a space when the title is non-empty */
+static char *join_title(const char *title, const char *text)
+{
+    if (!title || !*title) return lr_xstrdup(text ? text : "");
+    size_t a = strlen(title), b = text ? strlen(text) : 0;
+    char *s = lr_xmalloc(a + b + 2);
+    memcpy(s, title, a);
+    s[a] = ' ';
+    if (b) memcpy(s + a + 1, text, b);
+    s[a + 1 + b] = 0;
+    return s;
+}
+
+/* Iterate over the lines of a whole-file buffer (modified in place). */
+typedef struct line_iter {
+    char *p, *end;
+    int line;
+} line_iter;
+
+static char *next_line(line_iter *it, size_t *len)
+{
+    if (it->p >= it->end) return NULL;
+    char *s = it->p;
+    char *nl = memchr(s, '\n', (size_t)(it->end - s));
+    char *e = nl ? nl : it->end;
+    it->p = nl ? nl + 1 : it->end;
+    it->line++;
+    if (e > s && e[-1] == '\r') e--;
+    *e = 0;
+    *len = (size_t)(e - s);
+    return s;
+}
+
+static const char *json_str_field(json_t *o, const char *const *keys)
+{
+    for (; *keys; keys++) {
+        json_t *v = json_object_get(o, *keys);
+        if (json_is_string(v)) return json_string_value(v);
+        if (json_is_integer(v)) {
+            static __thread char buf[32];
+            snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+static json_t *json_array_field(json_t *o, const char *const *keys)
+{
+    for (; *keys; keys++) {
+        json_t *v = json_object_get(o, *keys);
+        if (v) return v;
+    }
+    return NULL;
+}
+
+static int load_corpus(lr_train_data *d, const char *path, lr_error *err)
+{
+    data_priv *pv = d->priv;
+    size_t len;
+    char *buf = lr_read_file(path, &len, err);
+    if (!buf) return -1;
+    line_iter it = {buf, buf + len, 0};
+    char *s;
+    size_t n;
+    int rc = 0;
+    while ((s = next_line(&it, &n))) {
+        if (blank(s)) continue;
+        json_error_t je;
+        json_t *o = json_loadb(s, n, 0, &je);
+        if (!o || !json_is_object(o)) {
+            rc = lr_errorf(err, "%s: line %d: malformed JSON: %s", path, it.line,
+                           o ? "expected an object" : je.text);
+            json_decref(o);
+            break;
+        }
+        const char *id = json_str_field(o, (const char *const[]){"_id", "id", "docid", NULL});
+        json_t *text = json_object_get(o, "text");
+        if (!id || !json_is_string(text)) {
+            rc = lr_errorf(err, "%s: line %d: expected \"_id\" and \"text\"", path, it.line);
+            json_decref(o);
+            break;
+        }
+        const char *title = json_string_value(json_object_get(o, "title"));
+        char *t = join_title(title, json_string_value(text));
+        strmap_put(&pv->corpus, id, add_passage(d, id, t));
+        json_decref(o);
+    }
+    free(buf);
+    if (rc == 0 && pv->corpus.n == 0) rc = lr_errorf(err, "%s: empty corpus", path);
+    pv->have_corpus = true;
+    return rc;
+}
+
+/* Resolve one pos/neg entry: an object {id,title,text}, or a string that
+ * is a corpus id (with a corpus) or a text (without). */
+static int resolve_entry(lr_train_data *d, json_t *v, const char *path, int line,
+                         const char *what, lr_error *err)
+{
+    data_priv *pv = d->priv;
+    if (json_is_object(v)) {
+        const char *id = json_str_field(v, (const char *const[]){"_id", "id", "docid", NULL});
+        json_t *text = json_object_get(v, "text");
+        if (!json_is_string(text)) {
+            if (id && pv->have_corpus) {
+                int k = strmap_get(&pv->corpus, id);
+                if (k < 0) return lr_errorf(err, "%s: line %d: unknown corpus id \"%s\"", path, line, id);
+                return k;
+            }
+            return lr_errorf(err, "%s: line %d: %s passage without \"text\"", path, line, what);
+        }
+        if (id && *id) {
+            int k = strmap_get(&pv->inline_ids, id);
+            if (k >= 0) return k;
+        }
+        char *t = join_title(json_string_value(json_object_get(v, "title")), json_string_value(text));
+        if (blank(t)) {
+            free(t);
+            return lr_errorf(err, "%s: line %d: empty %s passage text", path, line, what);
+        }
+        int k = add_passage(d, id, t);
+        if (id && *id) strmap_put(&pv->inline_ids, id, k);
+        return k;
+    }
+    const char *s = NULL;
+    char num[32];
+    if (json_is_string(v)) s = json_string_value(v);
+    else if (json_is_integer(v)) {
+        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+        s = num;
+    } else
+        return lr_errorf(err, "%s: line %d: %s entries must be strings or objects", path, line, what);
+    if (pv->have_corpus) {
+        int k = strmap_get(&pv->corpus, s);
+        if (k < 0) return lr_errorf(err, "%s: line %d: unknown corpus id \"%s\"", path, line, s);
+        return k;
+    }
+    if (blank(s)) return lr_errorf(err, "%s: line %d: empty %s passage text", path, line, what);
+    return add_passage(d, NULL, lr_xstrdup(s));
+}
+
+static const char *const qid_keys[] = {"qid", "query_id", "_id", "id", NULL};
+static const char *const pos_keys[] = {"pos", "positives", "positive", "positive_passages", NULL};
+static const char *const neg_keys[] = {"neg", "negatives", "negative", "hard_neg", "hard_negatives",
+                                       "bm25_neg", "negative_passages", NULL};
+
+static int add_entries(lr_train_data *d, json_t *arr, int **out, int *n, const char *path,
+                       int line, const char *what, lr_error *err)
+{
+    if (!arr || json_is_null(arr)) return 0;
+    if (!json_is_array(arr)) {
+        /* a single entry is accepted as a list of one */
+        int k = resolve_entry(d, arr, path, line, what, err);
+        if (k < 0) return -1;
+        push_int(out, n, k);
+        return 0;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        int k = resolve_entry(d, v, path, line, what, err);
+        if (k < 0) return -1;
+        push_int(out, n, k);
+    }
+    return 0;
+}
+
+static int load_rows(lr_train_data *d, const char *path, lr_error *err)
+{
+    data_priv *pv = d->priv;
+    size_t len;
+    char *buf = lr_read_file(path, &len, err);
+    if (!buf) return -1;
+    line_iter it = {buf, buf + len, 0};
+    char *s;
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (s = next_line(&it, &n))) {
+        if (blank(s)) continue;
+        json_error_t je;
+        json_t *o = json_loadb(s, n, 0, &je);
+        if (!o || !json_is_object(o)) {
+            rc = lr_errorf(err, "%s: line %d: malformed JSON: %s", path, it.line,
+                           o ? "expected an object" : je.text);
+            json_decref(o);
+            break;
+        }
+        const char *q = json_str_field(o, (const char *const[]){"query", "question", NULL});
+        if (!q) rc = lr_errorf(err, "%s: line %d: expected a \"query\" string", path, it.line);
+        else if (blank(q)) rc = lr_errorf(err, "%s: line %d: empty query text", path, it.line);
+        if (rc) {
+            json_decref(o);
+            break;
+        }
+        lr_train_example *e = add_example(d);
+        const char *qid = json_str_field(o, qid_keys);
+        e->qid = lr_xstrdup(qid ? qid : "");
+        e->query = lr_xstrdup(q);
+        if (add_entries(d, json_array_field(o, pos_keys), &e->pos, &e->n_pos, path, it.line,
+                        "positive", err) ||
+            add_entries(d, json_array_field(o, neg_keys), &e->neg, &e->n_neg, path, it.line,
+                        "negative", err))
+            rc = -1;
+        else if (e->n_pos == 0)
+            rc = lr_errorf(err, "%s: line %d: no positive passage", path, it.line);
+        if (rc == 0 && *e->qid) strmap_put(&pv->qids, e->qid, (int)(d->n - 1));
+        json_decref(o);
+    }
+    free(buf);
+    if (rc == 0 && d->n == 0) rc = lr_errorf(err, "%s: no training examples", path);
+    return rc;
+}
+
+/* BEIR train split: queries.jsonl + qrels/train.tsv (+ corpus.jsonl). */
+static int load_beir(lr_train_data *d, const char *dir, lr_error *err)
+{
+    data_priv *pv = d->priv;
+    char path[4096];
+    /* queries */
+    snprintf(path, sizeof path, "%s/queries.jsonl", dir);
+    size_t len;
+    char *buf = lr_read_file(path, &len, err);
+    if (!buf) return -1;
+    strmap qtext = {0};
+    char **texts = NULL;
+    size_t nt = 0;
+    line_iter it = {buf, buf + len, 0};
+    char *s;
+    size_t n;
+    int rc = 0;
+    while ((s = next_line(&it, &n))) {
+        if (blank(s)) continue;
+        json_error_t je;
+        json_t *o = json_loadb(s, n, 0, &je);
+        const char *id = o ? json_str_field(o, qid_keys) : NULL;
+        json_t *t = o ? json_object_get(o, "text") : NULL;
+        if (!id || !json_is_string(t)) {
+            rc = lr_errorf(err, "%s: line %d: %s", path, it.line,
+                           o ? "expected \"_id\" and \"text\"" : je.text);
+            json_decref(o);
+            break;
+        }
+        texts = lr_xrealloc(texts, (nt + 1) * sizeof(char *));
+        texts[nt] = lr_xstrdup(json_string_value(t));
+        strmap_put(&qtext, id, (int)nt++);
+        json_decref(o);
+    }
+    free(buf);
+    /* qrels */
+    if (rc == 0) {
+        snprintf(path, sizeof path, "%s/qrels/train.tsv", dir);
+        buf = lr_read_file(path, &len, err);
+        if (!buf) rc = -1;
+    } else
+        buf = NULL;
+    if (buf) {
+        it = (line_iter){buf, buf + len, 0};
+        while (rc == 0 && (s = next_line(&it, &n))) {
+            if (blank(s)) continue;
+            char *f[4];
+            int nf = 0;
+            for (char *tok = strtok(s, " \t"); tok && nf < 4; tok = strtok(NULL, " \t")) f[nf++] = tok;
+            if (it.line == 1 && nf >= 1 && (strcmp(f[0], "query-id") == 0 || strcmp(f[0], "qid") == 0))
+                continue;   /* header */
+            if (nf < 3) {
+                rc = lr_errorf(err, "%s: line %d: expected \"query-id corpus-id score\"", path, it.line);
+                break;
+            }
+            /* TREC layout: qid 0 docno rel */
+            const char *qid = f[0], *did = nf == 4 ? f[2] : f[1], *sc = nf == 4 ? f[3] : f[2];
+            char *endp;
+            errno = 0;
+            double score = strtod(sc, &endp);
+            if (*endp || errno) {
+                rc = lr_errorf(err, "%s: line %d: bad relevance \"%s\"", path, it.line, sc);
+                break;
+            }
+            if (score <= 0) continue;
+            int k = strmap_get(&pv->corpus, did);
+            if (k < 0) {
+                rc = lr_errorf(err, "%s: line %d: unknown corpus id \"%s\"", path, it.line, did);
+                break;
+            }
+            int ei = strmap_get(&pv->qids, qid);
+            if (ei < 0) {
+                int qt = strmap_get(&qtext, qid);
+                if (qt < 0) {
+                    rc = lr_errorf(err, "%s: line %d: query id \"%s\" not in queries.jsonl", path,
+                                   it.line, qid);
+                    break;
+                }
+                if (blank(texts[qt])) {
+                    rc = lr_errorf(err, "%s/queries.jsonl: query \"%s\": empty query text", dir, qid);
+                    break;
+                }
+                lr_train_example *e = add_example(d);
+                e->qid = lr_xstrdup(qid);
+                e->query = lr_xstrdup(texts[qt]);
+                ei = (int)d->n - 1;
+                strmap_put(&pv->qids, qid, ei);
+            }
+            push_int(&d->ex[ei].pos, &d->ex[ei].n_pos, k);
+        }
+        free(buf);
+        if (rc == 0 && d->n == 0) rc = lr_errorf(err, "%s: no positive judgements", path);
+    }
+    for (size_t i = 0; i < nt; i++) free(texts[i]);
+    free(texts);
+    strmap_free(&qtext);
+    return rc;
+}
+
+/* Hard negatives by query id: JSONL {"qid": ..., "neg": [ids]}. */
+static int load_negatives(lr_train_data *d, const char *path, lr_error *err)
+{
+    data_priv *pv = d->priv;
+    size_t len;
+    char *buf = lr_read_file(path, &len, err);
+    if (!buf) return -1;
+    line_iter it = {buf, buf + len, 0};
+    char *s;
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (s = next_line(&it, &n))) {
+        if (blank(s)) continue;
+        json_error_t je;
+        json_t *o = json_loadb(s, n, 0, &je);
+        const char *qid = o ? json_str_field(o, qid_keys) : NULL;
+        if (!qid) {
+            rc = lr_errorf(err, "%s: line %d: %s", path, it.line,
+                           o ? "expected a query id (\"qid\")" : je.text);
+            json_decref(o);
+            break;
+        }
+        int ei = strmap_get(&pv->qids, qid);
+        if (ei >= 0)   /* queries without training positives are skipped */
+            rc = add_entries(d, json_array_field(o, neg_keys), &d->ex[ei].neg, &d->ex[ei].n_neg,
+                             path, it.line, "negative", err);
+        json_decref(o);
+    }
+    free(buf);
+    return rc;
+}
+
+lr_train_data *lr_train_data_load(const char *path, const char *corpus, const char *negatives,
+                                  lr_error *err)
+{
+    lr_train_data *d = lr_xcalloc(1, sizeof *d);
+    data_priv *pv = lr_xcalloc(1, sizeof *pv);
+    d->priv = pv;
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        lr_errorf(err, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        char cpath[4096];
+        if (!corpus) {
+            snprintf(cpath, sizeof cpath, "%s/corpus.jsonl", path);
+            corpus = cpath;
+        }
+        if (load_corpus(d, corpus, err) || load_beir(d, path, err)) goto fail;
+    } else {
+        if (corpus && load_corpus(d, corpus, err)) goto fail;
+        if (load_rows(d, path, err)) goto fail;
+    }
+    if (negatives && load_negatives(d, negatives, err)) goto fail;
+    for (size_t i = 0; i < d->n; i++)
+        for (int j = 0; j < d->ex[i].n_pos; j++)
+            if (blank(d->passages[d->ex[i].pos[j]])) {
+                lr_errorf(err, "%s: query \"%s\": empty positive passage text (id \"%s\")", path,
+                          d->ex[i].qid, d->passage_ids[d->ex[i].pos[j]]);
+                goto fail;
+            }
+    return d;
+fail:
+    lr_train_data_free(d);
+    return NULL;
+}
+
+void lr_train_data_free(lr_train_data *d)
+{
+    if (!d) return;
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->ex[i].qid);
+        free(d->ex[i].query);
+        free(d->ex[i].pos);
+        free(d->ex[i].neg);
+    }
+    free(d->ex);
+    for (size_t i = 0; i < d->n_passages; i++) {
+        free(d->passages[i]);
+        free(d->passage_ids[i]);
+    }
+    free(d->passages);
+    free(d->passage_ids);
+    data_priv *pv = d->priv;
+    if (pv) {
+        strmap_free(&pv->corpus);
+        strmap_free(&pv->inline_ids);
+        strmap_free(&pv->qids);
+        free(pv);
+    }
+    free(d);
+}
+
+/* ---------------- plain text for lm ---------------- */
+
+static int lm_add_doc(lr_ids *all, const lr_tokenizer *tok, const char *text, size_t len,
+                      const char *path, int line, lr_error *err)
+{
+    size_t before = all->n;
+    if (lr_tokenize(tok, text, len, true, all, err)) return lr_error_prefix(err, "%s: line %d", path, line);
+    int eos = lr_tokenizer_eos_id(tok);
+    /* documents end with EOS so that the model learns where text stops */
+    if (eos >= 0 && all->n > before && all->ids[all->n - 1] != eos) lr_ids_push(all, eos);
+    return 0;
+}
+
+lr_lm_data *lr_lm_data_load(const char *path, const lr_tokenizer *tok, int max_len, lr_error *err)
+{
+    if (max_len < 2) {
+        lr_errorf(err, "sequence length %d too short for the lm objective", max_len);
+        return NULL;
+    }
+    size_t len;
+    char *buf = lr_read_file(path, &len, err);
+    if (!buf) return NULL;
+    lr_ids all = {0};
+    int rc = 0;
+    const char *p = buf;
+    while (p < buf + len && isspace((unsigned char)*p)) p++;
+    line_iter it = {buf, buf + len, 0};
+    char *s;
+    size_t n;
+    if (p < buf + len && *p == '{') {
+        while (rc == 0 && (s = next_line(&it, &n))) {
+            if (blank(s)) continue;
+            json_error_t je;
+            json_t *o = json_loadb(s, n, 0, &je);
+            json_t *t = o ? json_object_get(o, "text") : NULL;
+            if (!json_is_string(t))
+                rc = lr_errorf(err, "%s: line %d: %s", path, it.line,
+                               o ? "expected a \"text\" string" : je.text);
+            else {
+                const char *title = json_string_value(json_object_get(o, "title"));
+                char *doc = join_title(title, json_string_value(t));
+                if (!blank(doc)) rc = lm_add_doc(&all, tok, doc, strlen(doc), path, it.line, err);
+                free(doc);
+            }
+            json_decref(o);
+        }
+    } else {
+        /* paragraphs: runs of non-blank lines */
+        char *para = NULL;
+        size_t plen = 0, pcap = 0;
+        int pline = 0;
+        for (;;) {
+            s = next_line(&it, &n);
+            if (!s || blank(s)) {
+                if (plen) rc = lm_add_doc(&all, tok, para, plen, path, pline, err);
+                plen = 0;
+                if (!s || rc) break;
+                continue;
+            }
+            if (!plen) pline = it.line;
+            if (plen + n + 2 > pcap) para = lr_xrealloc(para, pcap = 2 * (plen + n + 2));
+            if (plen) para[plen++] = '\n';
+            memcpy(para + plen, s, n);
+            plen += n;
+            para[plen] = 0;
+        }
+        free(para);
+    }
+    free(buf);
+    if (rc == 0 && all.n < 2) rc = lr_errorf(err, "%s: no text to train on", path);
+    if (rc) {
+        free(all.ids);
+        return NULL;
+    }
+    lr_lm_data *d = lr_xcalloc(1, sizeof *d);
+    d->ids = all.ids;
+    d->n_ids = (int64_t)all.n;
+    int64_t ns = (d->n_ids + max_len - 1) / max_len;
+    d->start = lr_xmalloc((size_t)(ns + 1) * sizeof(int64_t));
+    for (int64_t i = 0; i < ns; i++) d->start[i] = i * max_len;
+    d->start[ns] = d->n_ids;
+    /* a final piece of one token predicts nothing: drop it */
+    if (ns > 1 && d->n_ids - d->start[ns - 1] < 2) {
+        ns--;
+        d->start[ns] = d->n_ids - 1;
+    }
+    d->n_seq = ns;
+    return d;
+}
+
+void lr_lm_data_free(lr_lm_data *d)
+{
+    if (!d) return;
+    free(d->ids);
+    free(d->start);
+    free(d);
+}

@@ -1,0 +1,380 @@
+/* test-train.c - optimiser, schedules, losses, training data, and the
+ * gradients of the trainable model against the fixtures' float64
+ * references. */
+#include "check-util.h"
+#include "lr.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <unistd.h>
+
+static lr_param make_param(const char *name, int64_t n, bool decay)
+{
+    lr_param p = {0};
+    p.name = (char *)name;
+    p.n = n;
+    p.w = calloc((size_t)n, sizeof(float));
+    p.g = calloc((size_t)n, sizeof(float));
+    p.decay = decay;
+    p.ndim = 1;
+    p.shape[0] = n;
+    return p;
+}
+
+static void free_param(lr_param *p)
+{
+    free(p->w), free(p->g), free(p->m), free(p->v);
+}
+
+/* ---------------- optimiser ---------------- */
+
+START_TEST(test_adamw)
+{
+    /* reference: the AdamW update of Loshchilov & Hutter as PyTorch writes it */
+    lr_param p[2] = {make_param("w", 3, true), make_param("b", 3, false)};
+    double w[2][3], m[2][3] = {{0}}, v[2][3] = {{0}};
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 3; j++) p[i].w[j] = (float)(w[i][j] = 1.0 - 0.7 * j + 0.3 * i);
+    lr_adamw o;
+    lr_adamw_init(&o);
+    o.weight_decay = 0.1;
+    const double lr = 0.05;
+    for (int step = 1; step <= 5; step++) {
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 3; j++) {
+                double g = sin(step * 1.3 + j + 2 * i) * (j + 1);
+                p[i].g[j] = (float)g;
+                m[i][j] = 0.9 * m[i][j] + 0.1 * g;
+                v[i][j] = 0.999 * v[i][j] + 0.001 * g * g;
+                double mh = m[i][j] / (1 - pow(0.9, step)), vh = v[i][j] / (1 - pow(0.999, step));
+                if (i == 0) w[i][j] *= 1 - lr * 0.1;
+                w[i][j] -= lr * mh / (sqrt(vh) + 1e-8);
+            }
+        lr_adamw_step(&o, p, 2, lr);
+    }
+    ck_assert_int_eq(o.step, 5);
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 3; j++) ck_assert_double_eq_tol(p[i].w[j], w[i][j], 1e-5);
+    free_param(&p[0]);
+    free_param(&p[1]);
+}
+END_TEST
+
+START_TEST(test_clip_schedule)
+{
+    lr_param p[2] = {make_param("a", 2, true), make_param("b", 1, true)};
+    p[0].g[0] = 3, p[0].g[1] = 0, p[1].g[0] = 4;
+    ck_assert_double_eq_tol(lr_grad_norm(p, 2), 5.0, 1e-9);
+    double n = lr_grad_clip(p, 2, 1.0);
+    ck_assert_double_eq_tol(n, 5.0, 1e-9);
+    ck_assert_double_eq_tol(lr_grad_norm(p, 2), 1.0, 1e-5);
+    ck_assert_double_eq_tol(p[1].g[0], 0.8, 1e-5);
+    lr_grad_clip(p, 2, 10.0);   /* below the limit: unchanged */
+    ck_assert_double_eq_tol(p[1].g[0], 0.8, 1e-5);
+    lr_grad_zero(p, 2);
+    ck_assert_double_eq(lr_grad_norm(p, 2), 0.0);
+    free_param(&p[0]);
+    free_param(&p[1]);
+
+    /* warm-up 10 steps then decay over 100 */
+    ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_COSINE, 1.0, 0, 10, 100), 0.1, 1e-12);
+    ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_COSINE, 1.0, 9, 10, 100), 1.0, 1e-12);
+    ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_COSINE, 1.0, 10, 10, 100), 1.0, 1e-12);
+    ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_COSINE, 1.0, 55, 10, 100), 0.5, 1e-12);
+    ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_LINEAR, 2.0, 55, 10, 100), 1.0, 1e-12);
+    ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_LINEAR, 2.0, 100, 10, 100), 0.0, 1e-12);
+    ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_CONSTANT, 2.0, 70, 10, 100), 2.0, 1e-12);
+    lr_schedule s;
+    ck_assert_int_eq(lr_schedule_parse("cosine", &s), 0);
+    ck_assert_int_eq(s, LR_SCHED_COSINE);
+    ck_assert_int_eq(lr_schedule_parse("step", &s), -1);
+}
+END_TEST
+
+START_TEST(test_rng)
+{
+    lr_rng a, b;
+    lr_rng_seed(&a, 42);
+    lr_rng_seed(&b, 42);
+    double sum = 0, sq = 0;
+    for (int i = 0; i < 20000; i++) {
+        ck_assert_uint_eq(lr_rng_next(&a), lr_rng_next(&b));
+        double x = lr_rng_normal(&a);
+        lr_rng_normal(&b);
+        sum += x, sq += x * x;
+    }
+    ck_assert_double_lt(fabs(sum / 20000), 0.03);
+    ck_assert_double_lt(fabs(sq / 20000 - 1), 0.05);
+    int perm[10];
+    for (int i = 0; i < 10; i++) perm[i] = i;
+    lr_rng_shuffle(&a, perm, 10);
+    int seen = 0;
+    for (int i = 0; i < 10; i++) seen |= 1 << perm[i];
+    ck_assert_int_eq(seen, 1023);
+}
+END_TEST
+
+/* ---------------- losses: finite differences in double ---------------- */
+
+static double fill(float *x, int n, int seed)
+{
+    for (int i = 0; i < n; i++) x[i] = (float)sin(0.37 * i + seed * 1.7) * (1 + (i % 3));
+    return 0;
+}
+
+/* relative agreement of analytic and central-difference gradients */
+static void check_fd(double (*f)(void *ctx, float *x), void *ctx, float *x, const float *g, int n,
+                     double h, double tol)
+{
+    double gmax = 0, dmax = 0;
+    for (int i = 0; i < n; i++) {
+        float x0 = x[i];
+        x[i] = (float)(x0 + h);
+        double fp = f(ctx, x);
+        x[i] = (float)(x0 - h);
+        double fm = f(ctx, x);
+        x[i] = x0;
+        double fd = (fp - fm) / (2 * h);
+        if (fabs(fd) > gmax) gmax = fabs(fd);
+        if (fabs(fd - g[i]) > dmax) dmax = fabs(fd - g[i]);
+    }
+    ck_assert_msg(gmax > 0, "zero gradient");
+    ck_assert_msg(dmax / gmax < tol, "finite differences disagree: %g / %g", dmax, gmax);
+}
+
+typedef struct { int nq, np, dim; float *q, *p; int *pos; float *teacher; bool norm; int which; } nce_ctx;
+
+static double nce_f(void *c, float *x)
+{
+    nce_ctx *k = c;
+    (void)x;
+    if (k->teacher)
+        return lr_distill_kl(k->q, k->nq, k->p, k->np, k->dim, k->teacher, 0.5, 0.7, k->norm, 1, NULL, NULL);
+    return lr_infonce(k->q, k->nq, k->p, k->np, k->dim, k->pos, 0.5, k->norm, 1, NULL, NULL, NULL);
+}
+
+START_TEST(test_infonce_distill)
+{
+    enum { NQ = 3, NP = 5, D = 4 };
+    float q[NQ * D], p[NP * D], dq[NQ * D], dp[NP * D], teacher[NQ * NP], sc[NQ * NP];
+    int pos[NQ] = {0, 3, 4};
+    fill(q, NQ * D, 1);
+    fill(p, NP * D, 2);
+    for (int i = 0; i < NQ * NP; i++) teacher[i] = (float)cos(i * 0.9);
+    for (int variant = 0; variant < 4; variant++) {
+        nce_ctx c = {NQ, NP, D, q, p, pos, variant >= 2 ? teacher : NULL, variant & 1, 0};
+        if (c.teacher)
+            lr_distill_kl(q, NQ, p, NP, D, teacher, 0.5, 0.7, c.norm, 1, dq, dp);
+        else
+            lr_infonce(q, NQ, p, NP, D, pos, 0.5, c.norm, 1, dq, dp, sc);
+        check_fd(nce_f, &c, q, dq, NQ * D, 1e-3, 2e-3);
+        check_fd(nce_f, &c, p, dp, NP * D, 1e-3, 2e-3);
+    }
+    /* the loss itself: -log softmax at the positive, by hand */
+    double loss = lr_infonce(q, NQ, p, NP, D, pos, 0.5, false, 1, NULL, NULL, sc);
+    double ref = 0;
+    for (int i = 0; i < NQ; i++) {
+        double s[NP], mx = -1e300, z = 0;
+        for (int j = 0; j < NP; j++) {
+            s[j] = 0;
+            for (int k = 0; k < D; k++) s[j] += (double)q[i * D + k] * p[j * D + k];
+            s[j] /= 0.5;
+            ck_assert_double_eq_tol(sc[i * NP + j], s[j], 1e-4);
+            if (s[j] > mx) mx = s[j];
+        }
+        for (int j = 0; j < NP; j++) z += exp(s[j] - mx);
+        ref += mx + log(z) - s[pos[i]];
+    }
+    ck_assert_double_eq_tol(loss, ref / NQ, 1e-9);
+    /* KL of a distribution against itself is 0 */
+    double kl = lr_distill_kl(q, NQ, p, NP, D, sc, 0.5, 1.0, false, 1, dq, dp);
+    ck_assert_double_lt(fabs(kl), 1e-5);
+    for (int i = 0; i < NQ * D; i++) ck_assert_double_lt(fabs(dq[i]), 1e-5);
+}
+END_TEST
+
+typedef struct { float *logits; int n, vocab; int32_t *t; } xent_ctx;
+static double xent_f(void *c, float *x)
+{
+    xent_ctx *k = c;
+    float *copy = malloc(sizeof(float) * k->n * k->vocab);
+    memcpy(copy, x, sizeof(float) * k->n * k->vocab);
+    double r = lr_xent(copy, k->n, k->vocab, k->t, 1, NULL);
+    free(copy);
+    return r;
+}
+
+START_TEST(test_xent)
+{
+    enum { N = 3, V = 7 };
+    float l[N * V], d[N * V];
+    int32_t t[N] = {0, 6, 3};
+    fill(l, N * V, 3);
+    double loss = lr_xent(l, N, V, t, 1, d);
+    double ref = 0;
+    for (int i = 0; i < N; i++) {
+        double z = 0;
+        for (int j = 0; j < V; j++) z += exp(l[i * V + j]);
+        ref += log(z) - l[i * V + t[i]];
+    }
+    ck_assert_double_eq_tol(loss, ref, 1e-5);
+    xent_ctx c = {l, N, V, t};
+    check_fd(xent_f, &c, l, d, N * V, 1e-3, 2e-3);
+    /* dlogits may alias logits */
+    lr_xent(l, N, V, t, 0.5, l);
+    for (int i = 0; i < N * V; i++) ck_assert_double_eq_tol(l[i], 0.5 * d[i], 1e-6);
+}
+END_TEST
+
+/* ---------------- training data ---------------- */
+
+static char tmpdir[256];
+
+static const char *write_tmp(const char *name, const char *text)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void expect_load_error(const char *rows, const char *corpus, const char *pattern)
+{
+    char rpath[512], cpath[512];
+    snprintf(rpath, sizeof rpath, "%s", write_tmp("rows.jsonl", rows));
+    if (corpus) snprintf(cpath, sizeof cpath, "%s", write_tmp("corpus.jsonl", corpus));
+    lr_error err = {{0}};
+    lr_train_data *d = lr_train_data_load(rpath, corpus ? cpath : NULL, NULL, &err);
+    ck_assert_ptr_null(d);
+    ck_assert_msg(strstr(err.msg, pattern), "message '%s' lacks '%s'", err.msg, pattern);
+    ck_assert_ptr_null(strchr(err.msg, '\n'));
+}
+
+START_TEST(test_data_rows)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/lr-test-train.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    const char *corpus = "{\"_id\": \"d1\", \"title\": \"T\", \"text\": \"one\"}\n"
+                         "{\"_id\": \"d2\", \"title\": \"\", \"text\": \"two\"}\n"
+                         "{\"_id\": \"d3\", \"text\": \"three\"}\n";
+    char cpath[512], rpath[512];
+    snprintf(cpath, sizeof cpath, "%s", write_tmp("c.jsonl", corpus));
+    snprintf(rpath, sizeof rpath, "%s", write_tmp("r.jsonl",
+             "{\"qid\": \"q1\", \"query\": \"what\", \"pos\": [\"d1\"], \"bm25_neg\": [\"d2\", \"d3\"]}\n\n"
+             "{\"query\": \"who\", \"pos\": \"d3\"}\n"));
+    lr_error err = {{0}};
+    lr_train_data *d = lr_train_data_load(rpath, cpath, NULL, &err);
+    ck_assert_msg(d != NULL, "%s", err.msg);
+    ck_assert_uint_eq(d->n, 2);
+    ck_assert_str_eq(d->ex[0].query, "what");
+    ck_assert_int_eq(d->ex[0].n_pos, 1);
+    ck_assert_int_eq(d->ex[0].n_neg, 2);
+    ck_assert_str_eq(d->passages[d->ex[0].pos[0]], "T one");
+    ck_assert_str_eq(d->passages[d->ex[0].neg[0]], "two");
+    ck_assert_str_eq(d->passages[d->ex[1].pos[0]], "three");
+    lr_train_data_free(d);
+
+    /* inline texts and objects, no corpus */
+    snprintf(rpath, sizeof rpath, "%s", write_tmp("r2.jsonl",
+             "{\"query\": \"q\", \"pos\": [{\"id\": \"x\", \"title\": \"A\", \"text\": \"b\"}], "
+             "\"neg\": [\"plain text\", {\"id\": \"x\", \"text\": \"ignored: same id\"}]}\n"));
+    d = lr_train_data_load(rpath, NULL, NULL, &err);
+    ck_assert_msg(d != NULL, "%s", err.msg);
+    ck_assert_str_eq(d->passages[d->ex[0].pos[0]], "A b");
+    ck_assert_str_eq(d->passages[d->ex[0].neg[0]], "plain text");
+    ck_assert_int_eq(d->ex[0].neg[1], d->ex[0].pos[0]);
+    ck_assert_uint_eq(d->n_passages, 2);
+    lr_train_data_free(d);
+
+    expect_load_error("{\"query\": \"q\", \"pos\": [\"d9\"]}\n", corpus, "line 1: unknown corpus id \"d9\"");
+    expect_load_error("{\"query\": \"q\", \"pos\": []}\n", NULL, "line 1: no positive");
+    expect_load_error("{\"query\": \"q\", \"neg\": [\"x\"]}\n", NULL, "line 1: no positive");
+    expect_load_error("{\"query\": \"  \", \"pos\": [\"x\"]}\n", NULL, "line 1: empty query");
+    expect_load_error("\n{\"query\": \"q\", \"pos\": [\"\"]}\n", NULL, "line 2: empty positive");
+    expect_load_error("{\"query\": \"q\", \"pos\": [\"a\"]\n", NULL, "line 1: malformed JSON");
+    expect_load_error("", NULL, "no training examples");
+    expect_load_error("{\"query\": \"q\", \"pos\": [\"d1\"]}\n", "", "empty corpus");
+
+    /* BEIR directory with a negatives file */
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/beir", tmpdir);
+    mkdir(dir, 0777);
+    char qd[700];
+    snprintf(qd, sizeof qd, "%s/qrels", dir);
+    mkdir(qd, 0777);
+    write_tmp("beir/corpus.jsonl", corpus);
+    write_tmp("beir/queries.jsonl", "{\"_id\": \"1\", \"text\": \"first\"}\n{\"_id\": \"2\", \"text\": \"second\"}\n"
+                                    "{\"_id\": \"3\", \"text\": \"unjudged\"}\n");
+    write_tmp("beir/qrels/train.tsv", "query-id\tcorpus-id\tscore\n2\td3\t1\n1\td1\t1\n1\td2\t1\n2\td1\t0\n");
+    char npath[512];
+    snprintf(npath, sizeof npath, "%s", write_tmp("negs.jsonl", "{\"qid\": \"1\", \"neg\": [\"d3\"]}\n"
+                                                               "{\"qid\": \"3\", \"neg\": [\"d3\"]}\n"));
+    d = lr_train_data_load(dir, NULL, npath, &err);
+    ck_assert_msg(d != NULL, "%s", err.msg);
+    ck_assert_uint_eq(d->n, 2);
+    ck_assert_str_eq(d->ex[0].query, "second");
+    ck_assert_int_eq(d->ex[0].n_pos, 1);
+    ck_assert_int_eq(d->ex[1].n_pos, 2);
+    ck_assert_int_eq(d->ex[1].n_neg, 1);
+    ck_assert_str_eq(d->passage_ids[d->ex[1].neg[0]], "d3");
+    lr_train_data_free(d);
+    write_tmp("beir/qrels/train.tsv", "query-id\tcorpus-id\tscore\n1\td7\t1\n");
+    d = lr_train_data_load(dir, NULL, NULL, &err);
+    ck_assert_ptr_null(d);
+    ck_assert_ptr_nonnull(strstr(err.msg, "train.tsv: line 2: unknown corpus id \"d7\""));
+}
+END_TEST
+
+START_TEST(test_data_shared)
+{
+    char p[4096], c[4096];
+    if (!shared_path(p, sizeof p, "datasets/train/scifact_train_bm25negs.jsonl")) return;
+    shared_path(c, sizeof c, "datasets/scifact/corpus.jsonl");
+    lr_error err = {{0}};
+    lr_train_data *d = lr_train_data_load(p, c, NULL, &err);
+    ck_assert_msg(d != NULL, "%s", err.msg);
+    ck_assert_uint_eq(d->n, 809);
+    ck_assert_uint_eq(d->n_passages, 5183);
+    ck_assert_int_eq(d->ex[0].n_neg, 30);
+    lr_train_data_free(d);
+    shared_path(p, sizeof p, "datasets/train/climate_fever_claim_evidence.jsonl");
+    d = lr_train_data_load(p, NULL, NULL, &err);
+    ck_assert_msg(d != NULL, "%s", err.msg);
+    ck_assert_uint_eq(d->n, 1061);
+    size_t npos = 0;
+    for (size_t i = 0; i < d->n; i++) npos += d->ex[i].n_pos;
+    ck_assert_uint_eq(npos, 2745);
+    lr_train_data_free(d);
+    /* BEIR train split with the BM25 negatives file */
+    shared_path(p, sizeof p, "datasets/scifact");
+    shared_path(c, sizeof c, "datasets/train/scifact_train_bm25negs.jsonl");
+    d = lr_train_data_load(p, NULL, c, &err);
+    ck_assert_msg(d != NULL, "%s", err.msg);
+    ck_assert_uint_eq(d->n, 809);
+    ck_assert_int_eq(d->ex[0].n_neg, 30);
+    lr_train_data_free(d);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("train");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_adamw);
+    tcase_add_test(tc, test_clip_schedule);
+    tcase_add_test(tc, test_rng);
+    tcase_add_test(tc, test_infonce_distill);
+    tcase_add_test(tc, test_xent);
+    tcase_add_test(tc, test_data_rows);
+    tcase_add_test(tc, test_data_shared);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return run_suite(suite());
+}
