@@ -1,6 +1,20 @@
-/* tokenizer.c - Hugging Face tokenizer.json (placeholder until the BPE lands). */
+/* tokenizer.c - Hugging Face tokenizer.json: loading, added tokens, the
+ * post-processor, encoding and decoding.
+ *
+ * Encoding follows the Rust `tokenizers` crate: added tokens that are not
+ * `normalized` are split off the raw text first; each remaining segment is
+ * normalized, split on the `normalized` added tokens, pre-tokenized, and
+ * each pre-token goes through the BPE model.  For byte-level tokenizers the
+ * vocabulary is kept as raw bytes (GPT-2 byte map undone at load), so text
+ * is never mapped to the byte alphabet at run time.
+ *
+ * Invalid UTF-8 input is not an error: each maximal invalid subsequence is
+ * replaced by U+FFFD first, as Hugging Face's lossy decoding of bytes does.
+ * All state touched by lr_tokenize is per call, so it is thread-safe. */
 #include "config.h"
-#include "internal.h"
+#include "tokenizer-internal.h"
+
+#include <jansson.h>
 
 void lr_ids_push(lr_ids *v, int32_t id)
 {
@@ -11,32 +25,608 @@ void lr_ids_push(lr_ids *v, int32_t id)
     v->ids[v->n++] = id;
 }
 
-lr_tokenizer *lr_tokenizer_load(const char *json, size_t len, const char *config_json,
+/* ---------------------------------------------------------------- loading */
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *p = lr_xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = 0;
+    return p;
+}
+
+/* Byte-level token (GPT-2 alphabet) to raw bytes; NULL when some character
+ * is outside the alphabet. */
+static char *unmap_bytes(const char *s, size_t n, uint32_t *out_len)
+{
+    char *o = lr_xmalloc(n + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        size_t l = tk_utf8_valid_len((const unsigned char *)s + i, n - i);
+        int32_t cp;
+        if (!l) { free(o); return NULL; }
+        tk_utf8_decode((const unsigned char *)s + i, &cp);
+        int b = tk_cp_to_byte(cp);
+        if (b < 0) { free(o); return NULL; }
+        o[k++] = (char)b;
+        i += l;
+    }
+    o[k] = 0;
+    *out_len = (uint32_t)k;
+    return o;
+}
+
+/* Id of a token string as written in tokenizer.json (vocabulary only). */
+static int32_t vocab_lookup(const tk_bpe *b, const char *s, size_t n)
+{
+    if (!b->byte_level) return tk_strmap_get(&b->vocab, s, n);
+    uint32_t l;
+    char *raw = unmap_bytes(s, n, &l);
+    int32_t id = raw ? tk_strmap_get(&b->vocab, raw, l) : tk_strmap_get(&b->vocab, s, n);
+    free(raw);
+    return id;
+}
+
+static int load_model(lr_tokenizer *t, json_t *m, const char *what, lr_error *err)
+{
+    tk_bpe *b = &t->bpe;
+    if (!json_is_object(m)) return lr_errorf(err, "%s: no \"model\" object", what);
+    json_t *vocab = json_object_get(m, "vocab"), *merges = json_object_get(m, "merges");
+    const char *type = json_string_value(json_object_get(m, "type"));
+    if (type && strcmp(type, "BPE"))
+        return lr_errorf(err, "%s: unsupported model type \"%s\" (only BPE)", what, type);
+    if (!type && !merges)
+        return lr_errorf(err, "%s: model without a type or merges (only BPE is supported)", what);
+    if (!json_is_object(vocab)) return lr_errorf(err, "%s: model has no \"vocab\" object", what);
+    if (!json_is_array(merges)) return lr_errorf(err, "%s: model has no \"merges\" array", what);
+    json_t *dropout = json_object_get(m, "dropout");
+    if (json_is_number(dropout) && json_number_value(dropout) > 0)
+        return lr_errorf(err, "%s: unsupported BPE dropout %g", what, json_number_value(dropout));
+    const char *fields[] = {"continuing_subword_prefix", "end_of_word_suffix"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = json_string_value(json_object_get(m, fields[i]));
+        if (v && *v) return lr_errorf(err, "%s: unsupported BPE %s \"%s\"", what, fields[i], v);
+    }
+    b->byte_fallback = json_is_true(json_object_get(m, "byte_fallback"));
+    b->fuse_unk = json_is_true(json_object_get(m, "fuse_unk"));
+    b->ignore_merges = json_is_true(json_object_get(m, "ignore_merges"));
+
+    /* Vocabulary: ids must be non-negative and dense enough to index. */
+    const char *k;
+    json_t *v;
+    json_int_t maxid = -1;
+    json_object_foreach(vocab, k, v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX / 2)
+            return lr_errorf(err, "%s: vocab entry \"%.40s\" has no valid id", what, k);
+        if (json_integer_value(v) > maxid) maxid = json_integer_value(v);
+    }
+    if (maxid > 64 * (json_int_t)json_object_size(vocab) + 1024)
+        return lr_errorf(err, "%s: vocab ids are too sparse (max id %lld for %zu tokens)", what,
+                         (long long)maxid, json_object_size(vocab));
+    b->n_vocab = (int32_t)(maxid + 1);
+    b->tok = lr_xcalloc((size_t)b->n_vocab, sizeof *b->tok);
+    b->key = lr_xcalloc((size_t)b->n_vocab, sizeof *b->key);
+    b->key_len = lr_xcalloc((size_t)b->n_vocab, sizeof *b->key_len);
+    tk_strmap_init(&b->vocab, json_object_size(vocab), (const char *const *)b->key, b->key_len);
+    void *it = json_object_iter(vocab);
+    while (it) {
+        const char *key = json_object_iter_key(it);
+        size_t kl = json_object_iter_key_len(it);
+        int32_t id = (int32_t)json_integer_value(json_object_iter_value(it));
+        it = json_object_iter_next(vocab, it);
+        if (b->tok[id]) return lr_errorf(err, "%s: vocab id %d is used twice", what, (int)id);
+        b->tok[id] = dup_n(key, kl);
+        b->key[id] = b->tok[id];
+        b->key_len[id] = (uint32_t)kl;
+        if (b->byte_level) {
+            uint32_t rl;
+            char *raw = unmap_bytes(key, kl, &rl);
+            if (raw) { b->key[id] = raw; b->key_len[id] = rl; }
+        }
+        tk_strmap_put(&b->vocab, id);
+    }
+
+    for (int c = 0; c < 256; c++) {
+        char s[8];
+        if (b->byte_level) {
+            s[0] = (char)c;
+            b->byte_id[c] = tk_strmap_get(&b->vocab, s, 1);
+        } else {
+            snprintf(s, sizeof s, "<0x%02X>", c);
+            b->byte_id[c] = tk_strmap_get(&b->vocab, s, 6);
+        }
+        if (c < 128) {
+            s[0] = (char)c;
+            b->ascii_id[c] = tk_strmap_get(&b->vocab, s, 1);
+        }
+    }
+    b->unk_id = -1;
+    const char *unk = json_string_value(json_object_get(m, "unk_token"));
+    if (unk) {
+        b->unk_id = vocab_lookup(b, unk, strlen(unk));
+        if (b->unk_id < 0) return lr_errorf(err, "%s: unk_token \"%s\" is not in the vocabulary", what, unk);
+    }
+
+    /* Merges: "a b" strings (older files) or ["a", "b"] pairs. */
+    size_t nm = json_array_size(merges), cap = 16;
+    while (cap < 2 * nm) cap *= 2;
+    b->merges.slot = lr_xmalloc(cap * sizeof *b->merges.slot);
+    for (size_t i = 0; i < cap; i++) b->merges.slot[i].key = UINT64_MAX;
+    b->merges.mask = cap - 1;
+    tk_buf cat = {0};
+    int rc = 0;
+    for (size_t i = 0; i < nm && rc == 0; i++) {
+        json_t *e = json_array_get(merges, i);
+        const char *pa, *pb;
+        size_t la, lb;
+        if (json_is_string(e)) {
+            const char *s = json_string_value(e), *sp = strchr(s, ' ');
+            size_t l = json_string_length(e);
+            if (!sp || memchr(sp + 1, ' ', l - (size_t)(sp + 1 - s))) {
+                rc = lr_errorf(err, "%s: merge %zu \"%.40s\" is not two tokens separated by a space", what, i, s);
+                break;
+            }
+            pa = s; la = (size_t)(sp - s);
+            pb = sp + 1; lb = l - la - 1;
+        } else if (json_is_array(e) && json_array_size(e) == 2 &&
+                   json_is_string(json_array_get(e, 0)) && json_is_string(json_array_get(e, 1))) {
+            pa = json_string_value(json_array_get(e, 0));
+            la = json_string_length(json_array_get(e, 0));
+            pb = json_string_value(json_array_get(e, 1));
+            lb = json_string_length(json_array_get(e, 1));
+        } else {
+            rc = lr_errorf(err, "%s: merge %zu is neither \"a b\" nor [\"a\", \"b\"]", what, i);
+            break;
+        }
+        int32_t ia = vocab_lookup(b, pa, la), ib = vocab_lookup(b, pb, lb);
+        cat.n = 0;
+        tk_buf_add(&cat, pa, la);
+        tk_buf_add(&cat, pb, lb);
+        int32_t ic = vocab_lookup(b, cat.p, cat.n);
+        if (ia < 0 || ib < 0 || ic < 0) {
+            rc = lr_errorf(err, "%s: merge %zu (\"%.*s\" \"%.*s\"): %s not in the vocabulary", what, i,
+                           (int)LR_MIN(la, 40), pa, (int)LR_MIN(lb, 40), pb,
+                           ia < 0 || ib < 0 ? "a part is" : "the merged token is");
+            break;
+        }
+        tk_mergemap_put(&b->merges, ia, ib, (int32_t)i, ic);
+    }
+    free(cat.p);
+    return rc;
+}
+
+static int cmp_added(const void *a, const void *b)
+{
+    const tk_added *x = a, *y = b;
+    unsigned char fx = (unsigned char)x->content[0], fy = (unsigned char)y->content[0];
+    if (fx != fy) return fx < fy ? -1 : 1;
+    if (x->len != y->len) return x->len > y->len ? -1 : 1;   /* longest first */
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int load_added(lr_tokenizer *t, json_t *a, const char *what, lr_error *err)
+{
+    if (!a || json_is_null(a)) return 0;
+    if (!json_is_array(a)) return lr_errorf(err, "%s: \"added_tokens\" is not an array", what);
+    size_t i;
+    json_t *x;
+    t->added = lr_xcalloc(json_array_size(a) + 1, sizeof *t->added);
+    json_array_foreach(a, i, x) {
+        json_t *id = json_object_get(x, "id"), *c = json_object_get(x, "content");
+        if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) > INT32_MAX / 2 ||
+            !json_is_string(c))
+            return lr_errorf(err, "%s: added token %zu needs an \"id\" and a \"content\"", what, i);
+        if (json_string_length(c) == 0) continue;
+        tk_added *ad = &t->added[t->n_added++];
+        ad->id = (int32_t)json_integer_value(id);
+        ad->len = json_string_length(c);
+        ad->content = dup_n(json_string_value(c), ad->len);
+        ad->lstrip = json_is_true(json_object_get(x, "lstrip"));
+        ad->rstrip = json_is_true(json_object_get(x, "rstrip"));
+        ad->single_word = json_is_true(json_object_get(x, "single_word"));
+        ad->normalized = json_is_true(json_object_get(x, "normalized"));
+        ad->special = json_is_true(json_object_get(x, "special"));
+    }
+    qsort(t->added, t->n_added, sizeof *t->added, cmp_added);
+    for (size_t k = 0; k < t->n_added; k++) {
+        t->added_first[(unsigned char)t->added[k].content[0]] |= t->added[k].normalized ? 2 : 1;
+        if (t->added[k].normalized) t->has_norm_added = true;
+        else t->has_raw_added = true;
+    }
+    return 0;
+}
+
+static int32_t token_id_of(const lr_tokenizer *t, const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < t->n_added; i++)
+        if (t->added[i].len == n && !memcmp(t->added[i].content, s, n)) return t->added[i].id;
+    return vocab_lookup(&t->bpe, s, n);
+}
+
+static void push_i32(int32_t **v, size_t *n, int32_t x)
+{
+    *v = lr_xrealloc(*v, (*n + 1) * sizeof **v);
+    (*v)[(*n)++] = x;
+}
+
+static int load_template(lr_tokenizer *t, json_t *p, const char *what, lr_error *err)
+{
+    json_t *single = json_object_get(p, "single"), *specials = json_object_get(p, "special_tokens"), *x;
+    size_t i;
+    bool seen_seq = false;
+    if (!json_is_array(single)) return lr_errorf(err, "%s: TemplateProcessing without \"single\"", what);
+    json_array_foreach(single, i, x) {
+        json_t *st = json_object_get(x, "SpecialToken");
+        if (json_object_get(x, "Sequence")) { seen_seq = true; continue; }
+        const char *name = json_string_value(json_object_get(st, "id"));
+        if (!name) return lr_errorf(err, "%s: TemplateProcessing item %zu is neither SpecialToken nor Sequence", what, i);
+        json_t *ids = json_object_get(json_object_get(specials, name), "ids"), *y;
+        size_t k;
+        if (!json_is_array(ids)) return lr_errorf(err, "%s: TemplateProcessing special token \"%s\" has no ids", what, name);
+        json_array_foreach(ids, k, y) {
+            if (!json_is_integer(y)) return lr_errorf(err, "%s: TemplateProcessing special token \"%s\": bad id", what, name);
+            if (seen_seq) push_i32(&t->suffix, &t->n_suffix, (int32_t)json_integer_value(y));
+            else push_i32(&t->prefix, &t->n_prefix, (int32_t)json_integer_value(y));
+        }
+    }
+    return 0;
+}
+
+static int load_post(lr_tokenizer *t, json_t *p, const char *what, lr_error *err)
+{
+    if (!p || json_is_null(p)) return 0;
+    const char *type = json_string_value(json_object_get(p, "type"));
+    if (!type) return lr_errorf(err, "%s: post_processor without a type", what);
+    if (!strcmp(type, "ByteLevel")) return 0;   /* offsets only */
+    if (!strcmp(type, "TemplateProcessing")) return load_template(t, p, what, err);
+    if (!strcmp(type, "Sequence")) {
+        json_t *a = json_object_get(p, "processors"), *x;
+        size_t i;
+        json_array_foreach(a, i, x)
+            if (load_post(t, x, what, err)) return -1;
+        return 0;
+    }
+    if (!strcmp(type, "BertProcessing") || !strcmp(type, "RobertaProcessing")) {
+        json_t *cls = json_object_get(p, "cls"), *sep = json_object_get(p, "sep");
+        if (!json_is_integer(json_array_get(cls, 1)) || !json_is_integer(json_array_get(sep, 1)))
+            return lr_errorf(err, "%s: %s without cls/sep", what, type);
+        push_i32(&t->prefix, &t->n_prefix, (int32_t)json_integer_value(json_array_get(cls, 1)));
+        push_i32(&t->suffix, &t->n_suffix, (int32_t)json_integer_value(json_array_get(sep, 1)));
+        return 0;
+    }
+    return lr_errorf(err, "%s: unsupported post_processor type \"%s\"", what, type);
+}
+
+/* bos_token / eos_token in tokenizer_config.json: a string or {"content": ...}. */
+static int32_t config_token(const lr_tokenizer *t, json_t *cfg, const char *key)
+{
+    json_t *v = json_object_get(cfg, key);
+    if (json_is_object(v)) v = json_object_get(v, "content");
+    const char *s = json_string_value(v);
+    return s ? token_id_of(t, s) : -1;
+}
+
+static int apply_config(lr_tokenizer *t, const char *cfgtext, size_t len, const char *what, lr_error *err)
+{
+    int32_t cfg_bos = -1, cfg_eos = -1;
+    if (cfgtext) {
+        char cw[600];
+        snprintf(cw, sizeof cw, "%s (tokenizer_config.json)", what);
+        /* Integers such as model_max_length 1e30 overflow json_int_t. */
+        json_error_t je;
+        json_t *cfg = json_loadb(cfgtext, len, JSON_DECODE_INT_AS_REAL, &je);
+        if (!cfg)
+            return lr_errorf(err, "%s: malformed JSON at line %d, column %d: %s", cw, je.line, je.column, je.text);
+        if (!json_is_object(cfg)) {
+            json_decref(cfg);
+            return lr_errorf(err, "%s: not a JSON object", cw);
+        }
+        cfg_bos = config_token(t, cfg, "bos_token");
+        cfg_eos = config_token(t, cfg, "eos_token");
+        /* As transformers' Llama-style tokenizers rebuild the template. */
+        json_t *ab = json_object_get(cfg, "add_bos_token"), *ae = json_object_get(cfg, "add_eos_token");
+        if (json_is_boolean(ab)) {
+            t->n_prefix = 0;
+            if (json_is_true(ab) && cfg_bos >= 0) push_i32(&t->prefix, &t->n_prefix, cfg_bos);
+        }
+        if (json_is_boolean(ae)) {
+            t->n_suffix = 0;
+            if (json_is_true(ae) && cfg_eos >= 0) push_i32(&t->suffix, &t->n_suffix, cfg_eos);
+        }
+        json_decref(cfg);
+    }
+    static const char *const BOS[] = {"<s>", "<|begin_of_text|>", "<bos>", "<|startoftext|>"};
+    static const char *const EOS[] = {"</s>", "<|endoftext|>", "<|end_of_text|>", "<eos>"};
+    t->bos_id = t->n_prefix ? t->prefix[0] : cfg_bos;
+    t->eos_id = t->n_suffix ? t->suffix[t->n_suffix - 1] : cfg_eos;
+    for (size_t i = 0; i < LR_ARRAY_LEN(BOS) && t->bos_id < 0; i++) t->bos_id = token_id_of(t, BOS[i]);
+    for (size_t i = 0; i < LR_ARRAY_LEN(EOS) && t->eos_id < 0; i++) t->eos_id = token_id_of(t, EOS[i]);
+    return 0;
+}
+
+lr_tokenizer *lr_tokenizer_load(const char *text, size_t len, const char *config_json,
                                 size_t config_len, const char *what, lr_error *err)
 {
-    lr_errorf(err, "%s: tokenizer not implemented yet", what);
+    if (!what) what = "tokenizer.json";
+    if (!text) {
+        lr_errorf(err, "%s: no tokenizer.json text", what);
+        return NULL;
+    }
+    json_t *j = lr_json_parse(text, len, what, err);
+    if (!j) return NULL;
+    lr_tokenizer *t = lr_xcalloc(1, sizeof *t);
+    t->what = lr_xstrdup(what);
+    t->bos_id = t->eos_id = -1;
+    if (!json_is_object(j)) { lr_errorf(err, "%s: not a JSON object", what); goto fail; }
+    /* The pre-tokenizer decides whether the vocabulary is byte-level. */
+    if (tk_load_pretokenizer(t, json_object_get(j, "pre_tokenizer"), what, err)) goto fail;
+    if (tk_load_normalizer(t, json_object_get(j, "normalizer"), what, err)) goto fail;
+    if (load_model(t, json_object_get(j, "model"), what, err)) goto fail;
+    if (load_added(t, json_object_get(j, "added_tokens"), what, err)) goto fail;
+    if (load_post(t, json_object_get(j, "post_processor"), what, err)) goto fail;
+    if (tk_load_decoder(t, json_object_get(j, "decoder"), what, err)) goto fail;
+
+    t->vocab_size = t->bpe.n_vocab;
+    for (size_t i = 0; i < t->n_added; i++)
+        if (t->added[i].id + 1 > t->vocab_size) t->vocab_size = t->added[i].id + 1;
+    for (size_t i = 0; i < t->n_prefix + t->n_suffix; i++) {
+        int32_t id = i < t->n_prefix ? t->prefix[i] : t->suffix[i - t->n_prefix];
+        if (id < 0 || id >= t->vocab_size) {
+            lr_errorf(err, "%s: post_processor id %d is outside the vocabulary", what, (int)id);
+            goto fail;
+        }
+    }
+    t->special_tok = lr_xcalloc((size_t)t->vocab_size, sizeof *t->special_tok);
+    t->is_special = lr_xcalloc((size_t)t->vocab_size, sizeof *t->is_special);
+    for (size_t i = 0; i < t->n_added; i++) {
+        t->special_tok[t->added[i].id] = t->added[i].content;
+        if (t->added[i].special) t->is_special[t->added[i].id] = true;
+    }
+    json_decref(j);
+    j = NULL;
+    if (apply_config(t, config_json, config_len, what, err)) goto fail;
+    return t;
+fail:
+    json_decref(j);
+    lr_tokenizer_free(t);
     return NULL;
 }
+
+static const char *dir_end(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
 lr_tokenizer *lr_tokenizer_load_file(const char *path, lr_error *err)
 {
-    return lr_tokenizer_load(NULL, 0, NULL, 0, path, err);
+    size_t n, cn = 0;
+    char *text = lr_read_file(path, &n, err);
+    if (!text) return NULL;
+    size_t dl = (size_t)(dir_end(path) - path);
+    char *cpath = lr_xmalloc(dl + 32);
+    memcpy(cpath, path, dl);
+    strcpy(cpath + dl, "tokenizer_config.json");
+    char *cfg = NULL;
+    FILE *f = fopen(cpath, "rb");
+    if (f) {
+        fclose(f);
+        cfg = lr_read_file(cpath, &cn, err);
+        if (!cfg) { free(cpath); free(text); return NULL; }
+    }
+    lr_tokenizer *t = lr_tokenizer_load(text, n, cfg, cn, path, err);
+    free(cpath);
+    free(cfg);
+    free(text);
+    return t;
 }
+
+static const lr_file *ck_file(const lr_checkpoint *ck, const char *name)
+{
+    for (size_t i = 0; i < ck->n_files; i++)
+        if (ck->files[i].name && !strcmp(dir_end(ck->files[i].name), name)) return &ck->files[i];
+    return NULL;
+}
+
 lr_tokenizer *lr_tokenizer_from_checkpoint(const lr_checkpoint *ck, lr_error *err)
 {
-    return lr_tokenizer_load(NULL, 0, NULL, 0, ck->source, err);
+    const char *src = ck->source ? ck->source : "checkpoint";
+    const lr_file *tj = ck_file(ck, "tokenizer.json"), *tc = ck_file(ck, "tokenizer_config.json");
+    if (!tj) {
+        lr_errorf(err, "%s: no tokenizer.json in the checkpoint", src);
+        return NULL;
+    }
+    char what[600];
+    snprintf(what, sizeof what, "%s: tokenizer.json", src);
+    return lr_tokenizer_load(tj->data, tj->size, tc ? tc->data : NULL, tc ? tc->size : 0, what, err);
 }
-void lr_tokenizer_free(lr_tokenizer *t) { (void)t; }
+
+void lr_tokenizer_free(lr_tokenizer *t)
+{
+    if (!t) return;
+    free(t->what);
+    tk_bpe_free(&t->bpe);
+    for (size_t i = 0; i < t->n_norms; i++) {
+        free(t->norms[i].str);
+        tk_pattern_free(&t->norms[i].pat);
+    }
+    free(t->norms);
+    for (size_t i = 0; i < t->n_pretoks; i++) tk_pattern_free(&t->pretoks[i].pat);
+    free(t->pretoks);
+    for (size_t i = 0; i < t->n_added; i++) free(t->added[i].content);
+    free(t->added);
+    for (size_t i = 0; i < t->n_decs; i++) {
+        free(t->decs[i].str);
+        tk_pattern_free(&t->decs[i].pat);
+    }
+    free(t->decs);
+    free(t->prefix);
+    free(t->suffix);
+    free(t->special_tok);
+    free(t->is_special);
+    free(t);
+}
+
+/* ---------------------------------------------------------------- encoding */
+
+typedef struct tk_state {
+    tk_buf norm, tmp;
+    tk_pieces pieces, ptmp;
+    tk_match_ctx mc;
+} tk_state;
+
+static void state_free(tk_state *s)
+{
+    free(s->norm.p);
+    free(s->tmp.p);
+    free(s->pieces.v);
+    free(s->ptmp.v);
+    tk_match_ctx_free(&s->mc);
+}
+
+static bool is_word_char(const char *s, size_t n, size_t at, bool before)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if (before) {
+        if (at == 0) return false;
+        size_t st = at - 1;
+        while (st > 0 && (u[st] & 0xC0) == 0x80) st--;
+        int32_t cp;
+        tk_utf8_decode(u + st, &cp);
+        return tk_is_alnum(cp) || cp == '_';
+    }
+    if (at >= n) return false;
+    int32_t cp;
+    tk_utf8_decode(u + at, &cp);
+    return tk_is_alnum(cp) || cp == '_';
+}
+
+/* Next added-token match (normalized or not, per `which`) in s[pos..n):
+ * leftmost, then longest; the match span includes stripped whitespace. */
+static const tk_added *next_added(const lr_tokenizer *t, int which, const char *s, size_t n, size_t pos,
+                                  size_t *ms, size_t *me)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = pos;
+    while (i < n) {
+        while (i < n && !(t->added_first[u[i]] & which)) i++;
+        if (i >= n) return NULL;
+        const tk_added *best = NULL;
+        /* Tokens are sorted by first byte, longest first. */
+        size_t lo = 0, hi = t->n_added;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if ((unsigned char)t->added[mid].content[0] < u[i]) lo = mid + 1;
+            else hi = mid;
+        }
+        for (size_t k = lo; k < t->n_added && (unsigned char)t->added[k].content[0] == u[i]; k++) {
+            const tk_added *a = &t->added[k];
+            if ((a->normalized ? 2 : 1) != which || a->len > n - i) continue;
+            if (!memcmp(s + i, a->content, a->len)) { best = a; break; }
+        }
+        if (!best) { i++; continue; }
+        size_t st = i, en = i + best->len;
+        if (best->single_word && (is_word_char(s, n, st, true) || is_word_char(s, n, en, false))) {
+            i = en;
+            continue;
+        }
+        if (best->lstrip)
+            while (st > pos) {
+                size_t q = st - 1;
+                while (q > pos && (u[q] & 0xC0) == 0x80) q--;
+                int32_t cp;
+                tk_utf8_decode(u + q, &cp);
+                if (!tk_is_whitespace(cp)) break;
+                st = q;
+            }
+        if (best->rstrip)
+            while (en < n) {
+                int32_t cp;
+                size_t l = tk_utf8_decode(u + en, &cp);
+                if (!tk_is_whitespace(cp)) break;
+                en += l;
+            }
+        *ms = st;
+        *me = en;
+        return best;
+    }
+    return NULL;
+}
+
+/* Pre-tokenize and run BPE over norm[off..off+len). */
+static int encode_normalized(const lr_tokenizer *t, tk_state *st, size_t off, size_t len, bool at_start,
+                             lr_ids *out, lr_error *err)
+{
+    if (len == 0) return 0;
+    st->pieces.n = 0;
+    if (st->pieces.cap == 0) {
+        st->pieces.cap = 64;
+        st->pieces.v = lr_xmalloc(st->pieces.cap * sizeof *st->pieces.v);
+    }
+    st->pieces.v[st->pieces.n++] = (tk_piece){off, len, at_start};
+    if (tk_pretokenize(t, &st->norm, &st->pieces, &st->ptmp, &st->mc, err)) return -1;
+    for (size_t i = 0; i < st->pieces.n; i++)
+        tk_bpe_encode(&t->bpe, st->norm.p + st->pieces.v[i].off, st->pieces.v[i].len, out);
+    return 0;
+}
+
+/* A segment of raw text between non-normalized added tokens. */
+static int encode_segment(const lr_tokenizer *t, tk_state *st, const char *s, size_t n, bool at_start,
+                          lr_ids *out, lr_error *err)
+{
+    if (n == 0) return 0;
+    if (tk_normalize(t, s, n, &st->norm, &st->tmp, &st->mc, err)) return -1;
+    size_t nn = st->norm.n;
+    if (!t->has_norm_added) return encode_normalized(t, st, 0, nn, at_start, out, err);
+    size_t pos = 0, ms, me;
+    const tk_added *a;
+    /* Pre-tokenization appends to the buffer: matches stay within [0, nn). */
+    while ((a = next_added(t, 2, st->norm.p, nn, pos, &ms, &me))) {
+        if (encode_normalized(t, st, pos, ms - pos, at_start && pos == 0, out, err)) return -1;
+        lr_ids_push(out, a->id);
+        pos = me;
+    }
+    return encode_normalized(t, st, pos, nn - pos, at_start && pos == 0, out, err);
+}
+
 int lr_tokenize(const lr_tokenizer *t, const char *text, size_t len, bool add_special,
                 lr_ids *out, lr_error *err)
 {
-    return lr_errorf(err, "tokenizer not implemented yet");
+    size_t clean_len = 0;
+    char *clean = tk_utf8_sanitize(text, len, &clean_len);
+    if (clean) { text = clean; len = clean_len; }
+    if (add_special)
+        for (size_t i = 0; i < t->n_prefix; i++) lr_ids_push(out, t->prefix[i]);
+    tk_state st;
+    memset(&st, 0, sizeof st);
+    int rc = 0;
+    size_t pos = 0, ms, me;
+    const tk_added *a;
+    if (t->has_raw_added)
+        while ((a = next_added(t, 1, text, len, pos, &ms, &me))) {
+            if ((rc = encode_segment(t, &st, text + pos, ms - pos, pos == 0, out, err))) break;
+            lr_ids_push(out, a->id);
+            pos = me;
+        }
+    if (rc == 0) rc = encode_segment(t, &st, text + pos, len - pos, pos == 0, out, err);
+    if (rc == 0 && add_special)
+        for (size_t i = 0; i < t->n_suffix; i++) lr_ids_push(out, t->suffix[i]);
+    state_free(&st);
+    free(clean);
+    return rc;
 }
-char *lr_detokenize(const lr_tokenizer *t, const int32_t *ids, size_t n, bool skip_special)
+
+/* ---------------------------------------------------------------- queries */
+
+int lr_tokenizer_vocab_size(const lr_tokenizer *t) { return t->vocab_size; }
+int lr_tokenizer_eos_id(const lr_tokenizer *t) { return t->eos_id; }
+int lr_tokenizer_bos_id(const lr_tokenizer *t) { return t->bos_id; }
+int lr_tokenizer_token_id(const lr_tokenizer *t, const char *token) { return token_id_of(t, token); }
+
+const char *lr_tokenizer_token(const lr_tokenizer *t, int id)
 {
-    return lr_xstrdup("");
+    if (id < 0 || id >= t->vocab_size) return NULL;
+    if (t->special_tok[id]) return t->special_tok[id];
+    return id < t->bpe.n_vocab ? t->bpe.tok[id] : NULL;
 }
-int lr_tokenizer_vocab_size(const lr_tokenizer *t) { return 0; }
-int lr_tokenizer_token_id(const lr_tokenizer *t, const char *token) { return -1; }
-const char *lr_tokenizer_token(const lr_tokenizer *t, int id) { return NULL; }
-int lr_tokenizer_eos_id(const lr_tokenizer *t) { return -1; }
-int lr_tokenizer_bos_id(const lr_tokenizer *t) { return -1; }
