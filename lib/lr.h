@@ -474,14 +474,14 @@ void lr_text_close(lr_text_reader *r);
  * gradients and AdamW moments are float32 too. */
 
 /* One trainable tensor: weights, gradient accumulator, AdamW moments. */
-typedef struct lr_param {
+typedef struct lr_tparam {
     char *name;            /* Hugging Face name, or "<name>.lora_A"/".lora_B" */
     float *w, *g, *m, *v;  /* n floats each (m, v allocated on the first step) */
     int64_t n;
     int ndim;
     int64_t shape[2];
     bool decay;            /* weight decay applies (matrices, not norms or biases) */
-} lr_param;
+} lr_tparam;
 
 /* AdamW (Loshchilov & Hutter): decoupled weight decay, bias-corrected moments. */
 typedef struct lr_adamw {
@@ -491,14 +491,14 @@ typedef struct lr_adamw {
 /* Defaults: betas 0.9/0.999, eps 1e-8, weight decay 0.01. */
 void lr_adamw_init(lr_adamw *o);
 /* One update of every parameter with learning rate lr (step is incremented first). */
-void lr_adamw_step(lr_adamw *o, lr_param *p, int n, double lr);
+void lr_adamw_step(lr_adamw *o, lr_tparam *p, int n, double lr);
 
-void lr_grad_zero(lr_param *p, int n);
+void lr_grad_zero(lr_tparam *p, int n);
 /* Global L2 norm of all gradients. */
-double lr_grad_norm(const lr_param *p, int n);
+double lr_grad_norm(const lr_tparam *p, int n);
 /* Scale gradients so that their global norm is at most max_norm (> 0);
  * returns the norm before clipping. */
-double lr_grad_clip(lr_param *p, int n, double max_norm);
+double lr_grad_clip(lr_tparam *p, int n, double max_norm);
 
 typedef enum { LR_SCHED_CONSTANT = 0, LR_SCHED_LINEAR = 1, LR_SCHED_COSINE = 2 } lr_schedule;
 int lr_schedule_parse(const char *s, lr_schedule *out);   /* 0, or -1 if unknown */
@@ -582,7 +582,7 @@ const lr_config *lr_tmodel_config(const lr_tmodel *m);
 int lr_tmodel_lora(lr_tmodel *m, int rank, double alpha, const char *targets,
                    uint64_t seed, lr_error *err);
 /* Trainable parameters (full fine-tuning: every tensor; LoRA: adapters). */
-lr_param *lr_tmodel_params(lr_tmodel *m, int *n);
+lr_tparam *lr_tmodel_params(lr_tmodel *m, int *n);
 /* Write the weights (LoRA merged) into ck in each tensor's stored dtype. */
 int lr_tmodel_store(lr_tmodel *m, lr_checkpoint *ck, lr_error *err);
 /* Limit on packed tokens per forward with cache (gradient caching splits

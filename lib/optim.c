@@ -14,7 +14,7 @@ void lr_adamw_init(lr_adamw *o)
     o->step = 0;
 }
 
-void lr_adamw_step(lr_adamw *o, lr_param *p, int n, double lr)
+void lr_adamw_step(lr_adamw *o, lr_tparam *p, int n, double lr)
 {
     o->step++;
     /* bias corrections in double: at step 1 they are 0.1 and 0.001 */
@@ -25,7 +25,7 @@ void lr_adamw_step(lr_adamw *o, lr_param *p, int n, double lr)
     const float inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
     const float eps = (float)o->eps;
     for (int i = 0; i < n; i++) {
-        lr_param *q = &p[i];
+        lr_tparam *q = &p[i];
         if (!q->m) q->m = lr_xcalloc((size_t)q->n, sizeof(float));
         if (!q->v) q->v = lr_xcalloc((size_t)q->n, sizeof(float));
         const float decay = q->decay ? (float)(1.0 - lr * o->weight_decay) : 1.0f;
@@ -44,12 +44,12 @@ void lr_adamw_step(lr_adamw *o, lr_param *p, int n, double lr)
     }
 }
 
-void lr_grad_zero(lr_param *p, int n)
+void lr_grad_zero(lr_tparam *p, int n)
 {
     for (int i = 0; i < n; i++) memset(p[i].g, 0, (size_t)p[i].n * sizeof(float));
 }
 
-double lr_grad_norm(const lr_param *p, int n)
+double lr_grad_norm(const lr_tparam *p, int n)
 {
     double total = 0;
     for (int i = 0; i < n; i++) {
@@ -63,7 +63,7 @@ double lr_grad_norm(const lr_param *p, int n)
     return sqrt(total);
 }
 
-double lr_grad_clip(lr_param *p, int n, double max_norm)
+double lr_grad_clip(lr_tparam *p, int n, double max_norm)
 {
     double norm = lr_grad_norm(p, n);
     if (max_norm > 0 && norm > max_norm && isfinite(norm)) {

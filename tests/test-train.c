@@ -8,9 +8,9 @@
 #include <math.h>
 #include <unistd.h>
 
-static lr_param make_param(const char *name, int64_t n, bool decay)
+static lr_tparam make_param(const char *name, int64_t n, bool decay)
 {
-    lr_param p = {0};
+    lr_tparam p = {0};
     p.name = (char *)name;
     p.n = n;
     p.w = calloc((size_t)n, sizeof(float));
@@ -21,7 +21,7 @@ static lr_param make_param(const char *name, int64_t n, bool decay)
     return p;
 }
 
-static void free_param(lr_param *p)
+static void free_param(lr_tparam *p)
 {
     free(p->w), free(p->g), free(p->m), free(p->v);
 }
@@ -31,7 +31,7 @@ static void free_param(lr_param *p)
 START_TEST(test_adamw)
 {
     /* reference: the AdamW update of Loshchilov & Hutter as PyTorch writes it */
-    lr_param p[2] = {make_param("w", 3, true), make_param("b", 3, false)};
+    lr_tparam p[2] = {make_param("w", 3, true), make_param("b", 3, false)};
     double w[2][3], m[2][3] = {{0}}, v[2][3] = {{0}};
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < 3; j++) p[i].w[j] = (float)(w[i][j] = 1.0 - 0.7 * j + 0.3 * i);
@@ -62,7 +62,7 @@ END_TEST
 
 START_TEST(test_clip_schedule)
 {
-    lr_param p[2] = {make_param("a", 2, true), make_param("b", 1, true)};
+    lr_tparam p[2] = {make_param("a", 2, true), make_param("b", 1, true)};
     p[0].g[0] = 3, p[0].g[1] = 0, p[1].g[0] = 4;
     ck_assert_double_eq_tol(lr_grad_norm(p, 2), 5.0, 1e-9);
     double n = lr_grad_clip(p, 2, 1.0);
