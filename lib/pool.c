@@ -1,0 +1,49 @@
+/* pool.c - pooling of packed hidden states into one vector per sequence. */
+#include "config.h"
+#include "internal.h"
+
+#include <math.h>
+
+const char *lr_pooling_name(lr_pooling p)
+{
+    return p == LR_POOL_MEAN ? "mean" : "last";
+}
+
+int lr_pooling_parse(const char *s, lr_pooling *p)
+{
+    if (!strcmp(s, "last")) *p = LR_POOL_LAST;
+    else if (!strcmp(s, "mean")) *p = LR_POOL_MEAN;
+    else return -1;
+    return 0;
+}
+
+void lr_pool(const float *hidden, const int *lens, int n_seq, int dim, lr_pooling pooling,
+             bool normalize, float *out)
+{
+    size_t off = 0;
+    for (int s = 0; s < n_seq; s++) {
+        float *o = out + (size_t)s * dim;
+        const float *h = hidden + off * dim;
+        int L = lens[s];
+        if (pooling == LR_POOL_LAST || L <= 0) {
+            if (L > 0) memcpy(o, h + (size_t)(L - 1) * dim, dim * sizeof(float));
+            else memset(o, 0, dim * sizeof(float));
+        } else {
+            /* sum in double: long documents, float rounding adds up */
+            for (int i = 0; i < dim; i++) {
+                double a = 0;
+                for (int t = 0; t < L; t++) a += h[(size_t)t * dim + i];
+                o[i] = (float)(a / L);
+            }
+        }
+        if (normalize) {
+            double n2 = 0;
+            for (int i = 0; i < dim; i++) n2 += (double)o[i] * o[i];
+            /* torch.nn.functional.normalize: x / max(|x|, 1e-12) */
+            double n = sqrt(n2);
+            float inv = (float)(1.0 / (n > 1e-12 ? n : 1e-12));
+            for (int i = 0; i < dim; i++) o[i] *= inv;
+        }
+        off += L > 0 ? L : 0;
+    }
+}
