@@ -219,6 +219,26 @@ int lr_checkpoint_save(lr_checkpoint *ck, const char *path, lr_error *err);
 /* 16 hex digits identifying config + layout + tensor contents; streams
  * carry it in their headers so that mismatched inputs are refused. */
 const char *lr_checkpoint_digest(lr_checkpoint *ck);
+/* Notes on the calls above:
+ *  - tensors are kept sorted by name; set_tensor and remove_tensor may
+ *    move them, so re-fetch lr_tensor pointers after either;
+ *  - tensor data loaded from a directory is a read-only mapping: change
+ *    a tensor through lr_checkpoint_set_tensor, never in place;
+ *  - config.json is written as read; the layout lives in ck->layers and
+ *    is copied into lr.json's "layers" on writing;
+ *  - the digest is cached: call lr_checkpoint_touch() before changing
+ *    ck->cfg, ck->layers or tensor data directly (set_tensor,
+ *    remove_tensor and lr_drop_sublayers do it themselves).  The digest
+ *    the checkpoint had when loaded is what add_history records. */
+void lr_checkpoint_touch(lr_checkpoint *ck);
+
+/* Depth surgery: drop layer i's attention sublayer when drop_attn[i]
+ * (input_layernorm, q/k/v/o and their biases and norms) and its MLP when
+ * drop_mlp[i] (post_attention_layernorm, gate/up/down); either array may
+ * be NULL.  Refuses, changing nothing, to drop a sublayer that is
+ * already dropped.  Updates ck->layers; the caller picks the sublayers
+ * (explicit lists, importance scores). */
+int lr_drop_sublayers(lr_checkpoint *ck, const bool *drop_attn, const bool *drop_mlp, lr_error *err);
 /* ---- end checkpoint ---- */
 
 /* ===================================================================

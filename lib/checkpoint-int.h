@@ -1,0 +1,54 @@
+/* checkpoint-int.h - private pieces shared by the checkpoint sources. */
+#ifndef LR_CHECKPOINT_INT_H
+#define LR_CHECKPOINT_INT_H
+#include "internal.h"
+
+struct json_t;
+
+/* One file of a checkpoint held in memory (tar member) or mapped
+ * read-only (directory).  `data` is NUL-terminated when owned. */
+typedef struct ck_blob {
+    char *name;        /* path inside the checkpoint, e.g. "config.json" */
+    void *data;
+    size_t size;
+    bool mapped;       /* munmap on free, else free() */
+    size_t map_len;
+} ck_blob;
+
+typedef struct ck_priv {
+    ck_blob *blobs;          /* weight files backing tensor data */
+    size_t n_blobs;
+    bool *owned;             /* per tensor: data malloc'ed by us */
+    size_t cap_tensors;
+    char digest[17];         /* cached; "" when stale */
+    char input_digest[17];   /* digest as loaded; "" until computed */
+} ck_priv;
+
+/* tar.c: read every regular member of a tar (file path, or stdin when
+ * path is NULL or "-") into memory; names normalised ("./" and one
+ * common top directory stripped). */
+int ck_tar_read(const char *path, const char *what, ck_blob **blobs, size_t *n, lr_error *err);
+void ck_blobs_free(ck_blob *b, size_t n);
+
+/* safetensors.c */
+/* Parse and validate a safetensors file held in `data`; append its
+ * tensors (pointing into data) to *tensors.  `what` names the file. */
+int ck_safetensors_parse(const void *data, size_t size, const char *what,
+                         lr_tensor **tensors, size_t *n, size_t *cap, lr_error *err);
+/* Header of a safetensors file for tensors in order `order`; returns the
+ * malloc'ed header (length prefix included, padded to 8 bytes), its
+ * length, and the total file size. */
+char *ck_safetensors_header(const lr_tensor *t, const size_t *order, size_t n,
+                            size_t *hlen, uint64_t *total);
+
+/* config.c */
+int ck_config_parse(const char *buf, size_t len, const char *what, lr_config *cfg, lr_error *err);
+/* Read lr.json "layers" into layers[cfg->n_layers]; json may be NULL
+ * (full layout). */
+int ck_layout_parse(struct json_t *j, const lr_config *cfg, const char *what,
+                    lr_layer_layout *layers, lr_error *err);
+
+/* 64-bit hash (XXH64) with a seed, for chaining. */
+uint64_t ck_hash64(const void *data, size_t len, uint64_t seed);
+
+#endif

@@ -1,0 +1,384 @@
+/* safetensors.c - dtypes, strict safetensors header parsing and writing,
+ * and the 64-bit hash behind checkpoint digests. */
+#include "config.h"
+#include "checkpoint-int.h"
+
+#include <immintrin.h>
+#include <jansson.h>
+#include <math.h>
+
+/* ---------------- dtypes ---------------- */
+
+size_t lr_dtype_size(lr_dtype t)
+{
+    switch (t) {
+    case LR_F32: return 4;
+    case LR_BF16: return 2;
+    case LR_F16: return 2;
+    }
+    return 0;
+}
+
+const char *lr_dtype_name(lr_dtype t)
+{
+    switch (t) {
+    case LR_F32: return "F32";
+    case LR_BF16: return "BF16";
+    case LR_F16: return "F16";
+    }
+    return "?";
+}
+
+int64_t lr_tensor_numel(const lr_tensor *t)
+{
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    return n;
+}
+
+static inline float bits_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+/* IEEE half to float, exact (subnormals, infinities, NaN payloads). */
+static inline float half_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+    if (exp == 0x1f) return bits_f32(sign | 0x7f800000 | (man << 13));
+    if (exp == 0) {
+        float f = (float)man * 0x1p-24f;   /* exact: man < 2^10 */
+        return sign ? -f : f;
+    }
+    return bits_f32(sign | ((exp + 112) << 23) | (man << 13));
+}
+
+__attribute__((target("avx,f16c")))
+static void half_to_f32_f16c(const uint16_t *s, float *d, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
+    for (; i < n; i++) d[i] = half_to_f32(s[i]);
+}
+
+__attribute__((target("avx,f16c")))
+static void f32_to_half_f16c(const float *s, uint16_t *d, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(d + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) {
+        _Float16 h = (_Float16)s[i];
+        memcpy(d + i, &h, 2);
+    }
+}
+
+static bool have_f16c(void)
+{
+    static int v = -1;
+    if (v < 0) v = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    return v;
+}
+
+void lr_to_f32(lr_dtype t, const void *src, float *dst, size_t n)
+{
+    switch (t) {
+    case LR_F32:
+        memmove(dst, src, n * 4);
+        break;
+    case LR_BF16: {
+        const unsigned char *s = src;
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, s + 2 * i, 2);
+            dst[i] = bits_f32((uint32_t)h << 16);
+        }
+        break;
+    }
+    case LR_F16:
+        if (have_f16c() && ((uintptr_t)src & 1) == 0) {
+            half_to_f32_f16c(src, dst, n);
+        } else {
+            const unsigned char *s = src;
+            for (size_t i = 0; i < n; i++) {
+                uint16_t h;
+                memcpy(&h, s + 2 * i, 2);
+                dst[i] = half_to_f32(h);
+            }
+        }
+        break;
+    }
+}
+
+void lr_from_f32(lr_dtype t, const float *src, void *dst, size_t n)
+{
+    switch (t) {
+    case LR_F32:
+        memmove(dst, src, n * 4);
+        break;
+    case LR_BF16: {
+        unsigned char *d = dst;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t u = f32_bits(src[i]);
+            uint16_t h;
+            if ((u & 0x7fffffff) > 0x7f800000)
+                h = (uint16_t)((u >> 16) | 0x40);   /* keep NaN a (quiet) NaN */
+            else
+                h = (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);   /* nearest even */
+            memcpy(d + 2 * i, &h, 2);
+        }
+        break;
+    }
+    case LR_F16:
+        if (have_f16c() && ((uintptr_t)dst & 1) == 0) {
+            f32_to_half_f16c(src, dst, n);
+        } else {
+            unsigned char *d = dst;
+            for (size_t i = 0; i < n; i++) {
+                _Float16 h = (_Float16)src[i];
+                memcpy(d + 2 * i, &h, 2);
+            }
+        }
+        break;
+    }
+}
+
+/* ---------------- XXH64 ---------------- */
+
+#define P1 0x9E3779B185EBCA87ULL
+#define P2 0xC2B2AE3D27D4EB4FULL
+#define P3 0x165667B19E3779F9ULL
+#define P4 0x85EBCA77C2B2AE63ULL
+#define P5 0x27D4EB2F165667C5ULL
+
+static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+static inline uint64_t rd64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint32_t rd32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t round1(uint64_t acc, uint64_t in) { return rotl(acc + in * P2, 31) * P1; }
+static inline uint64_t merge(uint64_t acc, uint64_t v) { return (acc ^ round1(0, v)) * P1 + P4; }
+
+uint64_t ck_hash64(const void *data, size_t len, uint64_t seed)
+{
+    const unsigned char *p = data, *end = p + len;
+    uint64_t h;
+    if (len >= 32) {
+        uint64_t v1 = seed + P1 + P2, v2 = seed + P2, v3 = seed, v4 = seed - P1;
+        const unsigned char *limit = end - 32;
+        do {
+            v1 = round1(v1, rd64(p));
+            v2 = round1(v2, rd64(p + 8));
+            v3 = round1(v3, rd64(p + 16));
+            v4 = round1(v4, rd64(p + 24));
+            p += 32;
+        } while (p <= limit);
+        h = rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18);
+        h = merge(h, v1), h = merge(h, v2), h = merge(h, v3), h = merge(h, v4);
+    } else {
+        h = seed + P5;
+    }
+    h += len;
+    for (; p + 8 <= end; p += 8) h = rotl(h ^ round1(0, rd64(p)), 27) * P1 + P4;
+    if (p + 4 <= end) {
+        h = rotl(h ^ (rd32(p) * P1), 23) * P2 + P3;
+        p += 4;
+    }
+    for (; p < end; p++) h = rotl(h ^ (*p * P5), 11) * P1;
+    h ^= h >> 33;
+    h *= P2;
+    h ^= h >> 29;
+    h *= P3;
+    h ^= h >> 32;
+    return h;
+}
+
+/* ---------------- safetensors ---------------- */
+
+/* Largest header accepted: real ones are well under a megabyte. */
+#define MAX_HEADER (100u << 20)
+
+static int parse_dtype(const char *s, lr_dtype *t)
+{
+    if (strcmp(s, "F32") == 0) *t = LR_F32;
+    else if (strcmp(s, "BF16") == 0) *t = LR_BF16;
+    else if (strcmp(s, "F16") == 0) *t = LR_F16;
+    else return -1;
+    return 0;
+}
+
+struct span { uint64_t begin, end; size_t idx; };
+
+static int cmp_span(const void *a, const void *b)
+{
+    const struct span *x = a, *y = b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return x->end < y->end ? -1 : x->end > y->end;
+}
+
+int ck_safetensors_parse(const void *data, size_t size, const char *what,
+                         lr_tensor **tensors, size_t *n, size_t *cap, lr_error *err)
+{
+    const unsigned char *base = data;
+    if (size < 8) return lr_errorf(err, "%s: %zu bytes: too short for a safetensors file", what, size);
+    uint64_t hlen;
+    memcpy(&hlen, base, 8);   /* little-endian host */
+    if (hlen > size - 8)
+        return lr_errorf(err, "%s: header length %llu larger than the file (%zu bytes)", what,
+                         (unsigned long long)hlen, size);
+    if (hlen > MAX_HEADER)
+        return lr_errorf(err, "%s: header length %llu is not sane (limit %u)", what,
+                         (unsigned long long)hlen, MAX_HEADER);
+    if (hlen < 2) return lr_errorf(err, "%s: header length %llu too small", what, (unsigned long long)hlen);
+    char hwhat[600];
+    snprintf(hwhat, sizeof hwhat, "%s: header", what);
+    json_t *h = lr_json_parse((const char *)base + 8, hlen, hwhat, err);
+    if (!h) return -1;
+    if (!json_is_object(h)) {
+        json_decref(h);
+        return lr_errorf(err, "%s: header is not a JSON object", what);
+    }
+    uint64_t dsize = size - 8 - hlen;
+    const unsigned char *dbase = base + 8 + hlen;
+    size_t first = *n;
+    const char *key;
+    json_t *v;
+    int rc = -1;
+    json_object_foreach(h, key, v) {
+        if (strcmp(key, "__metadata__") == 0) {
+            if (!json_is_object(v)) {
+                lr_errorf(err, "%s: __metadata__ is not an object", what);
+                goto out;
+            }
+            continue;
+        }
+        json_t *jd = json_object_get(v, "dtype"), *js = json_object_get(v, "shape"),
+               *jo = json_object_get(v, "data_offsets");
+        if (!json_is_object(v) || !json_is_string(jd) || !json_is_array(js) || !json_is_array(jo) ||
+            json_array_size(jo) != 2) {
+            lr_errorf(err, "%s: tensor %s: expected {\"dtype\", \"shape\", \"data_offsets\": [begin, end]}", what, key);
+            goto out;
+        }
+        lr_dtype dt;
+        if (parse_dtype(json_string_value(jd), &dt) != 0) {
+            lr_errorf(err, "%s: tensor %s: unsupported dtype \"%s\" (expected F32, BF16 or F16)", what, key,
+                      json_string_value(jd));
+            goto out;
+        }
+        size_t nd = json_array_size(js);
+        if (nd > 4) {
+            lr_errorf(err, "%s: tensor %s: %zu dimensions (at most 4 supported)", what, key, nd);
+            goto out;
+        }
+        int64_t shape[4] = {0};
+        uint64_t numel = 1;
+        bool overflow = false;
+        for (size_t i = 0; i < nd; i++) {
+            json_t *x = json_array_get(js, i);
+            if (!json_is_integer(x) || json_integer_value(x) < 0) {
+                lr_errorf(err, "%s: tensor %s: shape[%zu] is not a non-negative integer", what, key, i);
+                goto out;
+            }
+            shape[i] = json_integer_value(x);
+            overflow |= __builtin_mul_overflow(numel, (uint64_t)shape[i], &numel);
+        }
+        json_t *jb = json_array_get(jo, 0), *je = json_array_get(jo, 1);
+        if (!json_is_integer(jb) || !json_is_integer(je) || json_integer_value(jb) < 0 ||
+            json_integer_value(je) < json_integer_value(jb)) {
+            lr_errorf(err, "%s: tensor %s: data_offsets must be integers 0 <= begin <= end", what, key);
+            goto out;
+        }
+        uint64_t b = json_integer_value(jb), e = json_integer_value(je), nbytes;
+        overflow |= __builtin_mul_overflow(numel, (uint64_t)lr_dtype_size(dt), &nbytes);
+        if (e > dsize) {
+            lr_errorf(err, "%s: tensor %s: data_offsets [%llu, %llu] past the end of the data (%llu bytes)", what,
+                      key, (unsigned long long)b, (unsigned long long)e, (unsigned long long)dsize);
+            goto out;
+        }
+        if (overflow || nbytes != e - b) {
+            lr_errorf(err, "%s: tensor %s: %llu bytes in data_offsets, but dtype %s x shape needs %s%llu", what, key,
+                      (unsigned long long)(e - b), lr_dtype_name(dt), overflow ? "more than " : "",
+                      (unsigned long long)(overflow ? UINT64_MAX : nbytes));
+            goto out;
+        }
+        if (*n == *cap) *tensors = lr_xrealloc(*tensors, (*cap = *cap ? 2 * *cap : 64) * sizeof **tensors);
+        lr_tensor *t = &(*tensors)[(*n)++];
+        memset(t, 0, sizeof *t);
+        t->name = lr_xstrdup(key);
+        t->dtype = dt;
+        t->ndim = (int)nd;
+        memcpy(t->shape, shape, sizeof shape);
+        t->nbytes = nbytes;
+        t->data = (void *)(dbase + b);
+    }
+    /* No two tensors may share bytes. */
+    size_t m = *n - first;
+    struct span *sp = lr_xmalloc((m ? m : 1) * sizeof *sp);
+    for (size_t i = 0; i < m; i++) {
+        lr_tensor *t = &(*tensors)[first + i];
+        sp[i].begin = (uint64_t)((unsigned char *)t->data - dbase);
+        sp[i].end = sp[i].begin + t->nbytes;
+        sp[i].idx = first + i;
+    }
+    qsort(sp, m, sizeof *sp, cmp_span);
+    size_t far = 0;   /* span reaching furthest so far */
+    for (size_t i = 1; i < m; i++) {
+        if (sp[i].end > sp[i].begin && sp[i].begin < sp[far].end) {
+            lr_errorf(err, "%s: tensors %s [%llu, %llu] and %s [%llu, %llu] overlap", what,
+                      (*tensors)[sp[far].idx].name, (unsigned long long)sp[far].begin,
+                      (unsigned long long)sp[far].end, (*tensors)[sp[i].idx].name,
+                      (unsigned long long)sp[i].begin, (unsigned long long)sp[i].end);
+            free(sp);
+            goto out;
+        }
+        if (sp[i].end > sp[far].end) far = i;
+    }
+    free(sp);
+    rc = 0;
+out:
+    if (rc) {
+        for (size_t i = first; i < *n; i++) free((*tensors)[i].name);
+        *n = first;
+    }
+    json_decref(h);
+    return rc;
+}
+
+char *ck_safetensors_header(const lr_tensor *t, const size_t *order, size_t n, size_t *hlen, uint64_t *total)
+{
+    json_t *h = json_object();
+    json_object_set_new(h, "__metadata__", json_pack("{s:s}", "format", "pt"));
+    uint64_t off = 0;
+    for (size_t k = 0; k < n; k++) {
+        const lr_tensor *x = &t[order[k]];
+        json_t *shape = json_array();
+        for (int i = 0; i < x->ndim; i++) json_array_append_new(shape, json_integer(x->shape[i]));
+        json_object_set_new(h, x->name,
+                            json_pack("{s:s,s:o,s:[I,I]}", "dtype", lr_dtype_name(x->dtype), "shape", shape,
+                                      "data_offsets", (json_int_t)off, (json_int_t)(off + x->nbytes)));
+        off += x->nbytes;
+    }
+    char *js = json_dumps(h, JSON_COMPACT);
+    json_decref(h);
+    if (!js) lr_die("out of memory (safetensors header)");
+    size_t len = strlen(js);
+    size_t padded = (len + 7) & ~(size_t)7;   /* data starts 8-byte aligned */
+    char *buf = lr_xmalloc(8 + padded);
+    uint64_t l = padded;
+    memcpy(buf, &l, 8);
+    memcpy(buf + 8, js, len);
+    memset(buf + 8 + len, ' ', padded - len);
+    free(js);
+    *hlen = 8 + padded;
+    *total = 8 + padded + off;
+    return buf;
+}
