@@ -157,11 +157,8 @@ static inline const tk_merge_slot *merge_get(const tk_mergemap *m, int32_t a, in
 
 void tk_bpe_free(tk_bpe *b)
 {
-    if (b->tok)
-        for (int32_t i = 0; i < b->n_vocab; i++) {
-            if (b->key && b->key[i] != b->tok[i]) free(b->key[i]);
-            free(b->tok[i]);
-        }
+    free(b->tok_pool);
+    free(b->key_pool);
     free(b->tok);
     free(b->key);
     free(b->key_len);
@@ -282,13 +279,8 @@ static size_t merge_heap(const tk_bpe *b, int32_t *sym, size_t m)
 
 #define SMALL_WORD 96
 
-void tk_bpe_encode(const tk_bpe *b, const char *s, size_t n, lr_ids *out)
+static void encode_word(const tk_bpe *b, const char *s, size_t n, lr_ids *out)
 {
-    if (n == 0) return;
-    if (b->ignore_merges) {
-        int32_t id = tk_strmap_get(&b->vocab, s, n);
-        if (id >= 0) { lr_ids_push(out, id); return; }
-    }
     const unsigned char *u = (const unsigned char *)s;
     /* At most one symbol per byte (byte fallback included). */
     int32_t small[SMALL_WORD];
@@ -339,4 +331,46 @@ void tk_bpe_encode(const tk_bpe *b, const char *s, size_t n, lr_ids *out)
     memcpy(out->ids + out->n, sym, m * sizeof *sym);
     out->n += m;
     if (sym != small) free(sym);
+}
+
+/* Whether some vocabulary token has the word-start character c after
+ * another character.  When none has, no merge can span a word start, and
+ * BPE may run word by word with the same result as over the whole text. */
+void tk_bpe_check_word_split(tk_bpe *b, const char *c, size_t cl)
+{
+    b->split_len = 0;
+    if (b->byte_level || cl == 0 || cl > sizeof b->split_char) return;
+    for (int32_t id = 0; id < b->n_vocab; id++) {
+        const char *t = b->key[id];
+        if (!t) continue;
+        size_t n = b->key_len[id];
+        for (size_t i = cl; i + cl <= n; i++)
+            if (!memcmp(t + i, c, cl) && memcmp(t + i - cl, c, cl)) return;
+    }
+    memcpy(b->split_char, c, cl);
+    b->split_len = (uint8_t)cl;
+}
+
+void tk_bpe_encode(const tk_bpe *b, const char *s, size_t n, lr_ids *out)
+{
+    if (n == 0) return;
+    if (b->ignore_merges) {
+        int32_t id = tk_strmap_get(&b->vocab, s, n);
+        if (id >= 0) { lr_ids_push(out, id); return; }
+    }
+    size_t cl = b->split_len;
+    if (cl == 0 || n <= SMALL_WORD) { encode_word(b, s, n, out); return; }
+    /* Split before each word-start character that follows another character. */
+    size_t start = 0;
+    const char *p = s + cl, *end = s + n;
+    while (p + cl <= end) {
+        const char *f = memchr(p, b->split_char[0], (size_t)(end - p));
+        if (!f || f + cl > end) break;
+        if (!memcmp(f, b->split_char, cl) && memcmp(f - cl, b->split_char, cl)) {
+            encode_word(b, s + start, (size_t)(f - s) - start, out);
+            start = (size_t)(f - s);
+        }
+        p = f + 1;
+    }
+    encode_word(b, s + start, n - start, out);
 }

@@ -144,6 +144,7 @@ typedef struct tk_bpe {
     int32_t n_vocab;            /* size of the id tables: max vocab id + 1 */
     char **tok;                 /* tok[id]: token string as in the file (NULL if no such id) */
     char **key;                 /* key[id]: internal form (raw bytes when byte-level) */
+    char *tok_pool, *key_pool;  /* storage of the strings above */
     uint32_t *key_len;
     tk_strmap vocab;            /* internal form -> id */
     tk_mergemap merges;
@@ -152,12 +153,26 @@ typedef struct tk_bpe {
     bool byte_level;            /* vocabulary in GPT-2 byte-to-unicode form */
     bool byte_fallback, fuse_unk, ignore_merges;
     int32_t unk_id;
+    char split_char[4];         /* word-start character BPE may split before (see */
+    uint8_t split_len;          /* tk_bpe_check_word_split), 0 = none */
 } tk_bpe;
 
 int tk_mergemap_put(tk_mergemap *m, int32_t a, int32_t b, int32_t rank, int32_t id);
 void tk_bpe_free(tk_bpe *b);
 /* Append the ids of one pre-token (internal form) to out. */
 void tk_bpe_encode(const tk_bpe *b, const char *s, size_t n, lr_ids *out);
+void tk_bpe_check_word_split(tk_bpe *b, const char *c, size_t cl);
+
+/* model.vocab and model.merges as flat lists (strings NUL-terminated in pool). */
+typedef struct tk_vent { size_t off; uint32_t len; int64_t id; } tk_vent;
+typedef struct tk_vocab_list { tk_buf pool; tk_vent *v; size_t n, cap; } tk_vocab_list;
+/* pair: ["a", "b"]; otherwise a is the whole "a b" string. */
+typedef struct tk_ment { size_t a, b; uint32_t la, lb; bool pair; } tk_ment;
+typedef struct tk_merge_list { tk_buf pool; tk_ment *v; size_t n, cap; } tk_merge_list;
+/* Fast path: parse model.vocab and model.merges out of the document text and
+ * return a copy of it with them replaced by {} and []; NULL when the text is
+ * not as expected (the caller then parses everything with jansson). */
+char *tk_json_split_model(const char *s, size_t n, tk_vocab_list *vl, tk_merge_list *ml, size_t *out_len);
 
 /* GPT-2 byte <-> unicode map. */
 extern const int32_t tk_byte_to_cp[256];

@@ -35,39 +35,92 @@ static char *dup_n(const char *s, size_t n)
     return p;
 }
 
-/* Byte-level token (GPT-2 alphabet) to raw bytes; NULL when some character
- * is outside the alphabet. */
-static char *unmap_bytes(const char *s, size_t n, uint32_t *out_len)
+/* Byte-level token (GPT-2 alphabet) to raw bytes appended to out; false
+ * when some character is outside the alphabet. */
+static bool unmap_into(const char *s, size_t n, tk_buf *out)
 {
-    char *o = lr_xmalloc(n + 1);
-    size_t k = 0;
+    size_t start = out->n;
+    tk_buf_reserve(out, n);
     for (size_t i = 0; i < n;) {
+        if ((unsigned char)s[i] < 0x80) {
+            int b = tk_cp_to_byte((unsigned char)s[i]);
+            if (b < 0) { out->n = start; return false; }
+            out->p[out->n++] = (char)b;
+            i++;
+            continue;
+        }
         size_t l = tk_utf8_valid_len((const unsigned char *)s + i, n - i);
         int32_t cp;
-        if (!l) { free(o); return NULL; }
+        if (!l) { out->n = start; return false; }
         tk_utf8_decode((const unsigned char *)s + i, &cp);
         int b = tk_cp_to_byte(cp);
-        if (b < 0) { free(o); return NULL; }
-        o[k++] = (char)b;
+        if (b < 0) { out->n = start; return false; }
+        out->p[out->n++] = (char)b;
         i += l;
     }
-    o[k] = 0;
-    *out_len = (uint32_t)k;
-    return o;
+    return true;
 }
 
 /* Id of a token string as written in tokenizer.json (vocabulary only). */
 static int32_t vocab_lookup(const tk_bpe *b, const char *s, size_t n)
 {
     if (!b->byte_level) return tk_strmap_get(&b->vocab, s, n);
-    uint32_t l;
-    char *raw = unmap_bytes(s, n, &l);
-    int32_t id = raw ? tk_strmap_get(&b->vocab, raw, l) : tk_strmap_get(&b->vocab, s, n);
-    free(raw);
+    char small[256];
+    tk_buf raw = {small, 0, sizeof small};
+    if (n + 1 > sizeof small) raw = (tk_buf){0};
+    int32_t id = unmap_into(s, n, &raw) ? tk_strmap_get(&b->vocab, raw.p, raw.n) : tk_strmap_get(&b->vocab, s, n);
+    if (raw.p != small) free(raw.p);
     return id;
 }
 
-static int load_model(lr_tokenizer *t, json_t *m, const char *what, lr_error *err)
+static void vocab_from_json(json_t *vocab, tk_vocab_list *vl)
+{
+    void *it = json_object_iter(vocab);
+    while (it) {
+        json_t *v = json_object_iter_value(it);
+        if (vl->n == vl->cap) {
+            vl->cap = vl->cap ? 2 * vl->cap : 1024;
+            vl->v = lr_xrealloc(vl->v, vl->cap * sizeof *vl->v);
+        }
+        tk_vent *e = &vl->v[vl->n++];
+        e->off = vl->pool.n;
+        e->len = (uint32_t)json_object_iter_key_len(it);
+        tk_buf_add(&vl->pool, json_object_iter_key(it), e->len + 1);
+        e->id = json_is_integer(v) ? json_integer_value(v) : -1;
+        it = json_object_iter_next(vocab, it);
+    }
+}
+
+static int merges_from_json(json_t *merges, tk_merge_list *ml, const char *what, lr_error *err)
+{
+    size_t i;
+    json_t *e;
+    ml->cap = json_array_size(merges) + 1;
+    ml->v = lr_xmalloc(ml->cap * sizeof *ml->v);
+    json_array_foreach(merges, i, e) {
+        tk_ment *m = &ml->v[ml->n++];
+        json_t *x = json_array_get(e, 0), *y = json_array_get(e, 1);
+        if (json_is_string(e)) {
+            m->pair = false;
+            m->a = ml->pool.n;
+            m->la = (uint32_t)json_string_length(e);
+            tk_buf_add(&ml->pool, json_string_value(e), m->la + 1);
+        } else if (json_is_array(e) && json_array_size(e) == 2 && json_is_string(x) && json_is_string(y)) {
+            m->pair = true;
+            m->a = ml->pool.n;
+            m->la = (uint32_t)json_string_length(x);
+            tk_buf_add(&ml->pool, json_string_value(x), m->la + 1);
+            m->b = ml->pool.n;
+            m->lb = (uint32_t)json_string_length(y);
+            tk_buf_add(&ml->pool, json_string_value(y), m->lb + 1);
+        } else
+            return lr_errorf(err, "%s: merge %zu is neither \"a b\" nor [\"a\", \"b\"]", what, i);
+    }
+    return 0;
+}
+
+static int load_model(lr_tokenizer *t, json_t *m, tk_vocab_list *vl, tk_merge_list *ml, bool fast,
+                      const char *what, lr_error *err)
 {
     tk_bpe *b = &t->bpe;
     if (!json_is_object(m)) return lr_errorf(err, "%s: no \"model\" object", what);
@@ -90,41 +143,55 @@ static int load_model(lr_tokenizer *t, json_t *m, const char *what, lr_error *er
     b->byte_fallback = json_is_true(json_object_get(m, "byte_fallback"));
     b->fuse_unk = json_is_true(json_object_get(m, "fuse_unk"));
     b->ignore_merges = json_is_true(json_object_get(m, "ignore_merges"));
+    if (!fast) {
+        vocab_from_json(vocab, vl);
+        if (merges_from_json(merges, ml, what, err)) return -1;
+    }
 
     /* Vocabulary: ids must be non-negative and dense enough to index. */
-    const char *k;
-    json_t *v;
-    json_int_t maxid = -1;
-    json_object_foreach(vocab, k, v) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX / 2)
-            return lr_errorf(err, "%s: vocab entry \"%.40s\" has no valid id", what, k);
-        if (json_integer_value(v) > maxid) maxid = json_integer_value(v);
+    int64_t maxid = -1;
+    for (size_t i = 0; i < vl->n; i++) {
+        if (vl->v[i].id < 0 || vl->v[i].id > INT32_MAX / 2)
+            return lr_errorf(err, "%s: vocab entry \"%.40s\" has no valid id", what, vl->pool.p + vl->v[i].off);
+        if (vl->v[i].id > maxid) maxid = vl->v[i].id;
     }
-    if (maxid > 64 * (json_int_t)json_object_size(vocab) + 1024)
+    if (maxid > 64 * (int64_t)vl->n + 1024)
         return lr_errorf(err, "%s: vocab ids are too sparse (max id %lld for %zu tokens)", what,
-                         (long long)maxid, json_object_size(vocab));
+                         (long long)maxid, vl->n);
     b->n_vocab = (int32_t)(maxid + 1);
-    b->tok = lr_xcalloc((size_t)b->n_vocab, sizeof *b->tok);
-    b->key = lr_xcalloc((size_t)b->n_vocab, sizeof *b->key);
-    b->key_len = lr_xcalloc((size_t)b->n_vocab, sizeof *b->key_len);
-    tk_strmap_init(&b->vocab, json_object_size(vocab), (const char *const *)b->key, b->key_len);
-    void *it = json_object_iter(vocab);
-    while (it) {
-        const char *key = json_object_iter_key(it);
-        size_t kl = json_object_iter_key_len(it);
-        int32_t id = (int32_t)json_integer_value(json_object_iter_value(it));
-        it = json_object_iter_next(vocab, it);
+    b->tok = lr_xcalloc((size_t)b->n_vocab + 1, sizeof *b->tok);
+    b->key = lr_xcalloc((size_t)b->n_vocab + 1, sizeof *b->key);
+    b->key_len = lr_xcalloc((size_t)b->n_vocab + 1, sizeof *b->key_len);
+    b->tok_pool = vl->pool.p;
+    vl->pool.p = NULL;
+    for (size_t i = 0; i < vl->n; i++) {
+        int32_t id = (int32_t)vl->v[i].id;
         if (b->tok[id]) return lr_errorf(err, "%s: vocab id %d is used twice", what, (int)id);
-        b->tok[id] = dup_n(key, kl);
-        b->key[id] = b->tok[id];
-        b->key_len[id] = (uint32_t)kl;
-        if (b->byte_level) {
-            uint32_t rl;
-            char *raw = unmap_bytes(key, kl, &rl);
-            if (raw) { b->key[id] = raw; b->key_len[id] = rl; }
-        }
-        tk_strmap_put(&b->vocab, id);
+        b->tok[id] = b->key[id] = b->tok_pool + vl->v[i].off;
+        b->key_len[id] = vl->v[i].len;
     }
+    if (b->byte_level) {
+        /* Keep the vocabulary as raw bytes: text is never byte-mapped. */
+        size_t *koff = lr_xmalloc(((size_t)b->n_vocab + 1) * sizeof *koff);
+        tk_buf kp = {0};
+        for (int32_t id = 0; id < b->n_vocab; id++) {
+            koff[id] = SIZE_MAX;
+            if (!b->tok[id]) continue;
+            size_t o = kp.n;
+            if (unmap_into(b->tok[id], b->key_len[id], &kp)) {
+                koff[id] = o;
+                b->key_len[id] = (uint32_t)(kp.n - o);
+                tk_buf_add(&kp, "", 1);
+            }
+        }
+        b->key_pool = kp.p;
+        for (int32_t id = 0; id < b->n_vocab; id++)
+            if (koff[id] != SIZE_MAX) b->key[id] = kp.p + koff[id];
+        free(koff);
+    }
+    tk_strmap_init(&b->vocab, vl->n, (const char *const *)b->key, b->key_len);
+    for (int32_t id = 0; id < b->n_vocab; id++)
+        if (b->tok[id]) tk_strmap_put(&b->vocab, id);
 
     for (int c = 0; c < 256; c++) {
         char s[8];
@@ -147,36 +214,36 @@ static int load_model(lr_tokenizer *t, json_t *m, const char *what, lr_error *er
         if (b->unk_id < 0) return lr_errorf(err, "%s: unk_token \"%s\" is not in the vocabulary", what, unk);
     }
 
-    /* Merges: "a b" strings (older files) or ["a", "b"] pairs. */
-    size_t nm = json_array_size(merges), cap = 16;
-    while (cap < 2 * nm) cap *= 2;
+    /* SentencePiece-style: words start at the Metaspace replacement. */
+    const char *wc = "\xE2\x96\x81";
+    for (size_t i = 0; i < t->n_pretoks; i++)
+        if (t->pretoks[i].type == TK_P_METASPACE) wc = t->pretoks[i].repl;
+    tk_bpe_check_word_split(b, wc, strlen(wc));
+
+    /* Merges: rank = position in the list. */
+    size_t cap = 16;
+    while (cap < 2 * ml->n) cap *= 2;
     b->merges.slot = lr_xmalloc(cap * sizeof *b->merges.slot);
     for (size_t i = 0; i < cap; i++) b->merges.slot[i].key = UINT64_MAX;
     b->merges.mask = cap - 1;
     tk_buf cat = {0};
     int rc = 0;
-    for (size_t i = 0; i < nm && rc == 0; i++) {
-        json_t *e = json_array_get(merges, i);
-        const char *pa, *pb;
-        size_t la, lb;
-        if (json_is_string(e)) {
-            const char *s = json_string_value(e), *sp = strchr(s, ' ');
-            size_t l = json_string_length(e);
-            if (!sp || memchr(sp + 1, ' ', l - (size_t)(sp + 1 - s))) {
-                rc = lr_errorf(err, "%s: merge %zu \"%.40s\" is not two tokens separated by a space", what, i, s);
+    for (size_t i = 0; i < ml->n && rc == 0; i++) {
+        const tk_ment *e = &ml->v[i];
+        const char *pa = ml->pool.p + e->a, *pb;
+        size_t la = e->la, lb;
+        if (e->pair) {
+            pb = ml->pool.p + e->b;
+            lb = e->lb;
+        } else {
+            const char *sp = memchr(pa, ' ', la);
+            if (!sp || memchr(sp + 1, ' ', la - (size_t)(sp + 1 - pa))) {
+                rc = lr_errorf(err, "%s: merge %zu \"%.40s\" is not two tokens separated by a space", what, i, pa);
                 break;
             }
-            pa = s; la = (size_t)(sp - s);
-            pb = sp + 1; lb = l - la - 1;
-        } else if (json_is_array(e) && json_array_size(e) == 2 &&
-                   json_is_string(json_array_get(e, 0)) && json_is_string(json_array_get(e, 1))) {
-            pa = json_string_value(json_array_get(e, 0));
-            la = json_string_length(json_array_get(e, 0));
-            pb = json_string_value(json_array_get(e, 1));
-            lb = json_string_length(json_array_get(e, 1));
-        } else {
-            rc = lr_errorf(err, "%s: merge %zu is neither \"a b\" nor [\"a\", \"b\"]", what, i);
-            break;
+            pb = sp + 1;
+            lb = la - (size_t)(sp - pa) - 1;
+            la = (size_t)(sp - pa);
         }
         int32_t ia = vocab_lookup(b, pa, la), ib = vocab_lookup(b, pb, lb);
         cat.n = 0;
@@ -353,8 +420,28 @@ lr_tokenizer *lr_tokenizer_load(const char *text, size_t len, const char *config
         lr_errorf(err, "%s: no tokenizer.json text", what);
         return NULL;
     }
-    json_t *j = lr_json_parse(text, len, what, err);
-    if (!j) return NULL;
+    /* Fast path for the large vocab and merges; jansson for the rest. */
+    tk_vocab_list vl = {0};
+    tk_merge_list ml = {0};
+    size_t rlen;
+    json_t *j = NULL;
+    char *reduced = tk_json_split_model(text, len, &vl, &ml, &rlen);
+    if (reduced) {
+        json_error_t je;
+        j = json_loadb(reduced, rlen, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+        free(reduced);
+    }
+    bool fast = j != NULL;
+    if (!fast) {
+        free(vl.pool.p);
+        free(vl.v);
+        free(ml.pool.p);
+        free(ml.v);
+        memset(&vl, 0, sizeof vl);
+        memset(&ml, 0, sizeof ml);
+        j = lr_json_parse(text, len, what, err);
+        if (!j) return NULL;
+    }
     lr_tokenizer *t = lr_xcalloc(1, sizeof *t);
     t->what = lr_xstrdup(what);
     t->bos_id = t->eos_id = -1;
@@ -362,7 +449,12 @@ lr_tokenizer *lr_tokenizer_load(const char *text, size_t len, const char *config
     /* The pre-tokenizer decides whether the vocabulary is byte-level. */
     if (tk_load_pretokenizer(t, json_object_get(j, "pre_tokenizer"), what, err)) goto fail;
     if (tk_load_normalizer(t, json_object_get(j, "normalizer"), what, err)) goto fail;
-    if (load_model(t, json_object_get(j, "model"), what, err)) goto fail;
+    int mrc = load_model(t, json_object_get(j, "model"), &vl, &ml, fast, what, err);
+    free(vl.pool.p);
+    free(vl.v);
+    free(ml.pool.p);
+    free(ml.v);
+    if (mrc) goto fail;
     if (load_added(t, json_object_get(j, "added_tokens"), what, err)) goto fail;
     if (load_post(t, json_object_get(j, "post_processor"), what, err)) goto fail;
     if (tk_load_decoder(t, json_object_get(j, "decoder"), what, err)) goto fail;
