@@ -391,12 +391,108 @@ const lr_emb_header *lr_emb_reader_header(const lr_emb_reader *r);
 /* 1 = record, 0 = clean end of stream, -1 = error. *id valid until the next call; vec gets dim floats. */
 int lr_emb_read(lr_emb_reader *r, const char **id, float *vec, lr_error *err);
 void lr_emb_reader_close(lr_emb_reader *r);   /* does not fclose */
+
+/* --- metrics stream ("lr.metrics", version 1) ---
+ * header: qrels (str), run (str: run file or query/doc streams),
+ * queries (int: number averaged), complete (bool: -c);
+ * records {"measure": str, "query": str ("all" for the mean), "value": float}. */
+lr_stream_writer *lr_metrics_writer_new(FILE *f, const char *qrels, const char *run,
+                                        int64_t queries, bool complete, lr_error *err);
+int lr_metrics_write(lr_stream_writer *w, const char *measure, const char *query,
+                     double value, lr_error *err);
 /* ---- end streams ---- */
 
 /* ===================================================================
  * eval: qrels, runs, exact search, trec_eval measures
  * =================================================================== */
 /* ---- eval module ---- */
+/* Qrels and runs: per-query lists of (docno, value), queries sorted by
+ * qid and entries by docno (strcmp order), duplicates refused. */
+typedef struct lr_topic {
+    char *qid;
+    int n;
+    char **docno;
+    double *value;       /* relevance (qrels) or score (run) */
+} lr_topic;
+typedef struct lr_trec {
+    char *path;          /* for messages */
+    int n;
+    lr_topic *topics;
+    char *tag;           /* run tag of the last line (runs) */
+} lr_trec;
+/* Qrels in TREC (`qid iter docno rel`) or BEIR (`query-id corpus-id
+ * score`, optional header line) layout, detected from the first line.
+ * Relevance values are integers; negative ones mean "judged, unusable"
+ * as in trec_eval. */
+lr_trec *lr_qrels_load(const char *path, lr_error *err);
+/* TREC run `qid Q0 docno rank score tag` (extra fields ignored, '#'
+ * comment lines skipped); the rank column is ignored, as trec_eval does.
+ * A docno listed twice for one query is an error (trec_eval refuses it). */
+lr_trec *lr_run_load(const char *path, lr_error *err);
+const lr_topic *lr_trec_find(const lr_trec *t, const char *qid);
+void lr_trec_free(lr_trec *t);
+
+/* One retrieved document. */
+typedef struct lr_hit {
+    const char *docno;
+    double score;
+} lr_hit;
+/* Sort hits as trec_eval ranks them: score descending, ties by docno
+ * descending (strcmp). */
+void lr_hits_sort(lr_hit *h, size_t n);
+/* Write hits as TREC run lines `qid Q0 docno rank score tag`
+ * (scores with %.9g, so float32 scores survive exactly). */
+int lr_run_write_topic(FILE *f, const char *qid, const lr_hit *h, int n, const char *tag);
+
+/* Exact maximum-inner-product top-k search.  Documents arrive in blocks
+ * (scored with one GEMM per block); each query keeps a bounded heap of
+ * its k best under trec_eval's order, so memory is k per query plus the
+ * block, plus the documents' ids. */
+typedef struct lr_search lr_search;
+/* queries: nq x dim row-major (copied).  qids may be NULL; with
+ * skip_same_id, a document whose id equals the query's id is never
+ * returned (BEIR's ignore_identical_ids). */
+lr_search *lr_search_new(const float *queries, int nq, int dim, int k,
+                         const char *const *qids, bool skip_same_id);
+/* Score nd documents (nd x dim row-major) with ids ids[0..nd) (copied). */
+void lr_search_add(lr_search *s, const float *docs, int nd, const char *const *ids);
+/* The hits of query q, best first; valid until lr_search_free. */
+int lr_search_hits(lr_search *s, int q, const lr_hit **hits);
+int64_t lr_search_ndocs(const lr_search *s);
+void lr_search_free(lr_search *s);
+
+/* Measures, with trec_eval's names and definitions. */
+typedef enum lr_measure_kind {
+    LR_M_MAP, LR_M_RECIP_RANK, LR_M_P, LR_M_RECALL, LR_M_NDCG_CUT, LR_M_MRR
+} lr_measure_kind;
+typedef struct lr_measure {
+    lr_measure_kind kind;
+    int cutoff;          /* P, recall, ndcg_cut, MRR; 0 otherwise */
+    char name[32];       /* trec_eval's output name: ndcg_cut_10, P_5, map, MRR@10 */
+} lr_measure;
+/* Add the measures of one -m argument (trec_eval syntax: "map",
+ * "ndcg_cut.5,10", "P" = default cutoffs, "MRR@10" or "MRR.10,100") to
+ * *ms (malloc'ed, *n entries), dropping duplicates; kept in trec_eval's
+ * output order.  Returns -1 with a message on an unknown measure. */
+int lr_measures_add(lr_measure **ms, int *n, const char *spec, lr_error *err);
+/* ndcg_cut.10, recall.100, recip_rank, map */
+int lr_measures_default(lr_measure **ms, int *n);
+
+typedef struct lr_eval_result {
+    int nm;
+    lr_measure *measures;
+    int nq;              /* queries evaluated (in both files) */
+    char **qids;         /* sorted (strcmp) */
+    double *values;      /* nq x nm */
+    int n_avg;           /* denominator of the means (nq, or qrels queries with -c) */
+    double *mean;        /* nm */
+} lr_eval_result;
+/* Evaluate run against qrels.  complete: average over every qrels query
+ * (missing ones score 0, trec_eval -c); ignore_identical_ids: drop run
+ * entries whose docno equals the qid first. */
+lr_eval_result *lr_evaluate(const lr_trec *qrels, const lr_trec *run, const lr_measure *ms,
+                            int nm, bool complete, bool ignore_identical_ids, lr_error *err);
+void lr_eval_result_free(lr_eval_result *r);
 /* ---- end eval ---- */
 
 /* ===================================================================

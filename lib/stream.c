@@ -621,3 +621,32 @@ void lr_emb_reader_close(lr_emb_reader *e)
     free(e->id);
     free(e);
 }
+
+/* ------------------------------------------------------------------ */
+/* metrics stream                                                       */
+
+lr_stream_writer *lr_metrics_writer_new(FILE *f, const char *qrels, const char *run,
+                                        int64_t queries, bool complete, lr_error *err)
+{
+    lr_stream_writer *w = lr_stream_writer_new(f, "metrics", 1, 4, err);
+    if (!w) return NULL;
+    lr_sw_str(w, "qrels", qrels ? qrels : "");
+    lr_sw_str(w, "run", run ? run : "");
+    lr_sw_int(w, "queries", queries);
+    lr_sw_bool(w, "complete", complete);
+    if (lr_sw_end(w, err) < 0) {
+        lr_stream_writer_close(w, NULL);
+        return NULL;
+    }
+    return w;
+}
+
+int lr_metrics_write(lr_stream_writer *w, const char *measure, const char *query,
+                     double value, lr_error *err)
+{
+    lr_sw_begin(w, 3);
+    lr_sw_str(w, "measure", measure);
+    lr_sw_str(w, "query", query);
+    lr_sw_float(w, "value", value);
+    return lr_sw_end(w, err);
+}
