@@ -6,6 +6,13 @@
 #include <math.h>
 #include <unistd.h>
 
+static char *lr_xstrdup_test(const char *s)
+{
+    char *p = strdup(s);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
 static FILE *memfile(void)
 {
     FILE *f = tmpfile();
@@ -189,6 +196,157 @@ START_TEST(test_not_a_stream)
 }
 END_TEST
 
+
+static char *write_tmp(const char *text)
+{
+    static char path[64];
+    strcpy(path, "/tmp/lr-test-eval-XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+/* A query worked by hand: qrels d1:2 d2:1 d3:0 d4:1; ranking
+ * d3 (5), d9 (4, unjudged, before d2 by docno), d2 (4), d1 (3), d5 (1). */
+START_TEST(test_measures_by_hand)
+{
+    lr_error e;
+    char *qp = lr_xstrdup_test(write_tmp("q 0 d1 2\nq 0 d2 1\nq 0 d3 0\nq 0 d4 1\n"));
+    char *rp = lr_xstrdup_test(write_tmp("q Q0 d1 1 3 t\nq Q0 d5 2 1 t\nq Q0 d2 3 4 t\n"
+                                         "q Q0 d3 4 5 t\nq Q0 d9 5 4 t\n"));
+    lr_trec *qr = lr_qrels_load(qp, &e), *run = lr_run_load(rp, &e);
+    ck_assert_msg(qr && run, "%s", e.msg);
+    ck_assert_str_eq(run->tag, "t");
+    lr_measure *ms = NULL;
+    int nm = 0;
+    const char *specs[] = {"map", "recip_rank", "P.2,5", "recall.3,5", "ndcg_cut.3,5", "MRR@2", "MRR.3"};
+    for (size_t i = 0; i < sizeof specs / sizeof *specs; i++)
+        ck_assert_int_eq(lr_measures_add(&ms, &nm, specs[i], &e), 0);
+    ck_assert_int_eq(nm, 10);
+    lr_eval_result *r = lr_evaluate(qr, run, ms, nm, false, false, &e);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->nq, 1);
+    double idcg = 2 + 1 / log2(3) + 1 / log2(4);
+    struct { const char *name; double v; } want[] = {
+        {"map", (1.0 / 3 + 2.0 / 4) / 3}, {"recip_rank", 1.0 / 3},
+        {"P_2", 0}, {"P_5", 0.4}, {"recall_3", 1.0 / 3}, {"recall_5", 2.0 / 3},
+        {"ndcg_cut_3", (1 / log2(4)) / idcg},
+        {"ndcg_cut_5", (1 / log2(4) + 2 / log2(5)) / idcg},
+        {"MRR@2", 0}, {"MRR@3", 1.0 / 3},
+    };
+    for (size_t w = 0; w < sizeof want / sizeof *want; w++) {
+        int m;
+        for (m = 0; m < nm; m++)
+            if (!strcmp(r->measures[m].name, want[w].name)) break;
+        ck_assert_msg(m < nm, "no %s", want[w].name);
+        ck_assert_msg(fabs(r->values[m] - want[w].v) < 1e-12, "%s = %.6f, want %.6f",
+                      want[w].name, r->values[m], want[w].v);
+    }
+    /* trec_eval's order: map, recip_rank, P, recall, ndcg_cut */
+    ck_assert_str_eq(r->measures[0].name, "map");
+    ck_assert_str_eq(r->measures[2].name, "P_2");
+    lr_eval_result_free(r);
+    /* -c: a second qrels query missing from the run halves the mean */
+    lr_trec_free(qr);
+    unlink(qp);
+    free(qp);
+    qp = lr_xstrdup_test(write_tmp("query-id\tcorpus-id\tscore\nq\td1\t2\nq\td2\t1\nq\td3\t0\n"
+                                   "q\td4\t1\nz\td1\t1\n"));
+    qr = lr_qrels_load(qp, &e);
+    ck_assert_msg(qr != NULL, "%s", e.msg);
+    ck_assert_int_eq(qr->n, 2);
+    r = lr_evaluate(qr, run, ms, nm, true, false, &e);
+    ck_assert_int_eq(r->n_avg, 2);
+    ck_assert(fabs(r->mean[1] - 1.0 / 6) < 1e-12);
+    lr_eval_result_free(r);
+    free(ms);
+    lr_trec_free(qr);
+    lr_trec_free(run);
+    unlink(qp);
+    unlink(rp);
+    free(qp);
+    free(rp);
+}
+END_TEST
+
+typedef struct { char id[16]; double s; } ref_hit;
+
+static int cmp_ref(const void *a, const void *b)
+{
+    const ref_hit *x = a, *y = b;
+    if (x->s != y->s) return x->s > y->s ? -1 : 1;
+    return strcmp(y->id, x->id);
+}
+
+/* The search against a brute-force double-precision ranking, on small
+ * integer vectors (exact scores, many exact ties), for several block sizes. */
+START_TEST(test_search_brute_force)
+{
+    enum { NQ = 7, ND = 300, DIM = 5, K = 10 };
+    float q[NQ * DIM], d[ND * DIM];
+    char idbuf[ND][16];
+    const char *ids[ND];
+    unsigned x = 12345;
+    for (int i = 0; i < NQ * DIM; i++) q[i] = (float)((int)(((x = x * 1103515245 + 12345) >> 16) % 3) - 1);
+    for (int i = 0; i < ND * DIM; i++) d[i] = (float)((int)(((x = x * 1103515245 + 12345) >> 16) % 3) - 1);
+    for (int i = 0; i < ND; i++) {
+        snprintf(idbuf[i], 16, "d%d", (i * 37) % ND);   /* ids not in input order */
+        ids[i] = idbuf[i];
+    }
+    int blocks[] = {1, 7, 64, ND};
+    for (size_t b = 0; b < sizeof blocks / sizeof *blocks; b++) {
+        lr_search *s = lr_search_new(q, NQ, DIM, K, NULL, false);
+        for (int at = 0; at < ND; at += blocks[b]) {
+            int n = ND - at < blocks[b] ? ND - at : blocks[b];
+            lr_search_add(s, d + (size_t)at * DIM, n, ids + at);
+        }
+        for (int i = 0; i < NQ; i++) {
+            ref_hit ref[ND];
+            for (int j = 0; j < ND; j++) {
+                double sum = 0;
+                for (int t = 0; t < DIM; t++) sum += (double)q[i * DIM + t] * d[j * DIM + t];
+                strcpy(ref[j].id, ids[j]);
+                ref[j].s = sum;
+            }
+            qsort(ref, ND, sizeof *ref, cmp_ref);
+            const lr_hit *h;
+            ck_assert_int_eq(lr_search_hits(s, i, &h), K);
+            for (int j = 0; j < K; j++) {
+                ck_assert_msg(!strcmp(h[j].docno, ref[j].id) && h[j].score == ref[j].s,
+                              "block %d query %d rank %d: %s %g, want %s %g", blocks[b], i,
+                              j + 1, h[j].docno, h[j].score, ref[j].id, ref[j].s);
+            }
+        }
+        lr_search_free(s);
+    }
+}
+END_TEST
+
+START_TEST(test_measure_specs)
+{
+    lr_measure *ms = NULL;
+    int nm = 0;
+    lr_error e;
+    ck_assert_int_eq(lr_measures_add(&ms, &nm, "P", &e), 0);
+    ck_assert_int_eq(nm, 9);
+    ck_assert_int_eq(lr_measures_add(&ms, &nm, "P.10", &e), 0);   /* duplicate */
+    ck_assert_int_eq(nm, 9);
+    ck_assert_int_eq(lr_measures_add(&ms, &nm, "map.5", &e), -1);
+    ck_assert_int_eq(lr_measures_add(&ms, &nm, "ndcg_cut.0", &e), -1);
+    ck_assert_int_eq(lr_measures_add(&ms, &nm, "ndcg", &e), -1);
+    free(ms);
+    ms = NULL;
+    nm = 0;
+    lr_measures_default(&ms, &nm);
+    ck_assert_int_eq(nm, 4);
+    ck_assert_str_eq(ms[0].name, "map");
+    ck_assert_str_eq(ms[3].name, "ndcg_cut_10");
+    free(ms);
+}
+END_TEST
+
 /* EVAL_TESTS */
 
 static Suite *suite(void)
@@ -201,7 +359,11 @@ static Suite *suite(void)
     tcase_add_test(tc, test_generic_stream);
     tcase_add_test(tc, test_not_a_stream);
     suite_add_tcase(s, tc);
-    /* EVAL_TCASES */
+    tc = tcase_create("eval");
+    tcase_add_test(tc, test_measures_by_hand);
+    tcase_add_test(tc, test_search_brute_force);
+    tcase_add_test(tc, test_measure_specs);
+    suite_add_tcase(s, tc);
     return s;
 }
 
