@@ -579,6 +579,106 @@ void lr_text_close(lr_text_reader *r);
  * compress: importance scores, depth and width surgery
  * =================================================================== */
 /* ---- compress module ---- */
+/* Importance scores (lr-score), their stream, and the selection of what
+ * to cut: sublayers by importance (lr-cut-depth --drop-mlp) and MLP
+ * channels (lr-cut-width).
+ *
+ * Scores stream ("lr.scores", version 1), one msgpack map per line of
+ * the table below; documented in lr-formats(5):
+ *   header: model (str, lr_checkpoint_digest of the scored model),
+ *           layers (int), hidden (int), intermediate (int, full width),
+ *           tokens (int, calibration tokens; 0 = weight-only),
+ *           sequences (int), channel_metric (str).
+ *   record per layer, in order: layer (int), attn_present (bool),
+ *           mlp_width (int, 0 = dropped), attn (float64), mlp (float64):
+ *           sublayer importance 1 - mean cos(x, x + F(norm(x))), NaN when
+ *           the sublayer is dropped or was not measured; for a present
+ *           MLP, channel (bin of mlp_width float32: the channel importance
+ *           of channel_metric) and, when measured, absmean and l2 (bin of
+ *           mlp_width float32: mean |a| and sqrt(sum a^2) over calibration
+ *           tokens of the activation a entering down_proj). */
+#define LR_SCORES_VERSION 1
+
+/* Channel importance of an MLP channel j (a_j enters down_proj):
+ *  WANDA:   ||a_j||_2 * ||down_proj[:, j]||_2, the norm over calibration
+ *           tokens of what removing channel j subtracts from the residual
+ *           stream (the default);
+ *  ABSMEAN: mean |a_j|;
+ *  WEIGHT:  ||gate_proj[j, :]|| * ||up_proj[j, :]|| * ||down_proj[:, j]||,
+ *           no calibration needed. */
+typedef enum { LR_CM_WANDA = 0, LR_CM_ABSMEAN = 1, LR_CM_WEIGHT = 2 } lr_channel_metric;
+const char *lr_channel_metric_name(lr_channel_metric m);   /* "wanda", "absmean", "weight" */
+int lr_channel_metric_parse(const char *s, lr_channel_metric *m);   /* 0, or -1 if unknown */
+
+typedef struct lr_scores {
+    char model[64];          /* digest of the scored model */
+    int n_layers, hidden, intermediate;
+    int64_t tokens;          /* calibration tokens (0 = weight-only scores) */
+    int64_t sequences;
+    char channel_metric[16];
+    bool *attn_present;      /* per layer */
+    int *mlp_width;          /* per layer, 0 = dropped */
+    double *attn, *mlp;      /* per layer importance, NaN = dropped or not measured */
+    float **channel;         /* per layer [mlp_width], NULL when the MLP is dropped */
+    float **absmean, **l2;   /* per layer [mlp_width], NULL when dropped or not measured */
+} lr_scores;
+
+lr_scores *lr_scores_new(int n_layers);   /* every sublayer absent, importance NaN */
+void lr_scores_free(lr_scores *s);
+/* Write the whole stream (header + one record per layer). */
+int lr_scores_write(FILE *f, const lr_scores *s, lr_error *err);
+/* Read a whole scores stream; `what` names it in messages.  Checks that
+ * every layer has exactly one record, in order, with bins of the right
+ * length; a repeated identical header (concatenation) is accepted. */
+lr_scores *lr_scores_read(FILE *f, const char *what, lr_error *err);
+lr_scores *lr_scores_load(const char *path, lr_error *err);   /* "-" = stdin */
+/* Refuse scores of another model: digest, layer count, layout. */
+int lr_scores_check_model(const lr_scores *s, lr_checkpoint *ck, const char *what,
+                          lr_error *err);
+/* Scores of ck from accumulated forward statistics (stats may be NULL
+ * for LR_CM_WEIGHT: weight-only scores, no sublayer importance). */
+lr_scores *lr_scores_compute(lr_checkpoint *ck, const struct lr_stats *stats,
+                             lr_channel_metric metric, lr_error *err);
+/* Per-layer table of attention and MLP importance (with the rank of each
+ * present sublayer, 1 = least important) for a human reader. */
+void lr_scores_print(const lr_scores *s, FILE *f);
+
+/* Choose the sublayers to drop: the n_attn least important present
+ * attention sublayers and the n_mlp least important present MLPs, never
+ * among the first keep_first or last keep_last layers.  drop_attn and
+ * drop_mlp (n_layers entries) are set (true = drop), not cleared.
+ * Ties go to the lower layer. */
+int lr_select_sublayers(const lr_scores *s, int n_attn, int n_mlp, int keep_first,
+                        int keep_last, bool *drop_attn, bool *drop_mlp, lr_error *err);
+
+/* Width selection.  keep[l] (n_keep[l] ascending channel indices into
+ * the layer's current width) for every present MLP; NULL for dropped. */
+typedef struct lr_width_opts {
+    double keep;        /* fraction of each layer's width (or of the total), or 0 */
+    int width;          /* absolute width (per layer; the mean under global), or 0 */
+    bool global;        /* one threshold across layers */
+    double floor;       /* global: minimum fraction kept in every layer */
+    int multiple_of;    /* round widths to a multiple (1 = no rounding) */
+} lr_width_opts;
+typedef struct lr_width_plan {
+    int n_layers;
+    int *n_keep;        /* per layer; 0 for a dropped MLP */
+    int **keep;         /* per layer, ascending indices; NULL for a dropped MLP */
+} lr_width_plan;
+lr_width_plan *lr_select_channels(const lr_scores *s, const lr_width_opts *o, lr_error *err);
+/* Explicit channels: a JSON object {"<layer>": [channel, ...], ...}, or an
+ * lr.json whose "kept_channels" has that form.  Indices count channels of
+ * the full-width MLP (config intermediate_size), as lr.json's
+ * kept_channels do; on a model already cut they must be among the
+ * channels it kept.  Layers not named keep their width. */
+lr_width_plan *lr_channels_load(const char *path, lr_checkpoint *ck, lr_error *err);
+void lr_width_plan_free(lr_width_plan *p);
+
+/* Width surgery: keep the planned channels of every MLP (rows of
+ * gate_proj and up_proj, columns of down_proj, in their order), update
+ * the layout and lr.json's "kept_channels" (indices of the full-width
+ * channels, composed over successive cuts), then validate. */
+int lr_cut_width(lr_checkpoint *ck, const lr_width_plan *p, lr_error *err);
 /* ---- end compress ---- */
 
 /* ===================================================================
