@@ -65,24 +65,35 @@ int tk_load_decoder(lr_tokenizer *t, json_t *j, const char *what, lr_error *err)
     return add_dec(t, j, what, err);
 }
 
-/* A list of owned strings (may hold arbitrary bytes). */
-typedef struct { tk_buf *v; size_t n; } toklist;
+/* A list of strings (arbitrary bytes): token i is data[off[i], off[i + 1]). */
+typedef struct { tk_buf data; size_t *off; size_t n, cap; } toklist;
+
+/* End the token whose bytes were appended to l->data since the last one. */
+static void list_end(toklist *l)
+{
+    if (l->n + 2 > l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 64;
+        l->off = lr_xrealloc(l->off, l->cap * sizeof *l->off);
+    }
+    if (l->n == 0) l->off[0] = 0;
+    l->off[++l->n] = l->data.n;
+}
 
 static void list_push(toklist *l, const char *s, size_t n)
 {
-    l->v = lr_xrealloc(l->v, (l->n + 1) * sizeof *l->v);
-    memset(&l->v[l->n], 0, sizeof l->v[l->n]);
-    tk_buf_add(&l->v[l->n], s, n);
-    tk_buf_reserve(&l->v[l->n], 0);
-    l->n++;
+    if (l->n == 0) l->data.n = 0;
+    tk_buf_add(&l->data, s, n);
+    list_end(l);
 }
+
+static const char *tok_s(const toklist *l, size_t i) { return l->data.p + l->off[i]; }
+static size_t tok_n(const toklist *l, size_t i) { return l->off[i + 1] - l->off[i]; }
 
 static void list_free(toklist *l)
 {
-    for (size_t i = 0; i < l->n; i++) free(l->v[i].p);
-    free(l->v);
-    l->v = NULL;
-    l->n = 0;
+    free(l->data.p);
+    free(l->off);
+    memset(l, 0, sizeof *l);
 }
 
 static int hexval(char c)
@@ -111,8 +122,8 @@ static void run_decoder(const tk_dec *d, toklist *in, toklist *o)
     case TK_D_BYTELEVEL: {
         tk_buf all = {0};
         for (size_t i = 0; i < in->n; i++) {
-            const unsigned char *u = (const unsigned char *)in->v[i].p;
-            size_t n = in->v[i].n, start = all.n;
+            const unsigned char *u = (const unsigned char *)tok_s(in, i);
+            size_t n = tok_n(in, i), start = all.n;
             bool ok = true;
             for (size_t k = 0; k < n && ok;) {
                 size_t l = tk_utf8_valid_len(u + k, n - k);
@@ -125,7 +136,7 @@ static void run_decoder(const tk_dec *d, toklist *in, toklist *o)
                 tk_buf_add(&all, &c, 1);
                 k += l;
             }
-            if (!ok) { all.n = start; tk_buf_add(&all, in->v[i].p, n); }
+            if (!ok) { all.n = start; tk_buf_add(&all, tok_s(in, i), n); }
         }
         list_push(o, all.p ? all.p : "", all.n);
         free(all.p);
@@ -133,34 +144,32 @@ static void run_decoder(const tk_dec *d, toklist *in, toklist *o)
     }
     case TK_D_METASPACE:
         for (size_t i = 0; i < in->n; i++) {
-            tk_buf b = {0};
-            const unsigned char *u = (const unsigned char *)in->v[i].p;
-            for (size_t k = 0; k < in->v[i].n;) {
-                size_t l = tk_utf8_valid_len(u + k, in->v[i].n - k);
+            const unsigned char *u = (const unsigned char *)tok_s(in, i);
+            for (size_t k = 0; k < tok_n(in, i);) {
+                size_t l = tk_utf8_valid_len(u + k, tok_n(in, i) - k);
                 int32_t cp = -1;
                 if (l) tk_utf8_decode(u + k, &cp);
                 else l = 1;
                 if (cp == d->repl_cp) {
-                    if (!(i == 0 && d->prepend)) tk_buf_add(&b, " ", 1);
+                    if (!(i == 0 && d->prepend)) tk_buf_add(&o->data, " ", 1);
                 } else
-                    tk_buf_add(&b, u + k, l);
+                    tk_buf_add(&o->data, u + k, l);
                 k += l;
             }
-            list_push(o, b.p ? b.p : "", b.n);
-            free(b.p);
+            list_end(o);
         }
         break;
     case TK_D_BYTEFALLBACK: {
         tk_buf bytes = {0};
         for (size_t i = 0; i < in->n; i++) {
-            const char *s = in->v[i].p;
-            if (in->v[i].n == 6 && !memcmp(s, "<0x", 3) && s[5] == '>' && hexval(s[3]) >= 0 && hexval(s[4]) >= 0) {
+            const char *s = tok_s(in, i);
+            if (tok_n(in, i) == 6 && !memcmp(s, "<0x", 3) && s[5] == '>' && hexval(s[3]) >= 0 && hexval(s[4]) >= 0) {
                 char c = (char)(hexval(s[3]) * 16 + hexval(s[4]));
                 tk_buf_add(&bytes, &c, 1);
                 continue;
             }
             flush_bytes(o, &bytes);
-            list_push(o, s, in->v[i].n);
+            list_push(o, s, tok_n(in, i));
         }
         flush_bytes(o, &bytes);
         free(bytes.p);
@@ -168,15 +177,15 @@ static void run_decoder(const tk_dec *d, toklist *in, toklist *o)
     }
     case TK_D_FUSE: {
         tk_buf all = {0};
-        for (size_t i = 0; i < in->n; i++) tk_buf_add(&all, in->v[i].p, in->v[i].n);
+        for (size_t i = 0; i < in->n; i++) tk_buf_add(&all, tok_s(in, i), tok_n(in, i));
         list_push(o, all.p ? all.p : "", all.n);
         free(all.p);
         break;
     }
     case TK_D_STRIP:
         for (size_t i = 0; i < in->n; i++) {
-            const char *s = in->v[i].p;
-            size_t a = 0, b = in->v[i].n, cl = d->str_len;
+            const char *s = tok_s(in, i);
+            size_t a = 0, b = tok_n(in, i), cl = d->str_len;
             for (int k = 0; k < d->start && cl && b - a >= cl && !memcmp(s + a, d->str, cl); k++) a += cl;
             for (int k = 0; k < d->stop && cl && b - a >= cl && !memcmp(s + b - cl, d->str, cl); k++) b -= cl;
             list_push(o, s + a, b - a);
@@ -184,30 +193,28 @@ static void run_decoder(const tk_dec *d, toklist *in, toklist *o)
         break;
     case TK_D_REPLACE:
         for (size_t i = 0; i < in->n; i++) {
-            tk_buf b = {0};
-            const char *s = in->v[i].p;
-            size_t n = in->v[i].n, pos = 0;
+            const char *s = tok_s(in, i);
+            size_t n = tok_n(in, i), pos = 0;
             if (d->pat.re.code) {
                 /* Regex replacement: rarely used, matched per token. */
                 tk_match_ctx mc = {0};
                 size_t ms, me;
                 while (tk_regex_next(&d->pat.re, &mc, s, n, pos, &ms, &me, NULL) == 1) {
-                    tk_buf_add(&b, s + pos, ms - pos);
-                    tk_buf_add(&b, d->str, d->str_len);
+                    tk_buf_add(&o->data, s + pos, ms - pos);
+                    tk_buf_add(&o->data, d->str, d->str_len);
                     pos = me;
                 }
                 tk_match_ctx_free(&mc);
             } else if (d->pat.str_len) {
                 const char *f;
                 while (pos < n && (f = memmem(s + pos, n - pos, d->pat.str, d->pat.str_len))) {
-                    tk_buf_add(&b, s + pos, (size_t)(f - (s + pos)));
-                    tk_buf_add(&b, d->str, d->str_len);
+                    tk_buf_add(&o->data, s + pos, (size_t)(f - (s + pos)));
+                    tk_buf_add(&o->data, d->str, d->str_len);
                     pos = (size_t)(f - s) + d->pat.str_len;
                 }
             }
-            tk_buf_add(&b, s + pos, n - pos);
-            list_push(o, b.p, b.n);
-            free(b.p);
+            tk_buf_add(&o->data, s + pos, n - pos);
+            list_end(o);
         }
         break;
     }
@@ -232,7 +239,7 @@ char *lr_detokenize(const lr_tokenizer *t, const int32_t *ids, size_t n, bool sk
     tk_buf all = {0};
     for (size_t i = 0; i < cur.n; i++) {
         if (i && !t->has_decoder) tk_buf_add(&all, " ", 1);
-        tk_buf_add(&all, cur.v[i].p, cur.v[i].n);
+        tk_buf_add(&all, tok_s(&cur, i), tok_n(&cur, i));
     }
     list_free(&cur);
     size_t l;

@@ -303,6 +303,15 @@ static int load_added(lr_tokenizer *t, json_t *a, const char *what, lr_error *er
     return 0;
 }
 
+/* Id of a special added token, -1 if none. */
+static int32_t added_id_of(const lr_tokenizer *t, const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < t->n_added; i++)
+        if (t->added[i].special && t->added[i].len == n && !memcmp(t->added[i].content, s, n)) return t->added[i].id;
+    return -1;
+}
+
 static int32_t token_id_of(const lr_tokenizer *t, const char *s)
 {
     size_t n = strlen(s);
@@ -407,9 +416,19 @@ static int apply_config(lr_tokenizer *t, const char *cfgtext, size_t len, const 
     static const char *const EOS[] = {"</s>", "<|endoftext|>", "<|end_of_text|>", "<eos>"};
     t->bos_id = t->n_prefix ? t->prefix[0] : cfg_bos;
     t->eos_id = t->n_suffix ? t->suffix[t->n_suffix - 1] : cfg_eos;
-    for (size_t i = 0; i < LR_ARRAY_LEN(BOS) && t->bos_id < 0; i++) t->bos_id = token_id_of(t, BOS[i]);
-    for (size_t i = 0; i < LR_ARRAY_LEN(EOS) && t->eos_id < 0; i++) t->eos_id = token_id_of(t, EOS[i]);
+    for (size_t i = 0; i < LR_ARRAY_LEN(BOS) && t->bos_id < 0; i++) t->bos_id = added_id_of(t, BOS[i]);
+    for (size_t i = 0; i < LR_ARRAY_LEN(EOS) && t->eos_id < 0; i++) t->eos_id = added_id_of(t, EOS[i]);
     return 0;
+}
+
+static void free_lists(tk_vocab_list *vl, tk_merge_list *ml)
+{
+    free(vl->pool.p);
+    free(vl->v);
+    free(ml->pool.p);
+    free(ml->v);
+    memset(vl, 0, sizeof *vl);
+    memset(ml, 0, sizeof *ml);
 }
 
 lr_tokenizer *lr_tokenizer_load(const char *text, size_t len, const char *config_json,
@@ -433,12 +452,7 @@ lr_tokenizer *lr_tokenizer_load(const char *text, size_t len, const char *config
     }
     bool fast = j != NULL;
     if (!fast) {
-        free(vl.pool.p);
-        free(vl.v);
-        free(ml.pool.p);
-        free(ml.v);
-        memset(&vl, 0, sizeof vl);
-        memset(&ml, 0, sizeof ml);
+        free_lists(&vl, &ml);
         j = lr_json_parse(text, len, what, err);
         if (!j) return NULL;
     }
@@ -449,12 +463,7 @@ lr_tokenizer *lr_tokenizer_load(const char *text, size_t len, const char *config
     /* The pre-tokenizer decides whether the vocabulary is byte-level. */
     if (tk_load_pretokenizer(t, json_object_get(j, "pre_tokenizer"), what, err)) goto fail;
     if (tk_load_normalizer(t, json_object_get(j, "normalizer"), what, err)) goto fail;
-    int mrc = load_model(t, json_object_get(j, "model"), &vl, &ml, fast, what, err);
-    free(vl.pool.p);
-    free(vl.v);
-    free(ml.pool.p);
-    free(ml.v);
-    if (mrc) goto fail;
+    if (load_model(t, json_object_get(j, "model"), &vl, &ml, fast, what, err)) goto fail;
     if (load_added(t, json_object_get(j, "added_tokens"), what, err)) goto fail;
     if (load_post(t, json_object_get(j, "post_processor"), what, err)) goto fail;
     if (tk_load_decoder(t, json_object_get(j, "decoder"), what, err)) goto fail;
@@ -478,8 +487,10 @@ lr_tokenizer *lr_tokenizer_load(const char *text, size_t len, const char *config
     json_decref(j);
     j = NULL;
     if (apply_config(t, config_json, config_len, what, err)) goto fail;
+    free_lists(&vl, &ml);
     return t;
 fail:
+    free_lists(&vl, &ml);
     json_decref(j);
     lr_tokenizer_free(t);
     return NULL;
