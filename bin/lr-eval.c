@@ -130,6 +130,11 @@ static void check_headers(const char *qp, const lr_emb_header *q, const char *dp
                qp, dp);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int cmp_topic(const void *a, const void *b)
 {
     return strcmp(((const lr_topic *)a)->qid, ((const lr_topic *)b)->qid);
@@ -192,6 +197,14 @@ static lr_trec *dense_search(const options *o)
             t->docno[j] = strdup(h[j].docno);
             t->value[j] = h[j].score;
         }
+        /* a document listed twice would make an invalid run */
+        char **sorted = malloc((n + 1) * sizeof *sorted);
+        memcpy(sorted, t->docno, n * sizeof *sorted);
+        qsort(sorted, n, sizeof *sorted, cmp_str);
+        for (int j = 1; j < n; j++)
+            if (!strcmp(sorted[j], sorted[j - 1]))
+                lr_die("%s: document id %s appears more than once", dname, sorted[j]);
+        free(sorted);
     }
     qsort(run->topics, run->n, sizeof *run->topics, cmp_topic);
     for (int i = 1; i < run->n; i++)

@@ -128,6 +128,10 @@ printf 'x 0 d1 1\n' >"$TMP/other.qrels"
 expect_error "no common query" 'no query in common' "$TMP/o" -- \
     lr-eval -Q "$TMP/other.qrels" -r "$TMP/run.1" -o "$TMP/o"
 
+printf 'd1 1 0\nd1 1 0\n' | "$MKEMB" 2 passage m1 >"$TMP/dupdocs.mp"
+expect_error "duplicate document ids" 'dupdocs\.mp: document id d1 appears more than once' "$TMP/o" -- \
+    lr-eval --quiet -Q "$TMP/qrels.tsv" --queries "$TMP/queries.mp" --docs "$TMP/dupdocs.mp" --write-run "$TMP/o"
+
 # --- trec_eval 10.0's numbers on golden runs ------------------------------
 # compare every (measure, query) of the reference to 4 decimals, both ways
 same_values() {
