@@ -1,0 +1,701 @@
+/* forward.c - the decoder forward pass over packed sequences: float32,
+ * BLIS GEMMs for every projection (and for attention over long
+ * sequences), OpenMP for the fused elementwise work.  BLIS is never called
+ * from inside an OpenMP parallel region: it runs its own threads. */
+#include "config.h"
+#include "model-internal.h"
+
+#include <blis.h>
+#include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Parallel regions and threaded GEMMs cost a fork and barriers, which
+ * small problems (tiny models, short batches) do not repay, and which
+ * hurt most when the cores are shared: below these sizes, one thread. */
+#define PAR_MIN 32768                 /* elements of elementwise work */
+#define GEMM_PAR_MIN (4.0 * 1024 * 1024)   /* multiply-adds */
+
+/* Row-major C = alpha op(A) op(B) + beta C: lr_sgemm (all threads), or
+ * single-threaded BLIS for small products. */
+static void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc)
+{
+    if ((double)m * n * k >= GEMM_PAR_MIN || lr_threads() == 1) {
+        lr_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    if (m <= 0 || n <= 0) return;
+    rntm_t rntm = BLIS_RNTM_INITIALIZER;
+    bli_rntm_set_num_threads(1, &rntm);
+    bli_sgemm_ex(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
+                 m, n, k, &alpha, (float *)a, lda, 1, (float *)b, ldb, 1, &beta, c, ldc, 1, NULL,
+                 &rntm);
+}
+
+/* Row kernels are compiled for AVX-512, AVX2 and the baseline and picked
+ * at load time (the library itself targets x86-64-v2). */
+#if defined(__x86_64__) && !defined(LR_NO_CLONES)
+#define LR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define LR_CLONES
+#endif
+
+/* ------------------------------------------------------------------ */
+/* row kernels */
+
+LR_CLONES static float sumsq(const float *x, int n)
+{
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int i = 0; i < n; i++) s += x[i] * x[i];
+    return s;
+}
+
+LR_CLONES static void scale_mul(float *y, const float *x, const float *w, float r, int n)
+{
+#pragma omp simd
+    for (int i = 0; i < n; i++) y[i] = x[i] * r * w[i];
+}
+
+static float rms_row(float *y, const float *x, const float *w, int n, float eps)
+{
+    float r = 1.0f / sqrtf(sumsq(x, n) / n + eps);
+    scale_mul(y, x, w, r, n);
+    return r;
+}
+
+LR_CLONES static void rope_row(float *x, const float *cs, const float *sn, int half, float sign)
+{
+    float *a = x, *b = x + half;
+#pragma omp simd
+    for (int i = 0; i < half; i++) {
+        float x1 = a[i], x2 = b[i], s = sign * sn[i];
+        a[i] = x1 * cs[i] - x2 * s;
+        b[i] = x2 * cs[i] + x1 * s;
+    }
+}
+
+LR_CLONES static void swiglu_row(float *act, const float *g, const float *u, size_t n)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float x = g[i];
+        act[i] = x / (1.0f + lr_expf(-x)) * u[i];
+    }
+}
+
+LR_CLONES static void add_row(float *y, const float *x, size_t n)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+LR_CLONES static float dot(const float *a, const float *b, int n)
+{
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+LR_CLONES static void axpy(float *y, float a, const float *x, int n)
+{
+#pragma omp simd
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+/* In-place softmax of s[0..n) (already scaled); returns log-sum-exp. */
+LR_CLONES static float softmax_row(float *s, int n)
+{
+    float mx = -INFINITY;
+    for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < n; j++) {
+        float e = lr_expf(s[j] - mx);
+        s[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+#pragma omp simd
+    for (int j = 0; j < n; j++) s[j] *= inv;
+    return mx + logf(sum);
+}
+
+/* P[j] = exp(scale * q.k_j - lse) */
+LR_CLONES static void probs_row(float *p, const float *q, const float *k, int ldk, int n, int hd,
+                                float scale, float lse)
+{
+    for (int j = 0; j < n; j++) p[j] = scale * dot(q, k + (size_t)j * ldk, hd) - lse;
+#pragma omp simd
+    for (int j = 0; j < n; j++) p[j] = lr_expf(p[j]);
+}
+
+/* Per-channel sums of |a| and a^2 over rows [0, T) of columns [c0, c1). */
+LR_CLONES static void act_stats_cols(const float *a, int T, int I, int c0, int c1, double *abs_,
+                                     double *sq)
+{
+    /* accumulate in float over blocks of rows, in double across blocks */
+    enum { BLK = 64, CW = 256 };
+    float fa[CW], fs[CW];
+    for (int cb = c0; cb < c1; cb += CW) {
+        int cw = LR_MIN(CW, c1 - cb);
+        for (int t0 = 0; t0 < T; t0 += BLK) {
+            int t1 = LR_MIN(T, t0 + BLK);
+            for (int c = 0; c < cw; c++) fa[c] = fs[c] = 0;
+            for (int t = t0; t < t1; t++) {
+                const float *r = a + (size_t)t * I + cb;
+#pragma omp simd
+                for (int c = 0; c < cw; c++) {
+                    fa[c] += fabsf(r[c]);
+                    fs[c] += r[c] * r[c];
+                }
+            }
+            for (int c = 0; c < cw; c++) {
+                abs_[cb + c] += fa[c];
+                sq[cb + c] += fs[c];
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* layer steps */
+
+void lr_rmsnorm(float *y, float *rstd, const float *x, const float *w, int rows, int n, float eps)
+{
+#pragma omp parallel for schedule(static) if ((size_t)rows * n >= PAR_MIN)
+    for (int t = 0; t < rows; t++) {
+        float r = rms_row(y + (size_t)t * n, x + (size_t)t * n, w, n, eps);
+        if (rstd) rstd[t] = r;
+    }
+}
+
+void lr_linear(float *y, const float *x, const float *w, const float *b, int T, int in, int out,
+               float beta)
+{
+    gemm(false, true, T, out, in, 1.0f, x, in, w, in, beta, y, out);
+    if (b) {
+#pragma omp parallel for schedule(static) if ((size_t)T * out >= PAR_MIN)
+        for (int t = 0; t < T; t++) add_row(y + (size_t)t * out, b, out);
+    }
+}
+
+void lr_rope(const lr_model *m, float *x, int T, int heads, const int *pos, bool inverse)
+{
+    const int hd = m->hd, half = hd / 2;
+    const float sign = inverse ? -1.0f : 1.0f;
+#pragma omp parallel for schedule(static) if ((size_t)T * heads * hd >= PAR_MIN)
+    for (int t = 0; t < T; t++) {
+        const float *cs = m->rope_cos + (size_t)pos[t] * half, *sn = m->rope_sin + (size_t)pos[t] * half;
+        for (int h = 0; h < heads; h++) rope_row(x + ((size_t)t * heads + h) * hd, cs, sn, half, sign);
+    }
+}
+
+void lr_swiglu(float *act, const float *gate, const float *up, size_t n)
+{
+    const size_t chunk = 4096;
+    long nc = (long)((n + chunk - 1) / chunk);
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (long c = 0; c < nc; c++) {
+        size_t off = (size_t)c * chunk;
+        swiglu_row(act + off, gate + off, up + off, LR_MIN(chunk, n - off));
+    }
+}
+
+void lr_add(float *y, const float *x, size_t n)
+{
+    const size_t chunk = 16384;
+    long nc = (long)((n + chunk - 1) / chunk);
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (long c = 0; c < nc; c++) {
+        size_t off = (size_t)c * chunk;
+        add_row(y + off, x + off, LR_MIN(chunk, n - off));
+    }
+}
+
+/* first key visible to query i */
+static inline int key_lo(const lr_model *m, int i)
+{
+    return m->window && i - m->window + 1 > 0 ? i - m->window + 1 : 0;
+}
+
+/* Direct attention for short sequences: one (sequence, head) per task. */
+static void attention_direct(lr_model *m, const float *qr, const float *kr, const float *v,
+                             const int *seq_start, int n_seq, const char *use, float *att,
+                             float *lse)
+{
+    const int nh = m->nh, hd = m->hd, qdim = m->qdim, kvdim = m->kvdim, rep = m->nh / m->nkv;
+    const float scale = m->scale;
+    int maxlen = 0;
+    double work = 0;
+    for (int s = 0; s < n_seq; s++)
+        if (use[s]) {
+            int L = seq_start[s + 1] - seq_start[s];
+            maxlen = LR_MAX(maxlen, L);
+            work += (double)L * L * nh * hd;
+        }
+    if (!maxlen) return;
+#pragma omp parallel if (work >= 4.0 * PAR_MIN)
+    {
+        float *sc = lr_xmalloc((size_t)maxlen * sizeof(float));
+#pragma omp for schedule(dynamic, 1) collapse(2)
+        for (int s = 0; s < n_seq; s++)
+            for (int h = 0; h < nh; h++) {
+                if (!use[s]) continue;
+                const int s0 = seq_start[s], L = seq_start[s + 1] - s0, g = h / rep;
+                for (int i = 0; i < L; i++) {
+                    const float *q = qr + (size_t)(s0 + i) * qdim + h * hd;
+                    const int lo = key_lo(m, i), n = i - lo + 1;
+                    for (int j = 0; j < n; j++)
+                        sc[j] = scale * dot(q, kr + (size_t)(s0 + lo + j) * kvdim + g * hd, hd);
+                    float l = softmax_row(sc, n);
+                    if (lse) lse[(size_t)(s0 + i) * nh + h] = l;
+                    float *o = att + (size_t)(s0 + i) * qdim + h * hd;
+                    memset(o, 0, hd * sizeof(float));
+                    for (int j = 0; j < n; j++)
+                        axpy(o, sc[j], v + (size_t)(s0 + lo + j) * kvdim + g * hd, hd);
+                }
+            }
+        free(sc);
+    }
+}
+
+/* GEMM attention for one long sequence: query blocks of QB rows against
+ * the keys they can see; scores of a chunk of heads in one buffer,
+ * softmax in OpenMP between the BLIS calls. */
+static void attention_gemm(lr_model *m, const float *qr, const float *kr, const float *v, int s0,
+                           int L, float *att, float *lse, float *S, size_t S_cap)
+{
+    const int nh = m->nh, hd = m->hd, qdim = m->qdim, kvdim = m->kvdim, rep = m->nh / m->nkv;
+    const int QB = L <= 512 ? L : 256;
+    for (int i0 = 0; i0 < L; i0 += QB) {
+        const int i1 = LR_MIN(L, i0 + QB), qb = i1 - i0;
+        const int k0 = key_lo(m, i0), kb = i1 - k0;
+        int hc = (int)LR_MIN((size_t)nh, S_cap / ((size_t)qb * kb));
+        if (hc < 1) hc = 1;
+        for (int h0 = 0; h0 < nh; h0 += hc) {
+            const int h1 = LR_MIN(nh, h0 + hc);
+            for (int h = h0; h < h1; h++)
+                gemm(false, true, qb, kb, hd, m->scale, qr + (size_t)(s0 + i0) * qdim + h * hd,
+                         qdim, kr + (size_t)(s0 + k0) * kvdim + (h / rep) * hd, kvdim, 0.0f,
+                         S + (size_t)(h - h0) * qb * kb, kb);
+#pragma omp parallel for schedule(static) collapse(2) if ((size_t)(h1 - h0) * qb * kb >= PAR_MIN)
+            for (int h = h0; h < h1; h++)
+                for (int r = 0; r < qb; r++) {
+                    float *row = S + ((size_t)(h - h0) * qb + r) * kb;
+                    const int i = i0 + r, lo = key_lo(m, i) - k0, hi = i - k0 + 1;
+                    float l = softmax_row(row + lo, hi - lo);
+                    if (lse) lse[(size_t)(s0 + i) * nh + h] = l;
+                    if (lo) memset(row, 0, lo * sizeof(float));
+                    if (hi < kb) memset(row + hi, 0, (kb - hi) * sizeof(float));
+                }
+            for (int h = h0; h < h1; h++)
+                gemm(false, false, qb, hd, kb, 1.0f, S + (size_t)(h - h0) * qb * kb, kb,
+                         v + (size_t)(s0 + k0) * kvdim + (h / rep) * hd, kvdim, 0.0f,
+                         att + (size_t)(s0 + i0) * qdim + h * hd, qdim);
+        }
+    }
+}
+
+void lr_attention(lr_model *m, const float *qr, const float *kr, const float *v,
+                  const int *seq_start, int n_seq, float *att, float *lse)
+{
+    char *use = lr_xmalloc(n_seq ? n_seq : 1);
+    int maxlong = 0;
+    for (int s = 0; s < n_seq; s++) {
+        int L = seq_start[s + 1] - seq_start[s];
+        use[s] = L < m->attn_gemm_min;
+        if (!use[s]) maxlong = LR_MAX(maxlong, L);
+    }
+    attention_direct(m, qr, kr, v, seq_start, n_seq, use, att, lse);
+    if (maxlong) {
+        /* any block fits in qbmax x maxlong; all heads' scores at once
+         * when that stays under 8M floats */
+        size_t one = (size_t)LR_MIN(maxlong, 512) * maxlong;
+        size_t cap = LR_MAX(one, LR_MIN(one * m->nh, (size_t)8 << 20));
+        float *S = lr_xmalloc(cap * sizeof(float));
+        for (int s = 0; s < n_seq; s++)
+            if (!use[s])
+                attention_gemm(m, qr, kr, v, seq_start[s], seq_start[s + 1] - seq_start[s], att, lse,
+                               S, cap);
+        free(S);
+    }
+    free(use);
+}
+
+void lr_attention_probs(const lr_model *m, const lr_fwd_cache *c, int layer, int seq, int head,
+                        int i0, int i1, float *P)
+{
+    const lr_layer_cache *lc = &c->layers[layer];
+    const int s0 = c->seq_start[seq], L = c->seq_start[seq + 1] - s0;
+    const int g = head / (m->nh / m->nkv);
+#pragma omp parallel for schedule(static)
+    for (int i = i0; i < i1; i++) {
+        float *p = P + (size_t)(i - i0) * L;
+        const int lo = key_lo(m, i), n = i - lo + 1;
+        memset(p, 0, L * sizeof(float));
+        probs_row(p + lo, lc->qr + (size_t)(s0 + i) * m->qdim + head * m->hd,
+                  lc->kr + (size_t)(s0 + lo) * m->kvdim + g * m->hd, m->kvdim, n, m->hd, m->scale,
+                  lc->lse[(size_t)(s0 + i) * m->nh + head]);
+    }
+}
+
+/* Biases, per-head q/k RMSNorm and RoPE, fused per token.  q/k hold the
+ * projections; bias is added there in place; the normed and rotated heads
+ * go to qr/kr (which may equal q/k). */
+static void qkv_post(lr_model *m, const lr_layer_w *w, const int *pos, int T, float *q, float *k,
+                     float *v, float *qr, float *kr, float *q_rstd, float *k_rstd)
+{
+    const int hd = m->hd, half = hd / 2, nh = m->nh, nkv = m->nkv;
+    const float eps = m->eps;
+#pragma omp parallel for schedule(static) if ((size_t)T * (m->qdim + 2 * m->kvdim) >= PAR_MIN)
+    for (int t = 0; t < T; t++) {
+        float *qt = q + (size_t)t * m->qdim, *kt = k + (size_t)t * m->kvdim;
+        float *qo = qr + (size_t)t * m->qdim, *ko = kr + (size_t)t * m->kvdim;
+        if (w->bq) add_row(qt, w->bq, m->qdim);
+        if (w->bk) add_row(kt, w->bk, m->kvdim);
+        if (w->bv) add_row(v + (size_t)t * m->kvdim, w->bv, m->kvdim);
+        const float *cs = m->rope_cos + (size_t)pos[t] * half, *sn = m->rope_sin + (size_t)pos[t] * half;
+        for (int h = 0; h < nh; h++) {
+            float *src = qt + h * hd, *dst = qo + h * hd;
+            if (w->q_norm) {
+                float r = rms_row(dst, src, w->q_norm, hd, eps);
+                if (q_rstd) q_rstd[(size_t)t * nh + h] = r;
+            } else if (dst != src) {
+                memcpy(dst, src, hd * sizeof(float));
+            }
+            rope_row(dst, cs, sn, half, 1.0f);
+        }
+        for (int h = 0; h < nkv; h++) {
+            float *src = kt + h * hd, *dst = ko + h * hd;
+            if (w->k_norm) {
+                float r = rms_row(dst, src, w->k_norm, hd, eps);
+                if (k_rstd) k_rstd[(size_t)t * nkv + h] = r;
+            } else if (dst != src) {
+                memcpy(dst, src, hd * sizeof(float));
+            }
+            rope_row(dst, cs, sn, half, 1.0f);
+        }
+    }
+}
+
+/* sum over tokens of cos(a_t, b_t), in double */
+static double cos_sum(const float *a, const float *b, int T, int H)
+{
+    double total = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total) if ((size_t)T * H >= PAR_MIN)
+    for (int t = 0; t < T; t++) {
+        const float *x = a + (size_t)t * H, *y = b + (size_t)t * H;
+        double xy = 0, xx = 0, yy = 0;
+        for (int i = 0; i < H; i++) {
+            xy += (double)x[i] * y[i];
+            xx += (double)x[i] * x[i];
+            yy += (double)y[i] * y[i];
+        }
+        /* torch.nn.functional.cosine_similarity, eps 1e-8 */
+        double d = sqrt(xx) * sqrt(yy);
+        total += xy / (d > 1e-8 ? d : 1e-8);
+    }
+    return total;
+}
+
+static void act_stats(const float *a, int T, int I, double *abs_, double *sq)
+{
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+#endif
+    int parts = LR_MAX(1, LR_MIN(nt * 4, (I + 63) / 64));
+#pragma omp parallel for schedule(static) if ((size_t)T * I >= PAR_MIN)
+    for (int p = 0; p < parts; p++) {
+        int c0 = (int)((long)I * p / parts), c1 = (int)((long)I * (p + 1) / parts);
+        act_stats_cols(a, T, I, c0, c1, abs_, sq);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* statistics */
+
+lr_stats *lr_stats_new(const lr_checkpoint *ck)
+{
+    lr_stats *s = lr_xcalloc(1, sizeof *s);
+    int n = ck->cfg.n_layers;
+    s->n_layers = n;
+    s->attn_cos = lr_xcalloc(n, sizeof(double));
+    s->mlp_cos = lr_xcalloc(n, sizeof(double));
+    s->mlp_width = lr_xcalloc(n, sizeof(int));
+    s->act_abs = lr_xcalloc(n, sizeof(double *));
+    s->act_sq = lr_xcalloc(n, sizeof(double *));
+    for (int l = 0; l < n; l++) {
+        int w = ck->layers ? ck->layers[l].mlp : ck->cfg.intermediate;
+        s->mlp_width[l] = w;
+        if (w > 0) {
+            s->act_abs[l] = lr_xcalloc(w, sizeof(double));
+            s->act_sq[l] = lr_xcalloc(w, sizeof(double));
+        }
+    }
+    return s;
+}
+
+void lr_stats_free(lr_stats *s)
+{
+    if (!s) return;
+    for (int l = 0; l < s->n_layers; l++) {
+        free(s->act_abs[l]);
+        free(s->act_sq[l]);
+    }
+    free(s->act_abs);
+    free(s->act_sq);
+    free(s->attn_cos);
+    free(s->mlp_cos);
+    free(s->mlp_width);
+    free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* forward */
+
+static int check_input(const lr_model *m, const int *lens, int n_seq, struct lr_stats *stats,
+                       int *T_out, int *maxlen, lr_error *err)
+{
+    if (n_seq < 0) return lr_errorf(err, "forward: %d sequences", n_seq);
+    long T = 0;
+    int mx = 0;
+    for (int s = 0; s < n_seq; s++) {
+        if (lens[s] < 1) return lr_errorf(err, "forward: sequence %d has length %d", s, lens[s]);
+        T += lens[s];
+        mx = LR_MAX(mx, lens[s]);
+        if (T > INT32_MAX / 8) return lr_errorf(err, "forward: too many tokens in one batch");
+    }
+    if (stats) {
+        if (stats->n_layers != m->n_layers)
+            return lr_errorf(err, "forward: statistics for %d layers, model has %d",
+                             stats->n_layers, m->n_layers);
+        for (int l = 0; l < m->n_layers; l++)
+            if (stats->mlp_width[l] != m->layers[l].mlp)
+                return lr_errorf(err, "forward: statistics: layer %d width %d, model has %d", l,
+                                 stats->mlp_width[l], m->layers[l].mlp);
+    }
+    *T_out = (int)T;
+    *maxlen = mx;
+    return 0;
+}
+
+static void fill_positions(const int *lens, int n_seq, int *seq_start, int *pos)
+{
+    seq_start[0] = 0;
+    for (int s = 0; s < n_seq; s++) {
+        seq_start[s + 1] = seq_start[s] + lens[s];
+        for (int i = 0; i < lens[s]; i++) pos[seq_start[s] + i] = i;
+    }
+}
+
+static int max_width(const lr_model *m)
+{
+    int I = 0;
+    for (int l = 0; l < m->n_layers; l++) I = LR_MAX(I, m->layers[l].mlp);
+    return I;
+}
+
+/* One layer.  b holds the buffers: from the cache (all distinct), or the
+ * shared workspace (x == x_mid, in-place residual; qr == q, kr == k;
+ * act == gate).  xnext receives the output (== b->x_mid or in place). */
+static void layer_forward(lr_model *m, int l, const int *seq_start, const int *pos, int n_seq,
+                          int T, lr_layer_cache *b, float *xnext, float *save,
+                          struct lr_stats *stats)
+{
+    const lr_layer_w *w = lr_model_layer_weights(m, l);
+    const int H = m->H;
+    float *x = b->x;
+    if (w->attn) {
+        lr_rmsnorm(b->xn1, b->rstd1, x, w->attn_norm, T, H, m->eps);
+        lr_linear(b->q, b->xn1, w->wq, NULL, T, H, m->qdim, 0.0f);
+        lr_linear(b->k, b->xn1, w->wk, NULL, T, H, m->kvdim, 0.0f);
+        lr_linear(b->v, b->xn1, w->wv, NULL, T, H, m->kvdim, 0.0f);
+        qkv_post(m, w, pos, T, b->q, b->k, b->v, b->qr, b->kr, b->q_rstd, b->k_rstd);
+        lr_attention(m, b->qr, b->kr, b->v, seq_start, n_seq, b->att, b->lse);
+        float *prev = x;
+        if (b->x_mid != x) {
+            memcpy(b->x_mid, x, (size_t)T * H * sizeof(float));
+        } else if (stats) {
+            memcpy(save, x, (size_t)T * H * sizeof(float));
+            prev = save;
+        }
+        lr_linear(b->x_mid, b->att, w->wo, NULL, T, m->qdim, H, 1.0f);
+        if (stats) stats->attn_cos[l] += cos_sum(prev, b->x_mid, T, H);
+        x = b->x_mid;
+    }
+    if (w->mlp) {
+        const int I = w->mlp;
+        lr_rmsnorm(b->xn2, b->rstd2, x, w->mlp_norm, T, H, m->eps);
+        lr_linear(b->gate, b->xn2, w->w_gate, NULL, T, H, I, 0.0f);
+        lr_linear(b->up, b->xn2, w->w_up, NULL, T, H, I, 0.0f);
+        lr_swiglu(b->act, b->gate, b->up, (size_t)T * I);
+        if (stats) act_stats(b->act, T, I, stats->act_abs[l], stats->act_sq[l]);
+        float *prev = x;
+        if (xnext != x) {
+            memcpy(xnext, x, (size_t)T * H * sizeof(float));
+        } else if (stats) {
+            memcpy(save, x, (size_t)T * H * sizeof(float));
+            prev = save;
+        }
+        lr_linear(xnext, b->act, w->w_down, NULL, T, I, H, 1.0f);
+        if (stats) stats->mlp_cos[l] += cos_sum(prev, xnext, T, H);
+    }
+}
+
+int lr_model_forward(lr_model *m, const int32_t *ids, const int *lens, int n_seq, float *hidden,
+                     struct lr_stats *stats, lr_error *err)
+{
+    int T, maxlen;
+    if (check_input(m, lens, n_seq, stats, &T, &maxlen, err)) return -1;
+    if (T == 0) return 0;
+    lr_model_rope_reserve(m, maxlen);
+    const int H = m->H, I = max_width(m);
+    /* workspace: x, xn, q, k, v, att, gate, up, save */
+    size_t need = (size_t)T * (2 * H + 2 * m->qdim + 2 * m->kvdim + 2 * (size_t)I +
+                               (stats ? H : 0));
+    if (m->work.cap < need) {
+        free(m->work.buf);
+        m->work.buf = lr_xmalloc(need * sizeof(float));
+        m->work.cap = need;
+    }
+    size_t ineed = (size_t)n_seq + 1 + T;
+    if (m->work.icap < ineed) {
+        free(m->work.ibuf);
+        m->work.ibuf = lr_xmalloc(ineed * sizeof(int));
+        m->work.icap = ineed;
+    }
+    int *seq_start = m->work.ibuf, *pos = seq_start + n_seq + 1;
+    fill_positions(lens, n_seq, seq_start, pos);
+    float *p = m->work.buf;
+    lr_layer_cache b = {0};
+    b.x = p, p += (size_t)T * H;
+    b.xn1 = b.xn2 = p, p += (size_t)T * H;
+    b.q = b.qr = p, p += (size_t)T * m->qdim;
+    b.att = p, p += (size_t)T * m->qdim;
+    b.k = b.kr = p, p += (size_t)T * m->kvdim;
+    b.v = p, p += (size_t)T * m->kvdim;
+    b.gate = b.act = p, p += (size_t)T * I;
+    b.up = p, p += (size_t)T * I;
+    float *save = stats ? p : NULL;
+    b.x_mid = b.x;
+    if (lr_model_embed(m, ids, T, b.x, err)) return -1;
+    for (int l = 0; l < m->n_layers; l++)
+        layer_forward(m, l, seq_start, pos, n_seq, T, &b, b.x, save, stats);
+    if (hidden) lr_rmsnorm(hidden, NULL, b.x, m->final_norm, T, H, m->eps);
+    if (stats) stats->tokens += T;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* forward with cache */
+
+lr_fwd_cache *lr_fwd_cache_new(void)
+{
+    return lr_xcalloc(1, sizeof(lr_fwd_cache));
+}
+
+void lr_fwd_cache_free(lr_fwd_cache *c)
+{
+    if (!c) return;
+    free(c->buf);
+    free(c->lens);
+    free(c->layers);
+    free(c);
+}
+
+int lr_model_forward_cached(lr_model *m, const int32_t *ids, const int *lens, int n_seq,
+                            lr_fwd_cache *c, struct lr_stats *stats, lr_error *err)
+{
+    int T, maxlen;
+    if (check_input(m, lens, n_seq, stats, &T, &maxlen, err)) return -1;
+    lr_model_rope_reserve(m, maxlen);
+    const int H = m->H, L = m->n_layers;
+    const bool qkn = m->cfg.qk_norm;
+    /* sizes */
+    size_t need = 3 * (size_t)T * H + T;   /* final x_out, hidden, rstd_out, + embed x */
+    for (int l = 0; l < L; l++) {
+        const lr_layer_w *w = &m->layers[l];
+        need += (size_t)T * H;   /* x */
+        if (w->attn)
+            need += (size_t)T * (1 + H + 3 * m->qdim + 4 * m->kvdim + m->nh + H) +
+                    (qkn ? (size_t)T * (m->nh + m->nkv) : 0);
+        if (w->mlp) need += (size_t)T * (1 + H + 3 * (size_t)w->mlp);
+    }
+    if (c->buf_cap < need) {
+        free(c->buf);
+        c->buf = lr_xmalloc((need ? need : 1) * sizeof(float));
+        c->buf_cap = need;
+    }
+    size_t ineed = (size_t)n_seq * 2 + 1 + (size_t)T * 2;
+    if (c->int_cap < ineed) {
+        free(c->lens);
+        c->lens = lr_xmalloc(ineed * sizeof(int));
+        c->int_cap = ineed;
+    }
+    if (c->n_layers != L) {
+        free(c->layers);
+        c->layers = lr_xcalloc(L, sizeof *c->layers);
+    }
+    c->T = T;
+    c->n_seq = n_seq;
+    c->n_layers = L;
+    c->seq_start = c->lens + n_seq;
+    c->pos = c->seq_start + n_seq + 1;
+    c->ids = (int32_t *)(c->pos + T);
+    memcpy(c->lens, lens, n_seq * sizeof(int));
+    memcpy(c->ids, ids, (size_t)T * sizeof(int32_t));
+    fill_positions(lens, n_seq, c->seq_start, c->pos);
+    float *p = c->buf;
+#define TAKE(n) (p += (n), p - (n))
+    float *x = TAKE((size_t)T * H);
+    if (lr_model_embed(m, ids, T, x, err)) return -1;
+    for (int l = 0; l < L; l++) {
+        const lr_layer_w *w = &m->layers[l];
+        lr_layer_cache *b = &c->layers[l];
+        memset(b, 0, sizeof *b);
+        b->x = x;
+        b->x_mid = x;
+        if (w->attn) {
+            b->rstd1 = TAKE(T);
+            b->xn1 = TAKE((size_t)T * H);
+            b->q = TAKE((size_t)T * m->qdim);
+            b->qr = TAKE((size_t)T * m->qdim);
+            b->att = TAKE((size_t)T * m->qdim);
+            b->k = TAKE((size_t)T * m->kvdim);
+            b->kr = TAKE((size_t)T * m->kvdim);
+            b->v = TAKE((size_t)T * m->kvdim);
+            p += (size_t)T * m->kvdim;   /* spare, keeps the size formula simple */
+            b->lse = TAKE((size_t)T * m->nh);
+            if (qkn) {
+                b->q_rstd = TAKE((size_t)T * m->nh);
+                b->k_rstd = TAKE((size_t)T * m->nkv);
+            }
+            b->x_mid = TAKE((size_t)T * H);
+        }
+        float *xnext = b->x_mid;
+        if (w->mlp) {
+            b->rstd2 = TAKE(T);
+            b->xn2 = TAKE((size_t)T * H);
+            b->gate = TAKE((size_t)T * w->mlp);
+            b->up = TAKE((size_t)T * w->mlp);
+            b->act = TAKE((size_t)T * w->mlp);
+            xnext = TAKE((size_t)T * H);
+        } else {
+            p += (size_t)T * H;
+        }
+        if (T) layer_forward(m, l, c->seq_start, c->pos, n_seq, T, b, xnext, NULL, stats);
+        x = xnext;
+    }
+    c->x_out = x;
+    c->rstd_out = TAKE(T);
+    c->hidden = TAKE((size_t)T * H);
+#undef TAKE
+    if (T) lr_rmsnorm(c->hidden, c->rstd_out, c->x_out, m->final_norm, T, H, m->eps);
+    if (stats) stats->tokens += T;
+    return 0;
+}

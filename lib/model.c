@@ -1,0 +1,432 @@
+/* model.c - the decoder's weights view: layout, dtype conversion, RoPE
+ * tables, trainable copies. */
+#include "config.h"
+#include "model-internal.h"
+
+#include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static const char *const mat_suffix[LR_NW] = {
+    "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
+    "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
+    "mlp.down_proj.weight",
+};
+
+static void *own(lr_model *m, size_t bytes)
+{
+    if (m->n_owned == m->cap_owned) {
+        m->cap_owned = m->cap_owned ? 2 * m->cap_owned : 64;
+        m->owned = lr_xrealloc(m->owned, m->cap_owned * sizeof *m->owned);
+    }
+    void *p = lr_xmalloc(bytes ? bytes : 1);
+    m->owned[m->n_owned++] = p;
+    return p;
+}
+
+/* Convert n elements in parallel chunks (the conversion is memory-bound
+ * but worth two cores for BF16 layers converted on every forward). */
+static void convert_par(lr_dtype dt, const void *src, float *dst, size_t n)
+{
+    if (dt == LR_F32 || n < (1u << 16)) {
+        lr_to_f32(dt, src, dst, n);
+        return;
+    }
+    const size_t chunk = 1u << 15, es = lr_dtype_size(dt);
+    long nchunks = (long)((n + chunk - 1) / chunk);
+#pragma omp parallel for schedule(static)
+    for (long c = 0; c < nchunks; c++) {
+        size_t off = (size_t)c * chunk, len = LR_MIN(chunk, n - off);
+        lr_to_f32(dt, (const char *)src + off * es, dst + off, len);
+    }
+}
+
+/* float32 data of t: borrowed when stored as aligned F32 and a copy is not
+ * required, else an owned converted copy. */
+static float *tensor_f32(lr_model *m, const lr_tensor *t, bool copy)
+{
+    size_t n = (size_t)lr_tensor_numel(t);
+    if (!copy && t->dtype == LR_F32 && ((uintptr_t)t->data & 3) == 0) return t->data;
+    float *p = own(m, n * sizeof(float));
+    convert_par(t->dtype, t->data, p, n);
+    return p;
+}
+
+static int check_shape(const lr_tensor *t, int64_t d0, int64_t d1, lr_error *err)
+{
+    bool ok = d1 ? (t->ndim == 2 && t->shape[0] == d0 && t->shape[1] == d1)
+                 : (t->ndim == 1 && t->shape[0] == d0);
+    if (ok) return 0;
+    char got[64] = "";
+    for (int i = 0; i < t->ndim && i < 4; i++)
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? " x " : "",
+                 (long long)t->shape[i]);
+    if (d1)
+        return lr_errorf(err, "tensor %s: shape [%s], expected [%lld x %lld]", t->name, got,
+                         (long long)d0, (long long)d1);
+    return lr_errorf(err, "tensor %s: shape [%s], expected [%lld]", t->name, got, (long long)d0);
+}
+
+static const lr_tensor *need(const lr_checkpoint *ck, int layer, const char *name, int64_t d0,
+                             int64_t d1, lr_error *err)
+{
+    char full[160];
+    const lr_tensor *t;
+    if (layer >= 0) {
+        snprintf(full, sizeof full, "model.layers.%d.%s", layer, name);
+        t = lr_checkpoint_layer_tensor(ck, layer, name);
+    } else {
+        snprintf(full, sizeof full, "%s", name);
+        t = lr_checkpoint_tensor(ck, name);
+    }
+    if (!t) {
+        lr_errorf(err, "%s: tensor %s missing", ck->source ? ck->source : "checkpoint", full);
+        return NULL;
+    }
+    if (check_shape(t, d0, d1, err)) {
+        lr_error_prefix(err, "%s", ck->source ? ck->source : "checkpoint");
+        return NULL;
+    }
+    return t;
+}
+
+static const lr_tensor *maybe(const lr_checkpoint *ck, int layer, const char *name, int64_t d0,
+                              bool want, lr_error *err, bool *bad)
+{
+    const lr_tensor *t = lr_checkpoint_layer_tensor(ck, layer, name);
+    if (!t && !want) return NULL;
+    if (!t || check_shape(t, d0, 0, err)) {
+        if (!t)
+            lr_errorf(err, "%s: tensor model.layers.%d.%s missing",
+                      ck->source ? ck->source : "checkpoint", layer, name);
+        else
+            lr_error_prefix(err, "%s", ck->source ? ck->source : "checkpoint");
+        *bad = true;
+        return NULL;
+    }
+    return t;
+}
+
+static void add_param(lr_model *m, const char *name, float *data, int layer, int ndim,
+                      int64_t d0, int64_t d1)
+{
+    m->params = lr_xrealloc(m->params, (m->n_params + 1) * sizeof *m->params);
+    lr_model_param *p = &m->params[m->n_params++];
+    char *nm = own(m, strlen(name) + 1);
+    strcpy(nm, name);
+    p->name = nm;
+    p->data = data;
+    p->ndim = ndim;
+    p->shape[0] = d0;
+    p->shape[1] = ndim > 1 ? d1 : 0;
+    p->numel = ndim > 1 ? d0 * d1 : d0;
+    p->layer = layer;
+}
+
+static void compute_inv_freq(lr_model *m)
+{
+    const lr_config *c = &m->cfg;
+    int half = m->hd / 2;
+    m->inv_freq = own(m, half * sizeof(double));
+    for (int i = 0; i < half; i++) {
+        double inv = 1.0 / pow(c->rope_theta, (2.0 * i) / m->hd);
+        if (c->rope_type == LR_ROPE_LLAMA3) {
+            double factor = c->rope_factor, lo = c->rope_low_freq_factor,
+                   hi = c->rope_high_freq_factor, old = c->rope_original_max_pos;
+            double lo_wl = old / lo, hi_wl = old / hi, wl = 2 * M_PI / inv;
+            double scaled = wl > lo_wl ? inv / factor : inv;
+            if (wl >= hi_wl && wl <= lo_wl) {
+                double smooth = (old / wl - lo) / (hi - lo);
+                scaled = (1 - smooth) * scaled / factor + smooth * scaled;
+            }
+            inv = scaled;
+        }
+        m->inv_freq[i] = inv;
+    }
+}
+
+void lr_model_rope_reserve(lr_model *m, int len)
+{
+    if (len <= m->rope_len) return;
+    int n = LR_MAX(len, 2 * m->rope_len);
+    n = LR_MAX(n, 64);
+    int half = m->hd / 2;
+    free(m->rope_cos);
+    free(m->rope_sin);
+    m->rope_cos = lr_xmalloc((size_t)n * half * sizeof(float));
+    m->rope_sin = lr_xmalloc((size_t)n * half * sizeof(float));
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < n; p++)
+        for (int i = 0; i < half; i++) {
+            double a = p * m->inv_freq[i];
+            m->rope_cos[(size_t)p * half + i] = (float)cos(a);
+            m->rope_sin[(size_t)p * half + i] = (float)sin(a);
+        }
+    m->rope_len = n;
+}
+
+static lr_model *model_new(const lr_checkpoint *ck, bool trainable, lr_error *err)
+{
+    const lr_config *c = &ck->cfg;
+    const char *src = ck->source ? ck->source : "checkpoint";
+    if (c->hidden <= 0 || c->n_layers <= 0 || c->n_heads <= 0 || c->n_kv_heads <= 0 ||
+        c->head_dim <= 0 || c->head_dim % 2 || c->n_heads % c->n_kv_heads || c->vocab <= 0) {
+        lr_errorf(err, "%s: config.json: inconsistent model dimensions", src);
+        return NULL;
+    }
+    lr_model *m = lr_xcalloc(1, sizeof *m);
+    m->ck = ck;
+    m->cfg = *c;
+    m->H = c->hidden;
+    m->nh = c->n_heads;
+    m->nkv = c->n_kv_heads;
+    m->hd = c->head_dim;
+    m->qdim = m->nh * m->hd;
+    m->kvdim = m->nkv * m->hd;
+    m->n_layers = c->n_layers;
+    m->vocab = c->vocab;
+    m->window = c->sliding_window > 0 ? c->sliding_window : 0;
+    m->eps = (float)c->rms_eps;
+    m->scale = (float)(1.0 / sqrt((double)m->hd));
+    m->trainable = trainable;
+    m->scratch_layer = -1;
+    m->attn_gemm_min = 96;
+    m->layers = lr_xcalloc(m->n_layers, sizeof *m->layers);
+    m->src = lr_xcalloc((size_t)m->n_layers * LR_NW, sizeof *m->src);
+    m->convert = lr_xcalloc(m->n_layers, sizeof *m->convert);
+    const int H = m->H;
+    char name[160];
+
+    /* embeddings, final norm, LM head */
+    const lr_tensor *emb = need(ck, -1, "model.embed_tokens.weight", m->vocab, H, err);
+    const lr_tensor *fn = need(ck, -1, "model.norm.weight", H, 0, err);
+    if (!emb || !fn) goto fail;
+    m->embed_t = emb;
+    if (trainable || emb->dtype == LR_F32) m->embed = tensor_f32(m, emb, trainable);
+    m->final_norm = tensor_f32(m, fn, true);
+    if (trainable) add_param(m, "model.embed_tokens.weight", m->embed, -1, 2, m->vocab, H);
+    const lr_tensor *head = lr_checkpoint_tensor(ck, "lm_head.weight");
+    if (head && check_shape(head, m->vocab, H, err)) {
+        lr_error_prefix(err, "%s", src);
+        goto fail;
+    }
+    if (c->tie_embeddings || !head) {
+        m->lm_head = m->embed;
+        m->lm_head_t = emb;
+    } else {
+        m->lm_head_t = head;
+        if (trainable || head->dtype == LR_F32) m->lm_head = tensor_f32(m, head, trainable);
+    }
+
+    size_t scratch = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        lr_layer_w *w = &m->layers[l];
+        const lr_layer_layout *lay = ck->layers ? &ck->layers[l] : NULL;
+        w->attn = lay ? lay->attn : true;
+        w->mlp = lay ? lay->mlp : c->intermediate;
+        const lr_tensor **s = &m->src[(size_t)l * LR_NW];
+        bool bad = false;
+        const lr_tensor *t;
+        if (w->attn) {
+            if (!(t = need(ck, l, "input_layernorm.weight", H, 0, err))) goto fail;
+            w->attn_norm = tensor_f32(m, t, true);
+            if (!(s[LR_WQ] = need(ck, l, mat_suffix[LR_WQ], m->qdim, H, err)) ||
+                !(s[LR_WK] = need(ck, l, mat_suffix[LR_WK], m->kvdim, H, err)) ||
+                !(s[LR_WV] = need(ck, l, mat_suffix[LR_WV], m->kvdim, H, err)) ||
+                !(s[LR_WO] = need(ck, l, mat_suffix[LR_WO], H, m->qdim, err)))
+                goto fail;
+            bool bias = c->attn_bias || lr_checkpoint_layer_tensor(ck, l, "self_attn.q_proj.bias");
+            const lr_tensor *bq = maybe(ck, l, "self_attn.q_proj.bias", m->qdim, bias, err, &bad);
+            const lr_tensor *bk = maybe(ck, l, "self_attn.k_proj.bias", m->kvdim, bias, err, &bad);
+            const lr_tensor *bv = maybe(ck, l, "self_attn.v_proj.bias", m->kvdim, bias, err, &bad);
+            bool qkn = c->qk_norm || lr_checkpoint_layer_tensor(ck, l, "self_attn.q_norm.weight");
+            const lr_tensor *qn = maybe(ck, l, "self_attn.q_norm.weight", m->hd, qkn, err, &bad);
+            const lr_tensor *kn = maybe(ck, l, "self_attn.k_norm.weight", m->hd, qkn, err, &bad);
+            if (bad) goto fail;
+            if (bq) w->bq = tensor_f32(m, bq, true);
+            if (bk) w->bk = tensor_f32(m, bk, true);
+            if (bv) w->bv = tensor_f32(m, bv, true);
+            if (qn) w->q_norm = tensor_f32(m, qn, true);
+            if (kn) w->k_norm = tensor_f32(m, kn, true);
+        }
+        if (w->mlp > 0) {
+            if (!(t = need(ck, l, "post_attention_layernorm.weight", H, 0, err))) goto fail;
+            w->mlp_norm = tensor_f32(m, t, true);
+            if (!(s[LR_WGATE] = need(ck, l, mat_suffix[LR_WGATE], w->mlp, H, err)) ||
+                !(s[LR_WUP] = need(ck, l, mat_suffix[LR_WUP], w->mlp, H, err)) ||
+                !(s[LR_WDOWN] = need(ck, l, mat_suffix[LR_WDOWN], H, w->mlp, err)))
+                goto fail;
+        }
+        /* matrices: borrowed / copied now, or converted per forward */
+        size_t need_scratch = 0;
+        for (int i = 0; i < LR_NW; i++)
+            if (s[i] && !trainable && (s[i]->dtype != LR_F32 || ((uintptr_t)s[i]->data & 3)))
+                m->convert[l] = true;
+        float **dst[LR_NW] = {&w->wq, &w->wk, &w->wv, &w->wo, &w->w_gate, &w->w_up, &w->w_down};
+        for (int i = 0; i < LR_NW; i++) {
+            if (!s[i]) continue;
+            if (m->convert[l])
+                need_scratch += (size_t)lr_tensor_numel(s[i]);
+            else
+                *dst[i] = tensor_f32(m, s[i], trainable);
+        }
+        scratch = LR_MAX(scratch, need_scratch);
+        if (trainable) {
+            float *small[] = {w->attn_norm, w->bq, w->bk, w->bv, w->q_norm, w->k_norm, w->mlp_norm};
+            const char *small_name[] = {"input_layernorm.weight", "self_attn.q_proj.bias",
+                                        "self_attn.k_proj.bias", "self_attn.v_proj.bias",
+                                        "self_attn.q_norm.weight", "self_attn.k_norm.weight",
+                                        "post_attention_layernorm.weight"};
+            int small_n[] = {H, m->qdim, m->kvdim, m->kvdim, m->hd, m->hd, H};
+            /* HF order: norms, attention, MLP */
+            int order[] = {0, -LR_WQ - 1, 1, -LR_WK - 1, 2, -LR_WV - 1, 3, -LR_WO - 1, 4, 5,
+                           6, -LR_WGATE - 1, -LR_WUP - 1, -LR_WDOWN - 1};
+            for (size_t k = 0; k < LR_ARRAY_LEN(order); k++) {
+                int o = order[k];
+                if (o >= 0) {
+                    if (!small[o]) continue;
+                    snprintf(name, sizeof name, "model.layers.%d.%s", l, small_name[o]);
+                    add_param(m, name, small[o], l, 1, small_n[o], 0);
+                } else {
+                    int i = -o - 1;
+                    if (!s[i]) continue;
+                    snprintf(name, sizeof name, "model.layers.%d.%s", l, mat_suffix[i]);
+                    add_param(m, name, *dst[i], l, 2, s[i]->shape[0], s[i]->shape[1]);
+                }
+            }
+        }
+    }
+    if (trainable) {
+        add_param(m, "model.norm.weight", m->final_norm, -1, 1, H, 0);
+        if (m->lm_head && m->lm_head != m->embed)
+            add_param(m, "lm_head.weight", m->lm_head, -1, 2, m->vocab, H);
+    }
+    if (scratch) {
+        m->scratch = lr_xmalloc(scratch * sizeof(float));
+        m->scratch_cap = scratch;
+    }
+    compute_inv_freq(m);
+    lr_model_rope_reserve(m, 256);
+    return m;
+fail:
+    lr_model_free(m);
+    return NULL;
+}
+
+lr_model *lr_model_new(const lr_checkpoint *ck, lr_error *err)
+{
+    return model_new(ck, false, err);
+}
+
+lr_model *lr_model_new_trainable(const lr_checkpoint *ck, lr_error *err)
+{
+    return model_new(ck, true, err);
+}
+
+void lr_model_free(lr_model *m)
+{
+    if (!m) return;
+    for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    free(m->params);
+    free(m->layers);
+    free(m->src);
+    free(m->convert);
+    free(m->scratch);
+    free(m->rope_cos);
+    free(m->rope_sin);
+    free(m->work.buf);
+    free(m->work.ibuf);
+    free(m);
+}
+
+const lr_config *lr_model_config(const lr_model *m)
+{
+    return &m->cfg;
+}
+
+const lr_layer_w *lr_model_layer_weights(lr_model *m, int l)
+{
+    lr_layer_w *w = &m->layers[l];
+    if (!m->convert[l] || m->scratch_layer == l) return w;
+    if (m->scratch_layer >= 0) {
+        lr_layer_w *o = &m->layers[m->scratch_layer];
+        o->wq = o->wk = o->wv = o->wo = o->w_gate = o->w_up = o->w_down = NULL;
+    }
+    float **dst[LR_NW] = {&w->wq, &w->wk, &w->wv, &w->wo, &w->w_gate, &w->w_up, &w->w_down};
+    float *p = m->scratch;
+    for (int i = 0; i < LR_NW; i++) {
+        const lr_tensor *t = m->src[(size_t)l * LR_NW + i];
+        if (!t) continue;
+        size_t n = (size_t)lr_tensor_numel(t);
+        convert_par(t->dtype, t->data, p, n);
+        *dst[i] = p;
+        p += n;
+    }
+    m->scratch_layer = l;
+    return w;
+}
+
+int lr_model_params(lr_model *m, lr_model_param **params)
+{
+    *params = m->params;
+    return m->n_params;
+}
+
+int lr_model_store(lr_model *m, lr_checkpoint *ck, lr_error *err)
+{
+    if (!m->trainable) return lr_errorf(err, "model: not trainable");
+    for (int i = 0; i < m->n_params; i++) {
+        const lr_model_param *p = &m->params[i];
+        const lr_tensor *t = lr_checkpoint_tensor(ck, p->name);
+        lr_dtype dt = t ? t->dtype : LR_F32;
+        void *data = lr_xmalloc((size_t)p->numel * lr_dtype_size(dt));
+        lr_from_f32(dt, p->data, data, (size_t)p->numel);
+        lr_checkpoint_set_tensor(ck, p->name, dt, p->ndim, p->shape, data);
+    }
+    return 0;
+}
+
+int lr_model_embed(lr_model *m, const int32_t *ids, int T, float *x, lr_error *err)
+{
+    for (int t = 0; t < T; t++)
+        if (ids[t] < 0 || ids[t] >= m->vocab)
+            return lr_errorf(err, "token %d: id %d outside the vocabulary (size %d)", t,
+                             (int)ids[t], m->vocab);
+    const int H = m->H;
+    const lr_tensor *e = m->embed_t;
+    size_t es = lr_dtype_size(e->dtype);
+#pragma omp parallel for schedule(static) if ((size_t)T * H >= 32768)
+    for (int t = 0; t < T; t++) {
+        if (m->embed)
+            memcpy(x + (size_t)t * H, m->embed + (size_t)ids[t] * H, H * sizeof(float));
+        else
+            lr_to_f32(e->dtype, (const char *)e->data + (size_t)ids[t] * H * es,
+                      x + (size_t)t * H, H);
+    }
+    return 0;
+}
+
+double lr_model_flops(const lr_model *m, const int *lens, int n_seq)
+{
+    double tokens = 0, ctx = 0;
+    for (int s = 0; s < n_seq; s++) {
+        double L = lens[s];
+        tokens += L;
+        if (m->window && L > m->window)
+            ctx += m->window * (m->window + 1) / 2.0 + (L - m->window) * m->window;
+        else
+            ctx += L * (L + 1) / 2;
+    }
+    double f = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        const lr_layer_w *w = &m->layers[l];
+        if (w->attn) {
+            f += 2.0 * tokens * m->H * (2.0 * m->qdim + 2.0 * m->kvdim);
+            f += 4.0 * ctx * m->nh * m->hd;   /* scores and weighted values */
+        }
+        if (w->mlp) f += 6.0 * tokens * m->H * w->mlp;
+    }
+    return f;
+}

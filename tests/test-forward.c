@@ -1,0 +1,446 @@
+/* test-forward.c - the forward pass against the float64 references of
+ * the shared fixtures (torchref.py), pooling, statistics, the forward
+ * cache; retrieval settings and text inputs. */
+#include "config.h"
+#include "check-util.h"
+#include "lr.h"
+#include "model-internal.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ */
+/* a small reader for the F64 reference safetensors */
+
+typedef struct ref_file {
+    char *buf;
+    size_t len;
+    json_t *hdr;
+    size_t data_off;
+} ref_file;
+
+static int ref_open(ref_file *r, const char *path)
+{
+    lr_error e;
+    r->buf = lr_read_file(path, &r->len, &e);
+    if (!r->buf || r->len < 8) return -1;
+    uint64_t hl;
+    memcpy(&hl, r->buf, 8);
+    if (8 + hl > r->len) return -1;
+    r->hdr = json_loadb(r->buf + 8, hl, 0, NULL);
+    r->data_off = 8 + hl;
+    return r->hdr ? 0 : -1;
+}
+
+static void ref_close(ref_file *r)
+{
+    json_decref(r->hdr);
+    free(r->buf);
+}
+
+/* tensor as doubles (malloc'ed), numel in *n; NULL when absent */
+static double *ref_get(ref_file *r, const char *name, size_t *n)
+{
+    json_t *t = json_object_get(r->hdr, name);
+    if (!t) return NULL;
+    ck_assert_str_eq(json_string_value(json_object_get(t, "dtype")), "F64");
+    json_t *off = json_object_get(t, "data_offsets");
+    size_t a = json_integer_value(json_array_get(off, 0)), b = json_integer_value(json_array_get(off, 1));
+    ck_assert(r->data_off + b <= r->len);
+    *n = (b - a) / 8;
+    double *d = malloc((b - a) ? b - a : 1);
+    memcpy(d, r->buf + r->data_off + a, b - a);
+    return d;
+}
+
+/* ref-ids.json: a list of id lists, concatenated */
+static int32_t *load_ids(const char *path, int **lens, int *n_seq, int *T)
+{
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    ck_assert_msg(j != NULL, "%s: %s", path, je.text);
+    *n_seq = (int)json_array_size(j);
+    *lens = malloc(sizeof(int) * *n_seq);
+    size_t total = 0;
+    for (int s = 0; s < *n_seq; s++) total += json_array_size(json_array_get(j, s));
+    int32_t *ids = malloc(sizeof(int32_t) * (total ? total : 1));
+    size_t k = 0;
+    for (int s = 0; s < *n_seq; s++) {
+        json_t *a = json_array_get(j, s);
+        (*lens)[s] = (int)json_array_size(a);
+        for (size_t i = 0; i < json_array_size(a); i++)
+            ids[k++] = (int32_t)json_integer_value(json_array_get(a, i));
+    }
+    *T = (int)total;
+    json_decref(j);
+    return ids;
+}
+
+static const char *const fixtures[] = {
+    "tiny-llama", "tiny-llama-cut", "tiny-mistral", "tiny-qwen2",
+    "tiny-qwen3", "tiny-llama3rope", "aidreams260K",
+};
+
+typedef struct fx {
+    char dir[512];
+    lr_checkpoint *ck;
+    int32_t *ids;
+    int *lens, n_seq, T;
+    ref_file ref;
+    double *hidden, *last, *lastn, *mean;
+} fx;
+
+static bool fx_load(fx *f, const char *name)
+{
+    char rel[256], buf[600];
+    snprintf(rel, sizeof rel, "fixtures/%s", name);
+    if (!shared_path(f->dir, sizeof f->dir, rel)) return false;
+    lr_error e;
+    f->ck = lr_checkpoint_load(f->dir, &e);
+    ck_assert_msg(f->ck != NULL, "%s: %s", name, e.msg);
+    snprintf(buf, sizeof buf, "%s/ref-ids.json", f->dir);
+    f->ids = load_ids(buf, &f->lens, &f->n_seq, &f->T);
+    snprintf(buf, sizeof buf, "%s/ref-forward.safetensors", f->dir);
+    ck_assert_int_eq(ref_open(&f->ref, buf), 0);
+    size_t n;
+    int H = f->ck->cfg.hidden;
+    f->hidden = ref_get(&f->ref, "hidden", &n);
+    ck_assert_uint_eq(n, (size_t)f->T * H);
+    f->last = ref_get(&f->ref, "last", &n);
+    f->lastn = ref_get(&f->ref, "last_normalized", &n);
+    f->mean = ref_get(&f->ref, "mean", &n);
+    ck_assert_uint_eq(n, (size_t)f->n_seq * H);
+    return true;
+}
+
+static void fx_free(fx *f)
+{
+    free(f->ids);
+    free(f->lens);
+    free(f->hidden);
+    free(f->last);
+    free(f->lastn);
+    free(f->mean);
+    ref_close(&f->ref);
+    lr_checkpoint_free(f->ck);
+}
+
+/* Pack the sequences in a permuted order, run the forward, and compare
+ * hidden states (back in reference order) and pooled vectors. */
+static void check_forward(fx *f, lr_model *m, const int *perm, const char *what)
+{
+    const int H = f->ck->cfg.hidden, n = f->n_seq;
+    int *start = malloc(sizeof(int) * (n + 1)), *lens = malloc(sizeof(int) * n);
+    start[0] = 0;
+    for (int s = 0; s < n; s++) start[s + 1] = start[s] + f->lens[s];
+    int32_t *ids = malloc(sizeof(int32_t) * (f->T ? f->T : 1));
+    ck_assert(start && lens && ids);
+    int k = 0;
+    for (int s = 0; s < n; s++) {
+        lens[s] = f->lens[perm[s]];
+        memcpy(ids + k, f->ids + start[perm[s]], sizeof(int32_t) * lens[s]);
+        k += lens[s];
+    }
+    float *hidden = malloc(sizeof(float) * f->T * H);
+    lr_error e;
+    ck_assert_msg(lr_model_forward(m, ids, lens, n, hidden, NULL, &e) == 0, "%s", e.msg);
+    /* unpermute */
+    float *h2 = malloc(sizeof(float) * f->T * H);
+    k = 0;
+    for (int s = 0; s < n; s++) {
+        memcpy(h2 + (size_t)start[perm[s]] * H, hidden + (size_t)k * H, sizeof(float) * lens[s] * H);
+        k += lens[s];
+    }
+    double err = rel_err_f32_f64(h2, f->hidden, (size_t)f->T * H);
+    ck_assert_msg(err < 1e-4, "%s: hidden rel err %g", what, err);
+    float *pooled = malloc(sizeof(float) * n * H);
+    const struct { lr_pooling p; bool norm; const double *ref; const char *name; } pools[] = {
+        {LR_POOL_LAST, false, f->last, "last"},
+        {LR_POOL_LAST, true, f->lastn, "last_normalized"},
+        {LR_POOL_MEAN, false, f->mean, "mean"},
+    };
+    for (size_t i = 0; i < LR_ARRAY_LEN(pools); i++) {
+        lr_pool(h2, f->lens, n, H, pools[i].p, pools[i].norm, pooled);
+        err = rel_err_f32_f64(pooled, pools[i].ref, (size_t)n * H);
+        ck_assert_msg(err < 1e-4, "%s: %s rel err %g", what, pools[i].name, err);
+    }
+    free(pooled);
+    free(h2);
+    free(hidden);
+    free(ids);
+    free(lens);
+    free(start);
+}
+
+/* importance and channel statistics against the reference */
+static void check_stats(fx *f, const lr_stats *st, const char *what)
+{
+    size_t n;
+    double *imp = ref_get(&f->ref, "importance", &n);
+    ck_assert_uint_eq(n, (size_t)2 * st->n_layers);
+    ck_assert_int_eq(st->tokens, f->T);
+    double rmax = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(imp[i])) rmax = fmax(rmax, fabs(imp[i]));
+    for (int l = 0; l < st->n_layers; l++) {
+        const lr_layer_layout *lay = &f->ck->layers[l];
+        for (int j = 0; j < 2; j++) {
+            bool present = j == 0 ? lay->attn : lay->mlp > 0;
+            double ref = imp[2 * l + j];
+            ck_assert_msg(present == !isnan(ref), "%s: layer %d sublayer %d presence", what, l, j);
+            if (!present) continue;
+            double got = 1.0 - (j == 0 ? st->attn_cos[l] : st->mlp_cos[l]) / st->tokens;
+            ck_assert_msg(fabs(got - ref) <= 1e-4 * rmax, "%s: importance[%d][%d] %g, ref %g", what,
+                          l, j, got, ref);
+        }
+        char name[64];
+        snprintf(name, sizeof name, "layer%d.mlp_act_absmean", l);
+        double *am = ref_get(&f->ref, name, &n);
+        ck_assert_msg((am != NULL) == (lay->mlp > 0), "%s: %s presence", what, name);
+        if (!am) continue;
+        ck_assert_uint_eq(n, (size_t)st->mlp_width[l]);
+        snprintf(name, sizeof name, "layer%d.mlp_act_l2", l);
+        double *l2 = ref_get(&f->ref, name, &n);
+        float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
+        for (size_t c = 0; c < n; c++) {
+            a[c] = (float)(st->act_abs[l][c] / st->tokens);
+            b[c] = (float)sqrt(st->act_sq[l][c]);
+        }
+        double e1 = rel_err_f32_f64(a, am, n), e2 = rel_err_f32_f64(b, l2, n);
+        ck_assert_msg(e1 < 1e-4 && e2 < 1e-4, "%s: layer %d absmean err %g, l2 err %g", what, l, e1,
+                      e2);
+        free(a);
+        free(b);
+        free(am);
+        free(l2);
+    }
+    free(imp);
+}
+
+START_TEST(test_fixture)
+{
+    fx f = {0};
+    if (!fx_load(&f, fixtures[_i])) return;
+    const int n = f.n_seq;
+    int *ident = malloc(sizeof(int) * n), *rev = malloc(sizeof(int) * n);
+    for (int s = 0; s < n; s++) ident[s] = s, rev[s] = n - 1 - s;
+    lr_error e;
+    lr_model *m = lr_model_new(f.ck, &e);
+    ck_assert_msg(m != NULL, "%s: %s", fixtures[_i], e.msg);
+    char what[128];
+    for (int threads = 1; threads <= 2; threads++) {
+        lr_threads_init(threads);
+        /* direct attention for all, GEMM attention for all */
+        for (int path = 0; path < 2; path++) {
+            m->attn_gemm_min = path ? 1 : 1 << 30;
+            snprintf(what, sizeof what, "%s, %d thread(s), %s attention", fixtures[_i], threads,
+                     path ? "GEMM" : "direct");
+            check_forward(&f, m, ident, what);
+            check_forward(&f, m, rev, what);
+        }
+        /* one sequence at a time */
+        m->attn_gemm_min = 96;
+        float *h = malloc(sizeof(float) * f.T * f.ck->cfg.hidden);
+        int off = 0;
+        for (int s = 0; s < n; s++) {
+            ck_assert_int_eq(lr_model_forward(m, f.ids + off, &f.lens[s], 1,
+                                              h + (size_t)off * f.ck->cfg.hidden, NULL, &e), 0);
+            off += f.lens[s];
+        }
+        double err = rel_err_f32_f64(h, f.hidden, (size_t)f.T * f.ck->cfg.hidden);
+        ck_assert_msg(err < 1e-4, "%s: one at a time: rel err %g", fixtures[_i], err);
+        free(h);
+        /* statistics, accumulated over two halves of the batch */
+        lr_stats *st = lr_stats_new(f.ck);
+        int half = n / 2, t_half = 0;
+        for (int s = 0; s < half; s++) t_half += f.lens[s];
+        ck_assert_int_eq(lr_model_forward(m, f.ids, f.lens, half, NULL, st, &e), 0);
+        ck_assert_int_eq(lr_model_forward(m, f.ids + t_half, f.lens + half, n - half, NULL, st, &e), 0);
+        snprintf(what, sizeof what, "%s, %d thread(s), stats", fixtures[_i], threads);
+        check_stats(&f, st, what);
+        lr_stats_free(st);
+    }
+    lr_model_free(m);
+    free(ident);
+    free(rev);
+    fx_free(&f);
+}
+END_TEST
+
+/* The cached forward (and the trainable model) agree with the reference;
+ * recomputed attention probabilities are distributions over visible keys. */
+START_TEST(test_cache)
+{
+    fx f = {0};
+    if (!fx_load(&f, fixtures[_i])) return;
+    lr_threads_init(2);
+    lr_error e;
+    lr_model *m = lr_model_new_trainable(f.ck, &e);
+    ck_assert_msg(m != NULL, "%s", e.msg);
+    lr_fwd_cache *c = lr_fwd_cache_new();
+    lr_stats *st = lr_stats_new(f.ck);
+    for (int rep = 0; rep < 2; rep++) {   /* the second run reuses the arena */
+        ck_assert_int_eq(lr_model_forward_cached(m, f.ids, f.lens, f.n_seq, c, rep ? NULL : st, &e), 0);
+        const int H = f.ck->cfg.hidden;
+        double err = rel_err_f32_f64(c->hidden, f.hidden, (size_t)f.T * H);
+        ck_assert_msg(err < 1e-4, "%s: cached forward: rel err %g", fixtures[_i], err);
+    }
+    check_stats(&f, st, fixtures[_i]);
+    /* attention rows sum to one, nothing outside the causal window */
+    int s = f.n_seq - 1, L = f.lens[s];
+    for (int l = 0; l < m->n_layers; l++) {
+        if (!m->layers[l].attn) {
+            ck_assert_ptr_null(c->layers[l].att);
+            continue;
+        }
+        float *P = malloc(sizeof(float) * L * L);
+        lr_attention_probs(m, c, l, s, m->nh - 1, 0, L, P);
+        for (int i = 0; i < L; i++) {
+            double sum = 0;
+            for (int j = 0; j < L; j++) {
+                if (j > i) ck_assert(P[i * L + j] == 0);
+                sum += P[i * L + j];
+            }
+            ck_assert_msg(fabs(sum - 1) < 1e-5, "layer %d row %d sums to %g", l, i, sum);
+        }
+        free(P);
+    }
+    /* parameters: every tensor of the checkpoint, once */
+    lr_model_param *p;
+    int np = lr_model_params(m, &p);
+    size_t expect = f.ck->n_tensors;
+    ck_assert_int_eq(np, (int)expect);
+    for (int i = 0; i < np; i++) ck_assert_ptr_nonnull(lr_checkpoint_tensor(f.ck, p[i].name));
+    lr_stats_free(st);
+    lr_fwd_cache_free(c);
+    lr_model_free(m);
+    fx_free(&f);
+}
+END_TEST
+
+/* a sliding window shorter than the sequences: GEMM and direct attention
+ * agree with each other and a naive float64 attention */
+START_TEST(test_window)
+{
+    fx f = {0};
+    if (!fx_load(&f, "tiny-mistral")) return;
+    lr_threads_init(2);
+    lr_error e;
+    lr_model *m = lr_model_new(f.ck, &e);
+    ck_assert_ptr_nonnull(m);
+    m->window = 5;
+    const int hd = m->hd, nh = m->nh, nkv = m->nkv, L = 40, T = 2 * L + 3;
+    const int lens[] = {L, 3, L};
+    int starts[] = {0, L, L + 3, T};
+    float *q = malloc(sizeof(float) * T * m->qdim), *k = malloc(sizeof(float) * T * m->kvdim);
+    float *v = malloc(sizeof(float) * T * m->kvdim);
+    for (int i = 0; i < T * m->qdim; i++) q[i] = sinf(i * 0.7f);
+    for (int i = 0; i < T * m->kvdim; i++) k[i] = cosf(i * 0.3f), v[i] = sinf(i * 0.11f + 1);
+    float *a1 = malloc(sizeof(float) * T * m->qdim), *a2 = malloc(sizeof(float) * T * m->qdim);
+    float *l1 = malloc(sizeof(float) * T * nh), *l2 = malloc(sizeof(float) * T * nh);
+    m->attn_gemm_min = 1 << 30;
+    lr_attention(m, q, k, v, starts, 3, a1, l1);
+    m->attn_gemm_min = 1;
+    lr_attention(m, q, k, v, starts, 3, a2, l2);
+    double *ref = malloc(sizeof(double) * T * m->qdim);
+    for (int s = 0; s < 3; s++)
+        for (int h = 0; h < nh; h++)
+            for (int i = 0; i < lens[s]; i++) {
+                int t = starts[s] + i, g = h / (nh / nkv);
+                double sc[64], mx = -1e300, sum = 0;
+                int lo = i - 5 + 1 > 0 ? i - 5 + 1 : 0;
+                for (int j = lo; j <= i; j++) {
+                    double d = 0;
+                    for (int x = 0; x < hd; x++)
+                        d += (double)q[t * m->qdim + h * hd + x] * k[(starts[s] + j) * m->kvdim + g * hd + x];
+                    sc[j - lo] = d / sqrt(hd);
+                    mx = fmax(mx, sc[j - lo]);
+                }
+                for (int j = lo; j <= i; j++) sum += sc[j - lo] = exp(sc[j - lo] - mx);
+                for (int x = 0; x < hd; x++) {
+                    double o = 0;
+                    for (int j = lo; j <= i; j++)
+                        o += sc[j - lo] / sum * v[(starts[s] + j) * m->kvdim + g * hd + x];
+                    ref[t * m->qdim + h * hd + x] = o;
+                }
+                ck_assert_msg(fabs(l1[t * nh + h] - (mx + log(sum))) < 1e-4, "lse");
+                ck_assert_msg(fabs(l2[t * nh + h] - (mx + log(sum))) < 1e-4, "lse (GEMM)");
+            }
+    ck_assert(rel_err_f32_f64(a1, ref, (size_t)T * m->qdim) < 1e-5);
+    ck_assert(rel_err_f32_f64(a2, ref, (size_t)T * m->qdim) < 1e-5);
+    free(q), free(k), free(v), free(a1), free(a2), free(l1), free(l2), free(ref);
+    lr_model_free(m);
+    fx_free(&f);
+}
+END_TEST
+
+START_TEST(test_bad_ids)
+{
+    fx f = {0};
+    if (!fx_load(&f, "tiny-llama")) return;
+    lr_error e;
+    lr_model *m = lr_model_new(f.ck, &e);
+    int32_t ids[] = {1, 2, 99999};
+    int lens[] = {3};
+    ck_assert_int_eq(lr_model_forward(m, ids, lens, 1, NULL, NULL, &e), -1);
+    ck_assert_msg(strstr(e.msg, "99999") != NULL, "%s", e.msg);
+    int zero[] = {0};
+    ck_assert_int_eq(lr_model_forward(m, ids, zero, 1, NULL, NULL, &e), -1);
+    ck_assert_int_eq(lr_model_forward(m, ids, lens, 0, NULL, NULL, &e), 0);
+    lr_model_free(m);
+    fx_free(&f);
+}
+END_TEST
+
+START_TEST(test_pool)
+{
+    float h[] = {1, 0, 3, 4, 0, 2, 5, 5, 6, 8};
+    int lens[] = {2, 3};
+    float out[4];
+    lr_pool(h, lens, 2, 2, LR_POOL_LAST, false, out);
+    ck_assert(out[0] == 3 && out[1] == 4 && out[2] == 6 && out[3] == 8);
+    lr_pool(h, lens, 2, 2, LR_POOL_LAST, true, out);
+    ck_assert(fabsf(out[0] - 0.6f) < 1e-6 && fabsf(out[1] - 0.8f) < 1e-6);
+    lr_pool(h, lens, 2, 2, LR_POOL_MEAN, false, out);
+    ck_assert(out[0] == 2 && out[1] == 2 && out[2] == 11.0f / 3 && out[3] == 5);
+    lr_pooling p;
+    ck_assert_int_eq(lr_pooling_parse("mean", &p), 0);
+    ck_assert_int_eq(p, LR_POOL_MEAN);
+    ck_assert_int_eq(lr_pooling_parse("max", &p), -1);
+    ck_assert_str_eq(lr_pooling_name(LR_POOL_LAST), "last");
+}
+END_TEST
+
+/* the vectorised exp against libm */
+START_TEST(test_expf)
+{
+    double worst = 0;
+    for (float x = -87.0f; x < 88.0f; x += 0.0137f) {
+        double r = fabs(lr_expf(x) - exp(x)) / exp(x);
+        worst = fmax(worst, r);
+    }
+    ck_assert_msg(worst < 2e-7, "worst relative error %g", worst);
+    ck_assert(lr_expf(-1000.0f) < 1e-37f);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("forward");
+    TCase *tc = tcase_create("forward");
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, test_fixture, 0, LR_ARRAY_LEN(fixtures));
+    tcase_add_loop_test(tc, test_cache, 0, LR_ARRAY_LEN(fixtures));
+    tcase_add_test(tc, test_window);
+    tcase_add_test(tc, test_bad_ids);
+    tcase_add_test(tc, test_pool);
+    tcase_add_test(tc, test_expf);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return run_suite(suite());
+}
