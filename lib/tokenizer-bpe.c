@@ -328,7 +328,7 @@ static void encode_word(const tk_bpe *b, const char *s, size_t n, lr_ids *out)
         while (out->n + m > out->cap) out->cap = out->cap ? 2 * out->cap : 64;
         out->ids = lr_xrealloc(out->ids, out->cap * sizeof *out->ids);
     }
-    memcpy(out->ids + out->n, sym, m * sizeof *sym);
+    if (m) memcpy(out->ids + out->n, sym, m * sizeof *sym);
     out->n += m;
     if (sym != small) free(sym);
 }

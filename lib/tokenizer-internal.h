@@ -26,7 +26,7 @@ size_t tk_utf8_encode(int32_t cp, char *out);
  * input is valid (no copy needed), else a malloc'ed copy in *out_len. */
 char *tk_utf8_sanitize(const char *s, size_t n, size_t *out_len);
 bool tk_is_whitespace(int32_t c);    /* Rust char::is_whitespace */
-bool tk_is_alnum(int32_t c);         /* Rust char::is_alphanumeric */
+bool tk_is_word(int32_t c);          /* regex \w: letters, marks, Nd, Nl, Pc */
 bool tk_is_numeric(int32_t c);       /* Rust char::is_numeric */
 
 /* ---- a compiled regular expression (PCRE2, UTF + UCP, JIT) ---- */

@@ -597,12 +597,12 @@ static bool is_word_char(const char *s, size_t n, size_t at, bool before)
         while (st > 0 && (u[st] & 0xC0) == 0x80) st--;
         int32_t cp;
         tk_utf8_decode(u + st, &cp);
-        return tk_is_alnum(cp) || cp == '_';
+        return tk_is_word(cp);
     }
     if (at >= n) return false;
     int32_t cp;
     tk_utf8_decode(u + at, &cp);
-    return tk_is_alnum(cp) || cp == '_';
+    return tk_is_word(cp);
 }
 
 /* Next added-token match (normalized or not, per `which`) in s[pos..n):

@@ -509,6 +509,34 @@ START_TEST(test_fixture_tokenizer)
 }
 END_TEST
 
+START_TEST(test_from_checkpoint)
+{
+    const char *pieces[] = {"\"a\"", NULL};
+    char *j = tiny_json(pieces, "", NULL, NULL, NULL, NULL, NULL);
+    const char *cfg = "{\"add_bos_token\": true, \"bos_token\": \"<s>\"}";
+    lr_file files[3] = {
+        {"config.json", "{}", 2},
+        {"tokenizer.json", j, strlen(j)},
+        {"tokenizer_config.json", (char *)cfg, strlen(cfg)},
+    };
+    lr_checkpoint ck;
+    memset(&ck, 0, sizeof ck);
+    ck.source = "ck.tar";
+    ck.files = files;
+    ck.n_files = 3;
+    lr_error e;
+    lr_tokenizer *t = lr_tokenizer_from_checkpoint(&ck, &e);
+    ck_assert_msg(t != NULL, "%s", e.msg);
+    expect_ids(t, "a", true, IDS(1, 259));
+    lr_tokenizer_free(t);
+    ck.n_files = 1;
+    ck_assert_ptr_null(lr_tokenizer_from_checkpoint(&ck, &e));
+    ck_assert_ptr_nonnull(strstr(e.msg, "ck.tar"));
+    ck_assert_ptr_nonnull(strstr(e.msg, "tokenizer.json"));
+    free(j);
+}
+END_TEST
+
 /* A 1 MB text: words, digits, punctuation, non-ASCII, long runs. */
 static char *big_text(size_t *len)
 {
@@ -615,6 +643,7 @@ int main(void)
     tcase_add_test(tc, test_template);
     tcase_add_test(tc, test_bad_tokenizer_json);
     tcase_add_test(tc, test_invalid_utf8);
+    tcase_add_test(tc, test_from_checkpoint);
     suite_add_tcase(s, tc);
     tc = tcase_create("shared");
     tcase_set_timeout(tc, 300);
