@@ -96,7 +96,7 @@ static int dir_read(const char *dir, ck_blob **out, size_t *nout, lr_error *err)
         memset(x, 0, sizeof *x);
         x->name = lr_xstrdup(de->d_name);
         x->size = (size_t)st.st_size;
-        if (is_weight_file(de->d_name)) continue;   /* mapped later if used */
+        if (is_weight_file(de->d_name) && !ends_with(de->d_name, ".json")) continue;   /* mapped later if used */
         x->data = lr_read_file(path, &x->size, err);
         if (!x->data) {
             closedir(d);

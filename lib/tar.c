@@ -76,7 +76,7 @@ int ck_tar_read(const char *path, const char *what, ck_blob **out, size_t *nout,
         /* An uncompressed tar cannot hold a member larger than itself:
          * refuse lies before allocating. */
         if (declared > 0 && file_size >= 0 && archive_filter_count(a) <= 1 && declared > file_size) {
-            lr_errorf(err, "%s: %s: member size %lld larger than the tar (%lld bytes)", what, name,
+            lr_errorf(err, "%s: %s: member size %lld larger than the whole tar (%lld bytes): truncated tar", what, name,
                       (long long)declared, (long long)file_size);
             goto fail;
         }

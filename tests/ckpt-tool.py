@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""ckpt-tool.py - independent checks and bad inputs for the checkpoint tests.
+
+Plain python3 (no numpy): reads safetensors and tars itself.
+
+  compare A B [--skip PREFIX]...   same tensors (names, dtypes, shapes, bytes)
+  layout CKPT                      print lr.json layers as "attn:mlp,..."
+  history CKPT                     print the number of lr.json history entries
+  shard DIR OUT                    split DIR's model.safetensors into 2 shards
+  bad KIND DIR OUT                 write a broken copy of checkpoint DIR
+  bad-all DIR OUTDIR KIND...       the same for several kinds, OUTDIR/KIND.tar
+"""
+import io, json, os, shutil, struct, sys, tarfile
+
+
+def read_files(path):
+    """Return {name: bytes} of a checkpoint directory or tar."""
+    if os.path.isdir(path):
+        return {n: open(os.path.join(path, n), 'rb').read() for n in os.listdir(path)
+                if os.path.isfile(os.path.join(path, n))}
+    out = {}
+    with tarfile.open(path) as t:
+        for m in t.getmembers():
+            if m.isfile():
+                name = m.name[2:] if m.name.startswith('./') else m.name
+                out[name.split('/')[-1]] = t.extractfile(m).read()
+    return out
+
+
+def parse_st(buf):
+    n = struct.unpack('<Q', buf[:8])[0]
+    h = json.loads(buf[8:8 + n])
+    h.pop('__metadata__', None)
+    return h, buf[8 + n:]
+
+
+def tensors(path):
+    files = read_files(path)
+    names = ['model.safetensors']
+    if 'model.safetensors.index.json' in files:
+        names = sorted(set(json.loads(files['model.safetensors.index.json'])['weight_map'].values()))
+    out = {}
+    for n in names:
+        h, data = parse_st(files[n])
+        for k, v in h.items():
+            b, e = v['data_offsets']
+            out[k] = (v['dtype'], tuple(v['shape']), data[b:e])
+    return out
+
+
+def write_st(tens):
+    header, off, blobs = {'__metadata__': {'format': 'pt'}}, 0, []
+    for k, (dt, shape, data) in tens.items():
+        header[k] = {'dtype': dt, 'shape': list(shape), 'data_offsets': [off, off + len(data)]}
+        off += len(data)
+        blobs.append(data)
+    return raw_st(header, b''.join(blobs))
+
+
+def raw_st(header, data):
+    js = json.dumps(header, separators=(',', ':')).encode()
+    js += b' ' * (-len(js) % 8)
+    return struct.pack('<Q', len(js)) + js + data
+
+
+def write_dir(files, out):
+    os.makedirs(out, exist_ok=True)
+    for n, b in files.items():
+        with open(os.path.join(out, n), 'wb') as f:
+            f.write(b)
+
+
+def write_tar(files, out, prefix='./'):
+    with tarfile.open(out, 'w', format=tarfile.PAX_FORMAT) as t:
+        for n, b in files.items():
+            ti = tarfile.TarInfo(prefix + n)
+            ti.size = len(b)
+            t.addfile(ti, io.BytesIO(b))
+
+
+def compare(a, b, skip):
+    ta, tb = tensors(a), tensors(b)
+    bad = 0
+    for k in sorted(set(ta) | set(tb)):
+        if k not in ta or k not in tb:
+            print('only in %s: %s' % (a if k in ta else b, k))
+            bad += 1
+        elif any(k.startswith(p) for p in skip):
+            continue
+        elif ta[k] != tb[k]:
+            print('differs: %s (%s %s vs %s %s)' % (k, ta[k][0], ta[k][1], tb[k][0], tb[k][1]))
+            bad += 1
+    print('%d tensors compared, %d differences' % (len(ta), bad))
+    return 1 if bad else 0
+
+
+def bad(kind, src, out):
+    files = {n: b for n, b in read_files(src).items() if not n.startswith('ref-')}
+    st = files['model.safetensors']
+    h, data = parse_st(st)
+    q = 'model.layers.0.self_attn.q_proj.weight'
+    as_dir = kind.startswith('dir-')
+    kind = kind[4:] if as_dir else kind
+    if kind == 'no-config':
+        del files['config.json']
+    elif kind == 'offset-past-end':
+        n = h[q]['data_offsets'][1] - h[q]['data_offsets'][0]
+        h[q]['data_offsets'] = [len(data), len(data) + n]
+        files['model.safetensors'] = raw_st(h, data)
+    elif kind == 'overlap':
+        h['model.layers.0.self_attn.v_proj.weight']['data_offsets'] = \
+            list(h['model.layers.0.self_attn.k_proj.weight']['data_offsets'])
+        files['model.safetensors'] = raw_st(h, data)
+    elif kind == 'unknown-dtype':
+        h[q]['dtype'] = 'Q4'
+        files['model.safetensors'] = raw_st(h, data)
+    elif kind == 'header-too-long':
+        files['model.safetensors'] = struct.pack('<Q', len(st) + 100) + st[8:]
+    elif kind == 'size-mismatch':
+        h[q]['shape'] = [64, 63]
+        files['model.safetensors'] = raw_st(h, data)
+    elif kind == 'shape-vs-config':
+        h[q]['shape'] = [32, 128]
+        files['model.safetensors'] = raw_st(h, data)
+    elif kind == 'lrjson-vs-tensors':
+        layers = [{'attn': True, 'mlp': 160} for _ in range(4)]
+        layers[1]['mlp'] = 0
+        files['lr.json'] = json.dumps({'format': 'lr-checkpoint', 'version': 1, 'layers': layers}).encode()
+    elif kind == 'malformed-config':
+        files['config.json'] = files['config.json'][:40]
+    elif kind == 'malformed-lrjson':
+        files['lr.json'] = b'{"format": "lr-checkpoint", "version": 1, "layers": [}'
+    elif kind == 'malformed-header':
+        js = b'{"a": [1, 2'
+        js += b' ' * (-len(js) % 8)
+        files['model.safetensors'] = struct.pack('<Q', len(js)) + js + data
+    elif kind == 'unknown-model-type':
+        c = json.loads(files['config.json'])
+        c['model_type'] = 'gpt_neox'
+        files['config.json'] = json.dumps(c).encode()
+    elif kind == 'missing-tensor':
+        del h['model.norm.weight']
+        files['model.safetensors'] = raw_st(h, data)
+    elif kind in ('truncated', 'ok'):
+        pass
+    else:
+        sys.exit('unknown kind ' + kind)
+    if as_dir:
+        write_dir(files, out)
+        return 0
+    write_tar(files, out)
+    if kind == 'truncated':
+        size = os.path.getsize(out)
+        with open(out, 'r+b') as f:
+            f.truncate(size // 2)
+    return 0
+
+
+def main(argv):
+    cmd = argv[1]
+    if cmd == 'compare':
+        skip = [argv[i + 1] for i, x in enumerate(argv) if x == '--skip']
+        return compare(argv[2], argv[3], skip)
+    if cmd == 'layout':
+        lj = json.loads(read_files(argv[2])['lr.json'])
+        print(','.join('%d:%d' % (l['attn'], l['mlp']) for l in lj['layers']))
+        return 0
+    if cmd == 'history':
+        lj = json.loads(read_files(argv[2]).get('lr.json', b'{}'))
+        print(len(lj.get('history', [])))
+        return 0
+    if cmd == 'shard':
+        files = {n: b for n, b in read_files(argv[2]).items() if not n.startswith('ref-')}
+        t = tensors(argv[2])
+        del files['model.safetensors']
+        keys = sorted(t)
+        half = len(keys) // 2
+        parts = [keys[:half], keys[half:]]
+        wm = {}
+        for i, part in enumerate(parts):
+            name = 'model-%05d-of-%05d.safetensors' % (i + 1, len(parts))
+            files[name] = write_st({k: t[k] for k in part})
+            wm.update({k: name for k in part})
+        files['model.safetensors.index.json'] = json.dumps({'metadata': {}, 'weight_map': wm}).encode()
+        write_dir(files, argv[3])
+        return 0
+    if cmd == 'bad':
+        return bad(argv[2], argv[3], argv[4])
+    if cmd == 'bad-all':   # bad-all DIR OUTDIR KIND...: OUTDIR/KIND.tar (or dir)
+        for k in argv[4:]:
+            bad(k, argv[2], os.path.join(argv[3], k + ('' if k.startswith('dir-') else '.tar')))
+        return 0
+    sys.exit(__doc__)
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
