@@ -169,14 +169,86 @@ struct lr_stream_reader {
     FILE *f;
     char *what;
     char kind[64];
-    msgpack_unpacker up;
-    msgpack_unpacked hdr_obj;     /* keeps the header's data alive */
-    msgpack_unpacked cur;         /* the current record */
-    msgpack_sbuffer hdr_bytes;    /* the header re-packed, to compare repeats */
+    char *buf;                    /* input bytes; [pos, len) not parsed yet */
+    size_t pos, len, cap;
+    char *hdr_copy;               /* the header's bytes (hdr_obj points into them) */
+    size_t hdr_len;
+    msgpack_unpacked hdr_obj;
+    msgpack_unpacked cur;         /* the current record (points into buf) */
     lr_record hdr, rec;
+    size_t last_start;            /* where the last object began in buf */
     int64_t no;                   /* maps read so far after the header */
     bool eof;
 };
+
+/* Limits that keep a corrupt length from turning into a huge allocation:
+ * lr streams hold maps of a few scalars and one vector per record. */
+#define MAX_ITEMS (1 << 20)       /* objects in one record */
+#define MAX_PAYLOAD (1u << 30)    /* bytes of one string or bin */
+
+static uint64_t be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = v << 8 | p[i];
+    return v;
+}
+
+/* Length of the complete msgpack object at p[0..n): returns 1 and sets
+ * *len, 0 when more bytes are needed, -1 on invalid or oversized data
+ * (*why says which).  Walks headers only; allocates nothing. */
+static int frame(const unsigned char *p, size_t n, size_t *len, const char **why)
+{
+    size_t at = 0;
+    uint64_t pending = 1;
+    while (pending > 0) {
+        if (at >= n) return 0;
+        unsigned b = p[at];
+        uint64_t head = 1, payload = 0, items = 0;
+        int lenbytes = 0;
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+        } else if (b <= 0x8f) items = 2 * (b & 0x0f);
+        else if (b <= 0x9f) items = b & 0x0f;
+        else if (b <= 0xbf) payload = b & 0x1f;
+        else if (b == 0xc1) {
+            *why = "invalid msgpack byte 0xc1";
+            return -1;
+        } else if (b >= 0xc4 && b <= 0xc6) lenbytes = 1 << (b - 0xc4);
+        else if (b >= 0xc7 && b <= 0xc9) {
+            lenbytes = 1 << (b - 0xc7);
+            head = 2;   /* + type byte of ext */
+        } else if (b == 0xca) head = 5;
+        else if (b == 0xcb) head = 9;
+        else if (b >= 0xcc && b <= 0xcf) head = 1 + (1 << (b - 0xcc));
+        else if (b >= 0xd0 && b <= 0xd3) head = 1 + (1 << (b - 0xd0));
+        else if (b >= 0xd4 && b <= 0xd8) head = 2 + (1 << (b - 0xd4));
+        else if (b >= 0xd9 && b <= 0xdb) lenbytes = 1 << (b - 0xd9);
+        else if (b == 0xdc || b == 0xdd || b == 0xde || b == 0xdf) {
+            int nb = (b == 0xdc || b == 0xde) ? 2 : 4;
+            if (at + 1 + nb > n) return 0;
+            items = be(p + at + 1, nb) * (b >= 0xde ? 2 : 1);
+            head = 1 + nb;
+        }
+        if (lenbytes) {
+            if (at + 1 + lenbytes > n) return 0;
+            payload = be(p + at + 1, lenbytes);
+            head += lenbytes;
+        }
+        if (payload > MAX_PAYLOAD) {
+            *why = "string or bin too large (corrupt length?)";
+            return -1;
+        }
+        pending += items;
+        if (pending > MAX_ITEMS) {
+            *why = "too many items in one record (corrupt length?)";
+            return -1;
+        }
+        pending--;
+        at += head + payload;
+    }
+    if (at > n) return 0;
+    *len = at;
+    return 1;
+}
 
 static void rec_free(lr_record *rec)
 {
@@ -234,33 +306,52 @@ static int rec_fill(lr_record *rec, const msgpack_object *o, lr_error *err)
     return 0;
 }
 
-/* Next msgpack object into *res: 1 = object, 0 = clean end, -1 = error. */
+/* Next msgpack object into *res: 1 = object, 0 = clean end, -1 = error.
+ * The object points into r->buf, valid until the next call. */
 static int next_object(lr_stream_reader *r, msgpack_unpacked *res, lr_error *err)
 {
     for (;;) {
-        msgpack_unpack_return ret = msgpack_unpacker_next(&r->up, res);
-        if (ret == MSGPACK_UNPACK_SUCCESS) return 1;
-        if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
-            return lr_errorf(err, "%s: record %" PRId64 ": out of memory", r->what, r->no);
-        if (ret != MSGPACK_UNPACK_CONTINUE)
-            return lr_errorf(err, "%s: record %" PRId64 ": malformed msgpack data",
-                             r->what, r->no);
-        if (r->eof) {
-            if (msgpack_unpacker_message_size(&r->up) > 0)
-                return lr_errorf(err, "%s: record %" PRId64 ": truncated stream",
+        size_t len;
+        const char *why = NULL;
+        int rc = frame((const unsigned char *)r->buf + r->pos, r->len - r->pos, &len, &why);
+        if (rc < 0)
+            return lr_errorf(err, "%s: record %" PRId64 ": %s", r->what, r->no, why);
+        if (rc > 0) {
+            size_t off = 0;
+            msgpack_unpack_return ret = msgpack_unpack_next(res, r->buf + r->pos, len, &off);
+            if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
+                return lr_errorf(err, "%s: record %" PRId64 ": out of memory", r->what, r->no);
+            if (ret != MSGPACK_UNPACK_SUCCESS || off != len)
+                return lr_errorf(err, "%s: record %" PRId64 ": malformed msgpack data",
                                  r->what, r->no);
+            r->last_start = r->pos;
+            r->pos += len;
+            return 1;
+        }
+        if (r->eof) {
+            if (r->len > r->pos)
+                return lr_errorf(err, "%s: record %" PRId64 ": truncated stream", r->what, r->no);
             return 0;
         }
-        if (!msgpack_unpacker_reserve_buffer(&r->up, 1 << 16))
-            return lr_errorf(err, "%s: out of memory", r->what);
-        size_t n = fread(msgpack_unpacker_buffer(&r->up), 1,
-                         msgpack_unpacker_buffer_capacity(&r->up), r->f);
+        /* the previous record is no longer needed: keep only unparsed bytes */
+        msgpack_unpacked_destroy(&r->cur);
+        msgpack_unpacked_init(&r->cur);
+        if (r->pos > 0) {
+            memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+            r->len -= r->pos;
+            r->pos = 0;
+        }
+        if (r->cap - r->len < (1 << 16)) {
+            r->cap = LR_MAX(2 * r->cap, (size_t)1 << 20);
+            r->buf = lr_xrealloc(r->buf, r->cap);
+        }
+        size_t n = fread(r->buf + r->len, 1, r->cap - r->len, r->f);
         if (n == 0) {
             if (ferror(r->f))
                 return lr_errorf(err, "%s: read error: %s", r->what, strerror(errno));
             r->eof = true;
         }
-        msgpack_unpacker_buffer_consumed(&r->up, n);
+        r->len += n;
     }
 }
 
@@ -284,22 +375,27 @@ lr_stream_reader *lr_stream_reader_open(FILE *f, const char *what, const char *k
     r->what = lr_xstrdup(what ? what : "stdin");
     snprintf(r->kind, sizeof r->kind, "lr.%s", kind);
     r->hdr.r = r->rec.r = r;
-    if (!msgpack_unpacker_init(&r->up, 1 << 16)) {
-        free(r->what);
-        free(r);
-        lr_errorf(err, "out of memory");
-        return NULL;
-    }
     msgpack_unpacked_init(&r->hdr_obj);
     msgpack_unpacked_init(&r->cur);
-    msgpack_sbuffer_init(&r->hdr_bytes);
 
-    int rc = next_object(r, &r->hdr_obj, err);
+    int rc = next_object(r, &r->cur, err);
     if (rc == 0) {
         lr_errorf(err, "%s: empty input (expected a %s stream)", r->what, r->kind);
         goto fail;
     }
     if (rc < 0) goto fail;
+    /* keep the header's own copy: records reuse the input buffer */
+    {
+        size_t off = 0;
+        r->hdr_len = r->pos - r->last_start;
+        r->hdr_copy = lr_xmalloc(r->hdr_len);
+        memcpy(r->hdr_copy, r->buf + r->last_start, r->hdr_len);
+        if (msgpack_unpack_next(&r->hdr_obj, r->hdr_copy, r->hdr_len, &off) !=
+            MSGPACK_UNPACK_SUCCESS) {
+            lr_errorf(err, "%s: header: malformed msgpack data", r->what);
+            goto fail;
+        }
+    }
     if (!is_header(&r->hdr_obj.data)) {
         lr_errorf(err, "%s: not an lr stream (no header map with \"stream\")", r->what);
         goto fail;
@@ -320,9 +416,6 @@ lr_stream_reader *lr_stream_reader_open(FILE *f, const char *what, const char *k
                   r->what, r->kind, version, max_version);
         goto fail;
     }
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &r->hdr_bytes, msgpack_sbuffer_write);
-    msgpack_pack_object(&pk, r->hdr_obj.data);
     return r;
 fail:
     lr_stream_reader_close(r);
@@ -333,15 +426,22 @@ const lr_record *lr_stream_header(const lr_stream_reader *r) { return &r->hdr; }
 int64_t lr_stream_record_no(const lr_stream_reader *r) { return r->no; }
 const char *lr_stream_what(const lr_stream_reader *r) { return r->what; }
 
-static bool same_header(lr_stream_reader *r, const msgpack_object *o)
+/* A header identical to the first, byte for byte (what was consumed). */
+/* Same content as the first header (compared re-encoded, so that writers
+ * choosing other integer widths still match). */
+static bool same_header(const lr_stream_reader *r)
 {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_object(&pk, *o);
-    bool same = sb.size == r->hdr_bytes.size && !memcmp(sb.data, r->hdr_bytes.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer a, b;
+    msgpack_sbuffer_init(&a);
+    msgpack_sbuffer_init(&b);
+    msgpack_packer pa, pb;
+    msgpack_packer_init(&pa, &a, msgpack_sbuffer_write);
+    msgpack_packer_init(&pb, &b, msgpack_sbuffer_write);
+    msgpack_pack_object(&pa, r->hdr_obj.data);
+    msgpack_pack_object(&pb, r->cur.data);
+    bool same = a.size == b.size && !memcmp(a.data, b.data, a.size);
+    msgpack_sbuffer_destroy(&a);
+    msgpack_sbuffer_destroy(&b);
     return same;
 }
 
@@ -356,7 +456,7 @@ int lr_stream_next(lr_stream_reader *r, const lr_record **rec, lr_error *err)
         }
         r->rec.no = r->no;
         if (is_header(&r->cur.data)) {
-            if (!same_header(r, &r->cur.data))
+            if (!same_header(r))
                 return lr_errorf(err, "%s: record %" PRId64 ": a different stream header "
                                  "(concatenated streams must have identical headers)",
                                  r->what, r->no);
@@ -373,8 +473,8 @@ void lr_stream_reader_close(lr_stream_reader *r)
     if (!r) return;
     msgpack_unpacked_destroy(&r->cur);
     msgpack_unpacked_destroy(&r->hdr_obj);
-    msgpack_unpacker_destroy(&r->up);
-    msgpack_sbuffer_destroy(&r->hdr_bytes);
+    free(r->buf);
+    free(r->hdr_copy);
     rec_free(&r->hdr);
     rec_free(&r->rec);
     free(r->what);
