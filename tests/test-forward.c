@@ -425,6 +425,264 @@ START_TEST(test_expf)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------ */
+/* text inputs and retrieval settings */
+
+static char *write_tmp(const char *name, const char *content)
+{
+    static char dir[64];
+    if (!dir[0]) {
+        strcpy(dir, "/tmp/lr-test-fwd-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+    }
+    char *path = malloc(strlen(dir) + strlen(name) + 2);
+    sprintf(path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    fputs(content, f);
+    fclose(f);
+    return path;
+}
+
+START_TEST(test_text_jsonl)
+{
+    char *p = write_tmp("corpus.jsonl",
+                        "{\"_id\": \"d1\", \"title\": \"T\", \"text\": \"body one\"}\n"
+                        "\n"
+                        "{\"_id\": 42, \"title\": \"\", \"text\": \"caf\\u00e9\\ttab\"}\r\n"
+                        "{\"_id\": \"d3\", \"text\": \"no title\", \"metadata\": {}}\n");
+    lr_error e;
+    lr_text_reader *r = lr_text_open(p, &e);
+    ck_assert_ptr_nonnull(r);
+    lr_text t;
+    ck_assert_int_eq(lr_text_next(r, &t, &e), 1);
+    ck_assert_str_eq(t.id, "d1");
+    ck_assert_str_eq(t.text, "T body one");
+    ck_assert_uint_eq(t.len, 10);
+    ck_assert_int_eq(lr_text_next(r, &t, &e), 1);
+    ck_assert_str_eq(t.id, "42");
+    ck_assert_str_eq(t.text, "caf\xc3\xa9\ttab");
+    ck_assert_int_eq(lr_text_line(r), 3);
+    ck_assert_int_eq(lr_text_next(r, &t, &e), 1);
+    ck_assert_str_eq(t.text, "no title");
+    ck_assert_int_eq(lr_text_next(r, &t, &e), 0);
+    lr_text_close(r);
+    free(p);
+}
+END_TEST
+
+START_TEST(test_text_tsv)
+{
+    char *p = write_tmp("q.txt", "q1\twhat is it?\nq2\tsecond\tcolumn\n");
+    lr_error e;
+    lr_text_reader *r = lr_text_open(p, &e);
+    lr_text t;
+    ck_assert_int_eq(lr_text_next(r, &t, &e), 1);
+    ck_assert_str_eq(t.id, "q1");
+    ck_assert_str_eq(t.text, "what is it?");
+    ck_assert_int_eq(lr_text_next(r, &t, &e), 1);
+    ck_assert_str_eq(t.text, "second\tcolumn");
+    ck_assert_int_eq(lr_text_next(r, &t, &e), 0);
+    lr_text_close(r);
+    free(p);
+}
+END_TEST
+
+static void expect_text_error(const char *name, const char *content, const char *pattern)
+{
+    char *p = write_tmp(name, content);
+    lr_error e;
+    lr_text_reader *r = lr_text_open(p, &e);
+    ck_assert_ptr_nonnull(r);
+    lr_text t;
+    int rc;
+    while ((rc = lr_text_next(r, &t, &e)) == 1) continue;
+    ck_assert_int_eq(rc, -1);
+    ck_assert_msg(strstr(e.msg, pattern) && strstr(e.msg, name), "'%s' lacks '%s'", e.msg, pattern);
+    lr_text_close(r);
+    free(p);
+}
+
+START_TEST(test_text_errors)
+{
+    expect_text_error("a.jsonl", "{\"_id\": \"1\", \"text\": \"x\"}\n{\"_id\": \"2\", \"text\": \n",
+                      "line 2: invalid JSON");
+    expect_text_error("b.jsonl", "{\"title\": \"x\", \"text\": \"y\"}\n", "line 1: no \"_id\"");
+    expect_text_error("c.jsonl", "{\"_id\": \"1\"}\n", "line 1: no \"text\"");
+    expect_text_error("d.jsonl", "[1, 2]\n", "line 1: expected a JSON object");
+    expect_text_error("e.tsv", "a\tb\nno tab here\n", "line 2: expected id<TAB>text");
+    expect_text_error("f.jsonl", "{\"_id\": \"1\", \"text\": 5}\n", "line 1: \"text\" is not a string");
+    lr_error e;
+    ck_assert_ptr_null(lr_text_open("/nonexistent/x.jsonl", &e));
+    ck_assert_msg(strstr(e.msg, "/nonexistent/x.jsonl"), "%s", e.msg);
+}
+END_TEST
+
+START_TEST(test_retrieval)
+{
+    fx f = {0};
+    if (!fx_load(&f, "tiny-mistral")) return;
+    lr_error e;
+    lr_retrieval r;
+    ck_assert_int_eq(lr_retrieval_from_checkpoint(f.ck, &r, &e), 0);
+    ck_assert(r.pooling == LR_POOL_LAST && r.normalize && r.append_eos && r.max_tokens == 512);
+    ck_assert_str_eq(r.query_prefix, "");
+    lr_tokenizer *t = lr_tokenizer_from_checkpoint(f.ck, &e);
+    ck_assert_msg(t != NULL, "%s", e.msg);
+    lr_ids ids = {0};
+    /* BOS + text + EOS; truncation keeps EOS last */
+    ck_assert_int_eq(lr_encode_text(t, &r, false, "Hello world", 11, &ids, &e), 0);
+    ck_assert_int_eq(ids.n, 4);
+    ck_assert_int_eq(ids.ids[0], 1);
+    ck_assert_int_eq(ids.ids[1], 22557);
+    ck_assert_int_eq(ids.ids[3], 2);
+    r.max_tokens = 2;
+    ck_assert_int_eq(lr_encode_text(t, &r, false, "Hello world", 11, &ids, &e), 0);
+    ck_assert_int_eq(ids.n, 2);
+    ck_assert_int_eq(ids.ids[0], 1);
+    ck_assert_int_eq(ids.ids[1], 2);
+    r.append_eos = false;
+    ck_assert_int_eq(lr_encode_text(t, &r, false, "Hello world", 11, &ids, &e), 0);
+    ck_assert_int_eq(ids.n, 2);
+    ck_assert_int_eq(ids.ids[1], 22557);
+    /* prefixes: queries only get the query prefix */
+    r.max_tokens = 512;
+    free(r.query_prefix);
+    r.query_prefix = strdup("Hello ");
+    ck_assert_int_eq(lr_encode_text(t, &r, true, "world", 5, &ids, &e), 0);
+    ck_assert_int_eq(ids.n, 3);
+    ck_assert_int_eq(ids.ids[1], 22557);
+    ck_assert_int_eq(lr_encode_text(t, &r, false, "world", 5, &ids, &e), 0);
+    ck_assert_int_ne(ids.ids[1], 22557);
+    /* lr.json round trip */
+    r.pooling = LR_POOL_MEAN;
+    r.normalize = false;
+    r.max_tokens = 77;
+    lr_retrieval_to_checkpoint(f.ck, &r);
+    lr_retrieval r2;
+    ck_assert_int_eq(lr_retrieval_from_checkpoint(f.ck, &r2, &e), 0);
+    ck_assert(r2.pooling == LR_POOL_MEAN && !r2.normalize && !r2.append_eos && r2.max_tokens == 77);
+    ck_assert_str_eq(r2.query_prefix, "Hello ");
+    lr_retrieval_free(&r2);
+    /* a bad value is named */
+    json_object_set_new(json_object_get(f.ck->lr_json, "retrieval"), "pooling", json_string("max"));
+    ck_assert_int_eq(lr_retrieval_from_checkpoint(f.ck, &r2, &e), -1);
+    ck_assert_msg(strstr(e.msg, "retrieval.pooling"), "%s", e.msg);
+    free(ids.ids);
+    lr_retrieval_free(&r);
+    lr_tokenizer_free(t);
+    fx_free(&f);
+}
+END_TEST
+
+/* End to end: lr-encode over golden texts gives the final-norm hidden
+ * state of the last of the golden ids (special tokens included). */
+START_TEST(test_encode_golden)
+{
+    char gold[512], fxdir[512];
+    const char *bin = getenv("LR_BIN");
+    if (!shared_path(gold, sizeof gold, "tokenizers/mistral/golden.jsonl") ||
+        !shared_path(fxdir, sizeof fxdir, "fixtures/tiny-mistral"))
+        return;
+    if (!bin) {
+        fprintf(stderr, "note: LR_BIN unset: skipping lr-encode end to end\n");
+        return;
+    }
+    enum { N = 20 };
+    const char *dummy_id;
+    FILE *g = fopen(gold, "r");
+    ck_assert_ptr_nonnull(g);
+    size_t cap = 1 << 20;
+    char *line = malloc(cap), *jsonl = malloc(1 << 20);
+    size_t jl = 0;
+    lr_ids golden[N] = {{0}};
+    for (int i = 0; i < N; i++) {
+        ck_assert_ptr_nonnull(fgets(line, (int)cap, g));
+        json_t *j = json_loads(line, 0, NULL);
+        ck_assert_ptr_nonnull(j);
+        json_t *ids = json_object_get(j, "ids_special");
+        for (size_t k = 0; k < json_array_size(ids); k++)
+            lr_ids_push(&golden[i], (int32_t)json_integer_value(json_array_get(ids, k)));
+        json_t *o = json_pack("{s:s, s:O}", "_id", "", "text", json_object_get(j, "text"));
+        char id[16];
+        snprintf(id, sizeof id, "g%d", i);
+        json_object_set_new(o, "_id", json_string(id));
+        char *s = json_dumps(o, JSON_COMPACT);
+        jl += sprintf(jsonl + jl, "%s\n", s);
+        free(s);
+        json_decref(o);
+        json_decref(j);
+    }
+    fclose(g);
+    char *in = write_tmp("golden20.jsonl", jsonl);
+    char out[600], cmd[2048];
+    snprintf(out, sizeof out, "%s.mp", in);
+    snprintf(cmd, sizeof cmd,
+             "'%s/lr-encode' -q -m '%s' --queries '%s' --no-eos --pooling last --no-normalize "
+             "--batch-tokens 24 -t 2 -o '%s'",
+             bin, fxdir, in, out);
+    ck_assert_int_eq(system(cmd), 0);
+    lr_error e;
+    lr_checkpoint *ck = lr_checkpoint_load(fxdir, &e);
+    lr_model *m = lr_model_new(ck, &e);
+    const int H = ck->cfg.hidden;
+    FILE *fp = fopen(out, "rb");
+    lr_emb_reader *rd = lr_emb_reader_open(fp, out, &e);
+    ck_assert_msg(rd != NULL, "%s", e.msg);
+    const lr_emb_header *h = lr_emb_reader_header(rd);
+    ck_assert_int_eq(h->dim, H);
+    ck_assert_str_eq(h->model, lr_checkpoint_digest(ck));
+    ck_assert_str_eq(h->pooling, "last");
+    ck_assert_str_eq(h->kind, "query");
+    ck_assert(!h->normalized);
+    float *vec = malloc(sizeof(float) * H);
+    for (int i = 0; i < N; i++) {
+        const char *id;
+        ck_assert_int_eq(lr_emb_read(rd, &id, vec, &e), 1);
+        char want[16];
+        snprintf(want, sizeof want, "g%d", i);
+        ck_assert_str_eq(id, want);   /* input order */
+        int len = (int)golden[i].n;
+        float *hid = malloc(sizeof(float) * len * H);
+        ck_assert_int_eq(lr_model_forward(m, golden[i].ids, &len, 1, hid, NULL, &e), 0);
+        double num = 0, den = 0;
+        for (int k = 0; k < H; k++) {
+            double d = fabs(vec[k] - hid[(size_t)(len - 1) * H + k]);
+            num = fmax(num, d);
+            den = fmax(den, fabs(hid[(size_t)(len - 1) * H + k]));
+        }
+        ck_assert_msg(num <= 1e-5 * den, "text %d: max diff %g (scale %g)", i, num, den);
+        free(hid);
+        free(golden[i].ids);
+    }
+    ck_assert_int_eq(lr_emb_read(rd, &dummy_id, vec, &e), 0);
+    lr_emb_reader_close(rd);
+    fclose(fp);
+    /* an empty corpus is a valid stream with no records */
+    char *empty = write_tmp("empty.jsonl", "");
+    snprintf(cmd, sizeof cmd, "'%s/lr-encode' -q -m '%s' --corpus '%s' -o '%s'", bin, fxdir, empty,
+             out);
+    ck_assert_int_eq(system(cmd), 0);
+    fp = fopen(out, "rb");
+    rd = lr_emb_reader_open(fp, out, &e);
+    ck_assert_msg(rd != NULL, "%s", e.msg);
+    ck_assert_str_eq(lr_emb_reader_header(rd)->kind, "passage");
+    ck_assert_int_eq(lr_emb_read(rd, &dummy_id, vec, &e), 0);
+    lr_emb_reader_close(rd);
+    fclose(fp);
+    unlink(out);
+    unlink(in);
+    unlink(empty);
+    free(empty);
+    free(vec);
+    free(in);
+    free(line);
+    free(jsonl);
+    lr_model_free(m);
+    lr_checkpoint_free(ck);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("forward");
@@ -436,6 +694,11 @@ static Suite *suite(void)
     tcase_add_test(tc, test_bad_ids);
     tcase_add_test(tc, test_pool);
     tcase_add_test(tc, test_expf);
+    tcase_add_test(tc, test_text_jsonl);
+    tcase_add_test(tc, test_text_tsv);
+    tcase_add_test(tc, test_text_errors);
+    tcase_add_test(tc, test_retrieval);
+    tcase_add_test(tc, test_encode_golden);
     suite_add_tcase(s, tc);
     return s;
 }
