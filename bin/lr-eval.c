@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,6 +131,36 @@ static void check_headers(const char *qp, const lr_emb_header *q, const char *dp
                qp, dp);
 }
 
+/* One block of documents read from the stream. */
+typedef struct {
+    lr_emb_reader *r;
+    int block, dim;
+    float *docs;
+    char **ids;
+    int n;
+    int rc;          /* 1 = more may follow, 0 = end of stream, -1 = error */
+    lr_error err;
+} reader_job;
+
+static void read_block(reader_job *j)
+{
+    const char *id;
+    j->n = 0;
+    j->rc = 1;
+    while (j->n < j->block &&
+           (j->rc = lr_emb_read(j->r, &id, j->docs + (size_t)j->n * j->dim, &j->err)) == 1) {
+        free(j->ids[j->n]);
+        j->ids[j->n++] = strdup(id);
+    }
+    if (j->rc == 1 && j->n < j->block) j->rc = 0;
+}
+
+static void *read_block_thread(void *arg)
+{
+    read_block(arg);
+    return NULL;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -157,23 +188,29 @@ static lr_trec *dense_search(const options *o)
     long block = o->block;
     long cap_scores = (256L << 20) / (4L * q.n);
     if (block > cap_scores) block = cap_scores < 64 ? 64 : cap_scores;
-    float *docs = malloc((size_t)block * dim * sizeof *docs);
-    char **ids = calloc(block, sizeof *ids);
-    if (!docs || !ids) lr_die("out of memory");
+    /* two buffers: a thread reads the next block while this one is searched */
+    reader_job job[2];
+    for (int b = 0; b < 2; b++) {
+        job[b] = (reader_job){.r = r, .block = (int)block, .dim = dim};
+        job[b].docs = malloc((size_t)block * dim * sizeof *job[b].docs);
+        job[b].ids = calloc(block, sizeof *job[b].ids);
+        if (!job[b].docs || !job[b].ids) lr_die("out of memory");
+    }
     lr_search *s = lr_search_new(q.vec, q.n, dim, o->k, (const char *const *)q.ids,
                                  o->ignore_ids);
     lr_progress *p = lr_progress_new("documents", 0, o->quiet);
-    for (;;) {
-        int n = 0, rc = 1;
-        const char *id;
-        while (n < block && (rc = lr_emb_read(r, &id, docs + (size_t)n * dim, &err)) == 1) {
-            free(ids[n]);
-            ids[n++] = strdup(id);
-        }
-        if (rc < 0) lr_die("%s", err.msg);
-        lr_search_add(s, docs, n, (const char *const *)ids);
-        lr_progress_add(p, n, 0);
-        if (rc == 0) break;
+    read_block(&job[0]);
+    for (int cur = 0;; cur ^= 1) {
+        reader_job *j = &job[cur];
+        if (j->rc < 0) lr_die("%s", j->err.msg);
+        pthread_t th;
+        bool more = j->rc == 1, threaded = false;
+        if (more) threaded = pthread_create(&th, NULL, read_block_thread, &job[cur ^ 1]) == 0;
+        lr_search_add(s, j->docs, j->n, (const char *const *)j->ids);
+        lr_progress_add(p, j->n, 0);
+        if (!more) break;
+        if (threaded) pthread_join(th, NULL);
+        else read_block(&job[cur ^ 1]);
     }
     lr_progress_done(p);
     lr_emb_reader_close(r);
@@ -211,9 +248,11 @@ static lr_trec *dense_search(const options *o)
         if (!strcmp(run->topics[i].qid, run->topics[i - 1].qid))
             lr_die("%s: query id %s appears twice", o->queries, run->topics[i].qid);
     lr_search_free(s);
-    for (long i = 0; i < block; i++) free(ids[i]);
-    free(ids);
-    free(docs);
+    for (int b = 0; b < 2; b++) {
+        for (long i = 0; i < block; i++) free(job[b].ids[i]);
+        free(job[b].ids);
+        free(job[b].docs);
+    }
     free(q.vec);
     free(q.ids);
     return run;
