@@ -229,6 +229,18 @@ lr_out *lr_out_open(const char *path, lr_error *err)
         return o;
     }
     o->path = lr_xstrdup(path);
+    /* A device or pipe (-o /dev/null) is written in place: renaming a
+     * temporary over it would replace the device with a file. */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        o->fp = fopen(path, "wb");
+        if (!o->fp) {
+            lr_errorf(err, "%s: %s", path, strerror(errno));
+            free(o->path), free(o);
+            return NULL;
+        }
+        return o;
+    }
     size_t n = strlen(path) + 32;
     o->tmppath = lr_xmalloc(n);
     const char *slash = strrchr(path, '/');
@@ -257,10 +269,12 @@ int lr_out_commit(lr_out *o, lr_error *err)
 {
     int rc = 0;
     if (!o) return 0;
-    if (!o->path) {
+    if (!o->tmppath) {
         if (fflush(o->fp) != 0 || ferror(o->fp))
-            rc = lr_errorf(err, "standard output: write error: %s", strerror(errno));
-        free(o);
+            rc = lr_errorf(err, "%s: write error: %s", o->path ? o->path : "standard output", strerror(errno));
+        if (o->path && fclose(o->fp) != 0 && !rc)
+            rc = lr_errorf(err, "%s: write error: %s", o->path, strerror(errno));
+        free(o->path), free(o);
         return rc;
     }
     if (fflush(o->fp) != 0 || ferror(o->fp) || fsync(fileno(o->fp)) != 0) {
@@ -280,9 +294,11 @@ int lr_out_commit(lr_out *o, lr_error *err)
 void lr_out_abort(lr_out *o)
 {
     if (!o) return;
-    if (o->path) {
+    if (o->tmppath) {
         fclose(o->fp);
         unlink(o->tmppath);
+    } else if (o->path) {
+        fclose(o->fp);
     } else {
         fflush(o->fp);
     }
