@@ -565,7 +565,7 @@ void lr_checkpoint_add_history(lr_checkpoint *ck, int argc, char **argv)
 
 /* ---------------- writing ---------------- */
 
-static int put_entry(struct archive *a, const char *name, int64_t size, time_t mtime, lr_error *err)
+static int put_entry(struct archive *a, const char *dest, const char *name, int64_t size, time_t mtime, lr_error *err)
 {
     struct archive_entry *e = archive_entry_new();
     archive_entry_set_pathname(e, name);
@@ -575,17 +575,17 @@ static int put_entry(struct archive *a, const char *name, int64_t size, time_t m
     archive_entry_set_mtime(e, mtime, 0);
     int r = archive_write_header(a, e);
     archive_entry_free(e);
-    if (r != ARCHIVE_OK) return lr_errorf(err, "output: %s: %s", name, archive_error_string(a));
+    if (r != ARCHIVE_OK) return lr_errorf(err, "%s: %s: %s", dest, name, archive_error_string(a));
     return 0;
 }
 
-static int put_data(struct archive *a, const char *name, const void *data, size_t n, lr_error *err)
+static int put_data(struct archive *a, const char *dest, const char *name, const void *data, size_t n, lr_error *err)
 {
     const char *p = data;
     while (n > 0) {
         size_t chunk = LR_MIN(n, (size_t)1 << 26);
         la_ssize_t w = archive_write_data(a, p, chunk);
-        if (w <= 0) return lr_errorf(err, "output: %s: write error: %s", name, archive_error_string(a));
+        if (w <= 0) return lr_errorf(err, "%s: %s: write error: %s", dest, name, archive_error_string(a));
         p += w;
         n -= (size_t)w;
     }
@@ -601,7 +601,8 @@ static int cmp_write_order(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-int lr_checkpoint_write(lr_checkpoint *ck, FILE *out, lr_error *err)
+/* dest names the output in messages. */
+static int write_tar(lr_checkpoint *ck, FILE *out, const char *dest, lr_error *err)
 {
     if (lr_checkpoint_validate(ck, err)) return -1;
     /* lr.json layers follow the in-memory layout. */
@@ -636,7 +637,7 @@ int lr_checkpoint_write(lr_checkpoint *ck, FILE *out, lr_error *err)
     archive_write_set_bytes_in_last_block(a, 1);
     int rc = -1;
     if (archive_write_open_FILE(a, out) != ARCHIVE_OK) {
-        lr_errorf(err, "output: %s", archive_error_string(a));
+        lr_errorf(err, "%s: %s", dest, archive_error_string(a));
         goto out;
     }
     const lr_file *cfg = lr_checkpoint_file(ck, "config.json");
@@ -644,25 +645,25 @@ int lr_checkpoint_write(lr_checkpoint *ck, FILE *out, lr_error *err)
         lr_errorf(err, "%s: no config.json to write", ck->source);
         goto out;
     }
-    if (put_entry(a, "config.json", (int64_t)cfg->size, mtime, err) || put_data(a, "config.json", cfg->data, cfg->size, err))
+    if (put_entry(a, dest, "config.json", (int64_t)cfg->size, mtime, err) || put_data(a, dest, "config.json", cfg->data, cfg->size, err))
         goto out;
-    if (put_entry(a, "lr.json", (int64_t)lrj_len, mtime, err) || put_data(a, "lr.json", lrj, lrj_len, err)) goto out;
+    if (put_entry(a, dest, "lr.json", (int64_t)lrj_len, mtime, err) || put_data(a, dest, "lr.json", lrj, lrj_len, err)) goto out;
     /* model.safetensors: header, then each tensor straight from memory. */
-    if (put_entry(a, "model.safetensors", (int64_t)total, mtime, err) ||
-        put_data(a, "model.safetensors", header, hlen, err))
+    if (put_entry(a, dest, "model.safetensors", (int64_t)total, mtime, err) ||
+        put_data(a, dest, "model.safetensors", header, hlen, err))
         goto out;
     for (size_t k = 0; k < ck->n_tensors; k++) {
         const lr_tensor *t = &ck->tensors[order[k]];
-        if (put_data(a, "model.safetensors", t->data, t->nbytes, err)) goto out;
+        if (put_data(a, dest, "model.safetensors", t->data, t->nbytes, err)) goto out;
     }
     for (size_t i = 0; i < ck->n_files; i++) {
         const lr_file *f = &ck->files[i];
         if (strcmp(f->name, "config.json") == 0) continue;
-        if (put_entry(a, f->name, (int64_t)f->size, mtime, err) || put_data(a, f->name, f->data, f->size, err))
+        if (put_entry(a, dest, f->name, (int64_t)f->size, mtime, err) || put_data(a, dest, f->name, f->data, f->size, err))
             goto out;
     }
     if (archive_write_close(a) != ARCHIVE_OK) {
-        lr_errorf(err, "output: write error: %s", archive_error_string(a));
+        lr_errorf(err, "%s: write error: %s", dest, archive_error_string(a));
         goto out;
     }
     rc = 0;
@@ -674,11 +675,16 @@ out:
     return rc;
 }
 
+int lr_checkpoint_write(lr_checkpoint *ck, FILE *out, lr_error *err)
+{
+    return write_tar(ck, out, "output", err);
+}
+
 int lr_checkpoint_save(lr_checkpoint *ck, const char *path, lr_error *err)
 {
     lr_out *o = lr_out_open(path, err);
     if (!o) return -1;
-    if (lr_checkpoint_write(ck, o->fp, err)) {
+    if (write_tar(ck, o->fp, o->path ? o->path : "standard output", err)) {
         lr_out_abort(o);
         return -1;
     }

@@ -60,6 +60,18 @@ lr-cut-depth -m "$FIX/tiny-mistral" --mlp-layers 0 -o "$TMP/m.tar" &&
 tar -xOf "$TMP/m.tar" tokenizer.json | cmp -s - "$FIX/tiny-mistral/tokenizer.json" &&
     pass "tokenizer.json passed through" || fail "tokenizer.json passed through"
 
+# -o onto a FIFO writes into it (no temporary renamed over it).
+if mkfifo "$TMP/fifo" 2>/dev/null; then
+    cat "$TMP/fifo" >"$TMP/from-fifo.tar" &
+    lr-cut-depth -m "$FIX/tiny-llama" --mlp-layers 1 --attn-layers 2 -o "$TMP/fifo"
+    wait
+    if [ -p "$TMP/fifo" ] && $TOOL compare "$TMP/from-fifo.tar" "$TMP/cut.tar" >"$TMP/cmp"; then
+        pass "-o FIFO"
+    else
+        fail "-o FIFO: $(cat "$TMP/cmp")"
+    fi
+fi
+
 # Refusals.
 expect_error "already dropped" "cut\.tar: layer 1's MLP is already dropped" "$TMP/o.tar" -- \
     lr-cut-depth -m "$TMP/cut.tar" --mlp-layers 0-1 -o "$TMP/o.tar"
