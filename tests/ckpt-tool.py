@@ -156,6 +156,41 @@ def bad(kind, src, out):
     return 0
 
 
+def big(out, dim, layers, ffn, vocab):
+    """A large F32 llama checkpoint (weights are repeated random bytes)."""
+    heads = max(1, dim // 64)
+    cfg = {'architectures': ['LlamaForCausalLM'], 'model_type': 'llama', 'hidden_size': dim,
+           'intermediate_size': ffn, 'num_hidden_layers': layers, 'num_attention_heads': heads,
+           'num_key_value_heads': heads, 'max_position_embeddings': 2048, 'rms_norm_eps': 1e-5,
+           'rope_theta': 10000.0, 'vocab_size': vocab, 'hidden_act': 'silu',
+           'tie_word_embeddings': False, 'torch_dtype': 'float32', 'bos_token_id': 1, 'eos_token_id': 2}
+    shapes = {'model.embed_tokens.weight': [vocab, dim], 'model.norm.weight': [dim], 'lm_head.weight': [vocab, dim]}
+    for l in range(layers):
+        p = 'model.layers.%d.' % l
+        shapes.update({p + 'input_layernorm.weight': [dim], p + 'post_attention_layernorm.weight': [dim],
+                       p + 'self_attn.q_proj.weight': [dim, dim], p + 'self_attn.k_proj.weight': [dim, dim],
+                       p + 'self_attn.v_proj.weight': [dim, dim], p + 'self_attn.o_proj.weight': [dim, dim],
+                       p + 'mlp.gate_proj.weight': [ffn, dim], p + 'mlp.up_proj.weight': [ffn, dim],
+                       p + 'mlp.down_proj.weight': [dim, ffn]})
+    header, off = {'__metadata__': {'format': 'pt'}}, 0
+    for k, shape in shapes.items():
+        n = 4 * shape[0] * (shape[1] if len(shape) > 1 else 1)
+        header[k] = {'dtype': 'F32', 'shape': shape, 'data_offsets': [off, off + n]}
+        off += n
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, 'config.json'), 'w') as f:
+        json.dump(cfg, f)
+    block = os.urandom(1 << 20)
+    with open(os.path.join(out, 'model.safetensors'), 'wb') as f:
+        f.write(raw_st(header, b''))
+        left = off
+        while left:
+            k = min(left, len(block))
+            f.write(block[:k])
+            left -= k
+    return 0
+
+
 def main(argv):
     cmd = argv[1]
     if cmd == 'compare':
@@ -186,6 +221,8 @@ def main(argv):
         return 0
     if cmd == 'bad':
         return bad(argv[2], argv[3], argv[4])
+    if cmd == 'big':   # big OUTDIR DIM LAYERS FFN VOCAB: an F32 llama, arbitrary bytes
+        return big(argv[2], *map(int, argv[3:7]))
     if cmd == 'bad-all':   # bad-all DIR OUTDIR KIND...: OUTDIR/KIND.tar (or dir)
         for k in argv[4:]:
             bad(k, argv[2], os.path.join(argv[3], k + ('' if k.startswith('dir-') else '.tar')))
