@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 /* Chosen by measurement (see lr-cut-width(1)). */
-#define DEFAULT_MULTIPLE 32
+#define DEFAULT_MULTIPLE 1
 
 static void __attribute__((noreturn)) usage(void)
 {
@@ -26,8 +26,8 @@ static void __attribute__((noreturn)) usage(void)
            "      --global           one importance threshold across all MLPs\n"
            "      --floor F          under --global, keep at least the fraction F of every\n"
            "                         MLP (default 0.1)\n"
-           "      --multiple-of M    round computed widths to a multiple of M (default %d;\n"
-           "                         1 = no rounding); an explicit --width is kept as given\n"
+           "      --multiple-of M    round computed widths to a multiple of M (default %d:\n"
+           "                         no rounding); an explicit --width is kept as given\n"
            "      --channels FILE    keep exactly the channels listed in FILE: JSON\n"
            "                         {\"<layer>\": [channel, ...]} or an lr.json with\n"
            "                         kept_channels (full-width channel numbers)\n"

@@ -151,9 +151,16 @@ int lr_cut_width(lr_checkpoint *ck, const lr_width_plan *p, lr_error *err)
         if (p->n_keep[l] == ck->layers[l].mlp) continue;   /* all kept */
         if (cut_layer(ck, l, p->keep[l], p->n_keep[l], err) < 0) return -1;
     }
+    /* entries of MLPs dropped since a previous cut go */
     json_t *kc = json_object_get(ck->lr_json, "kept_channels");
-    if (json_is_object(kc) && json_object_size(kc) == 0)
-        json_object_del(ck->lr_json, "kept_channels");
+    if (json_is_object(kc)) {
+        for (int l = 0; l < ck->cfg.n_layers; l++) {
+            char key[16];
+            snprintf(key, sizeof key, "%d", l);
+            if (ck->layers[l].mlp == 0) json_object_del(kc, key);
+        }
+        if (json_object_size(kc) == 0) json_object_del(ck->lr_json, "kept_channels");
+    }
     return lr_checkpoint_validate(ck, err);
 }
 
