@@ -1,8 +1,10 @@
 #!/bin/sh
-# compress.sh - lr-cut-width: explicit channels, bad inputs.
+# compress.sh - lr-score, lr-cut-depth --scores and lr-cut-width against the
+# fixtures' float64 references, composition, and bad inputs.
 . "${LR_SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 need_shared
 F=$LR_SHARED/fixtures
+CHECK=$LR_BIN/../tests/compress-check
 
 # expect_usage NAME PATTERN -- CMD...: exit 2, the message on the first
 # line of stderr, nothing on stdout.
@@ -22,30 +24,113 @@ expect_usage() {
     fi
 }
 
+# ok NAME CMD...: CMD must succeed (its stderr shown on failure).
+ok() {
+    name=$1
+    shift
+    if "$@" 2>"$TMP/err"; then pass "$name"; else fail "$name: $(head -c 500 "$TMP/err")"; fi
+}
+
+# 1. importance and channel statistics equal the references, every fixture
+for fx in tiny-llama tiny-llama-cut tiny-mistral tiny-qwen2 tiny-qwen3 tiny-llama3rope aidreams260K; do
+    if lr-score -q -m "$F/$fx" --calib-ids "$F/$fx/ref-ids.json" -o "$TMP/$fx.mp" 2>"$TMP/err"; then
+        ok "scores of $fx match the reference" \
+            "$CHECK" scores "$TMP/$fx.mp" "$F/$fx/ref-forward.safetensors"
+    else
+        fail "lr-score $fx: $(cat "$TMP/err")"
+    fi
+done
+
+# the model may come as a tar on stdin; the summary is a table
 tar -C "$F/tiny-llama" -cf "$TMP/llama.tar" .
-# tiny-llama-cut's layer-0 channels, through a tar on stdin and stdout
-if lr-cut-width -q --channels "$F/tiny-llama-cut/lr.json" <"$TMP/llama.tar" >"$TMP/w.tar" 2>"$TMP/err"; then
-    tar -xOf "$TMP/w.tar" lr.json >"$TMP/w.json"
-    grep -q '"mlp": 96' "$TMP/w.json" && grep -q '"lr-cut-width"' "$TMP/w.json" &&
-        pass "explicit channels" || fail "explicit channels: $(cat "$TMP/w.json")"
-else
-    fail "explicit channels: $(cat "$TMP/err")"
-fi
+lr-score -q --calib-ids "$F/tiny-llama/ref-ids.json" <"$TMP/llama.tar" >"$TMP/stdin.mp" &&
+    cmp -s "$TMP/stdin.mp" "$TMP/tiny-llama.mp" &&
+    pass "model on stdin" || fail "model on stdin gives other scores"
+lr-score --show "$TMP/tiny-llama.mp" >"$TMP/show" &&
+    [ "$(grep -Ec '^ +[0-9]+ ' "$TMP/show")" -eq 4 ] &&
+    pass "--show prints a row per layer" || fail "--show: $(cat "$TMP/show")"
+lr-score -m "$F/tiny-llama" --calib-ids "$F/tiny-llama/ref-ids.json" --summary \
+    >/dev/null 2>"$TMP/summary" && grep -q "least important" "$TMP/summary" &&
+    pass "--summary on stderr" || fail "--summary: $(cat "$TMP/summary")"
+
+# 2. tiny-llama cut to tiny-llama-cut's layout is tiny-llama-cut
+lr-cut-depth --mlp-layers 1 --attn-layers 2 <"$TMP/llama.tar" 2>"$TMP/err" |
+    lr-cut-width -q --channels "$F/tiny-llama-cut/lr.json" >"$TMP/cut.tar" 2>>"$TMP/err" ||
+    fail "cut to the fixture layout: $(cat "$TMP/err")"
+[ "$("$CHECK" digest "$TMP/cut.tar")" = "$("$CHECK" digest "$F/tiny-llama-cut")" ] &&
+    pass "cut model has the fixture's tensors and layout" || fail "cut model differs from tiny-llama-cut"
+ok "cut model encodes as the fixture's reference" \
+    "$CHECK" forward "$TMP/cut.tar" "$F/tiny-llama-cut/ref-ids.json" "$F/tiny-llama-cut/ref-forward.safetensors"
+lr-score -q -m "$TMP/cut.tar" --calib-ids "$F/tiny-llama-cut/ref-ids.json" -o "$TMP/cut.mp" &&
+    ok "cut model scores as the fixture's reference" \
+        "$CHECK" scores "$TMP/cut.mp" "$F/tiny-llama-cut/ref-forward.safetensors"
+tar -xOf "$TMP/cut.tar" ./lr.json 2>/dev/null >"$TMP/cut.json" || tar -xOf "$TMP/cut.tar" lr.json >"$TMP/cut.json"
+grep -q '"history"' "$TMP/cut.json" && grep -q '"lr-cut-width"' "$TMP/cut.json" &&
+    pass "lr.json has a history entry" || fail "no lr-cut-width history in lr.json"
+
+# 3. the tools compose in any order: depth by scores, width, depth, width
+S=$TMP/tiny-llama.mp
+IDS=$F/tiny-llama/ref-ids.json
+ok "drop the least important MLP" lr-cut-depth --scores "$S" --drop-mlp 1 -m "$TMP/llama.tar" -o "$TMP/d1.tar"
+ok "score after depth" lr-score -q -m "$TMP/d1.tar" --calib-ids "$IDS" -o "$TMP/d1.mp"
+ok "width after depth" lr-cut-width -q --scores "$TMP/d1.mp" --keep 0.5 --multiple-of 8 -m "$TMP/d1.tar" -o "$TMP/d1w.tar"
+ok "score after width" lr-score -q -m "$TMP/d1w.tar" --calib-ids "$IDS" -o "$TMP/d1w.mp"
+ok "depth after width" lr-cut-depth --scores "$TMP/d1w.mp" --drop-attn 1 --drop-mlp 1 -m "$TMP/d1w.tar" -o "$TMP/d2.tar"
+ok "score again" lr-score -q -m "$TMP/d2.tar" --calib-ids "$IDS" -o "$TMP/d2.mp"
+ok "global width" lr-cut-width -q --scores "$TMP/d2.mp" --global --keep 0.5 --floor 0.25 -m "$TMP/d2.tar" -o "$TMP/d2w.tar"
+ok "width on scores of the original model" lr-cut-width -q --scores "$S" --width 40 -m "$TMP/llama.tar" -o "$TMP/w.tar"
+ok "depth on a width-cut model" lr-score -q -m "$TMP/w.tar" --calib-ids "$IDS" -o "$TMP/w.mp"
+ok "weight-only scores need no calibration" lr-score -q -m "$TMP/d2w.tar" --channel-metric weight -o "$TMP/wt.mp"
+ok "width by weight-only scores" lr-cut-width -q --scores "$TMP/wt.mp" --keep 0.5 -m "$TMP/d2w.tar" -o "$TMP/wt.tar"
+expect_error "weight-only scores cannot choose sublayers" "no MLP importance" "$TMP/out.tar" -- \
+    lr-cut-depth --scores "$TMP/wt.mp" --drop-mlp 1 -m "$TMP/d2w.tar" -o "$TMP/out.tar"
+for t in d1 d1w d2 d2w wt; do
+    ok "$t.tar runs forward" "$CHECK" forward "$TMP/$t.tar" "$IDS" -
+done
+
+# 4. every MLP, every attention sublayer
+ok "drop every MLP" lr-cut-depth --scores "$S" --drop-mlp 4 -m "$TMP/llama.tar" -o "$TMP/nomlp.tar"
+ok "score a model without MLPs" lr-score -q -m "$TMP/nomlp.tar" --calib-ids "$IDS" -o "$TMP/nomlp.mp"
+expect_error "width of a model without MLPs" "no MLP" "$TMP/out.tar" -- \
+    lr-cut-width --scores "$TMP/nomlp.mp" --keep 0.5 -m "$TMP/nomlp.tar" -o "$TMP/out.tar"
+ok "drop every attention sublayer" lr-cut-depth --scores "$S" --drop-attn 4 -m "$TMP/llama.tar" -o "$TMP/noattn.tar"
+ok "score a model without attention" lr-score -q -m "$TMP/noattn.tar" --calib-ids "$IDS" -o "$TMP/noattn.mp"
+ok "width of a model without attention" lr-cut-width -q --scores "$TMP/noattn.mp" --keep 0.25 -m "$TMP/noattn.tar" -o "$TMP/noattn-w.tar"
+
+# 5. refusals
+CS=$TMP/tiny-llama-cut.mp
+expect_error "more MLPs than present" "only 3 present" "$TMP/out.tar" -- \
+    lr-cut-depth --scores "$CS" --drop-mlp 4 -m "$F/tiny-llama-cut" -o "$TMP/out.tar"
+expect_error "protected layers" "protected" "$TMP/out.tar" -- \
+    lr-cut-depth --scores "$S" --drop-mlp 3 --keep-first 1 --keep-last 1 -m "$TMP/llama.tar" -o "$TMP/out.tar"
+expect_error "scores of another model (width)" "tiny-llama.mp.*layer|model" "$TMP/out.tar" -- \
+    lr-cut-width --scores "$S" --keep 0.5 -m "$F/tiny-qwen2" -o "$TMP/out.tar"
+expect_error "scores of another model (depth)" "tiny-llama.mp" "$TMP/out.tar" -- \
+    lr-cut-depth --scores "$S" --drop-mlp 1 -m "$F/tiny-qwen2" -o "$TMP/out.tar"
+expect_error "scores of the model before its cut" "score the model being cut" "$TMP/out.tar" -- \
+    lr-cut-width --scores "$S" --keep 0.5 -m "$TMP/d1.tar" -o "$TMP/out.tar"
+head -c 200 "$S" >"$TMP/trunc.mp"
+expect_error "truncated scores" "trunc.mp" "$TMP/out.tar" -- \
+    lr-cut-width --scores "$TMP/trunc.mp" --keep 0.5 -m "$TMP/llama.tar" -o "$TMP/out.tar"
+printf 'not msgpack\n' >"$TMP/junk.mp"
+expect_error "not a stream" "junk.mp" "$TMP/out.tar" -- \
+    lr-cut-depth --scores "$TMP/junk.mp" --drop-mlp 1 -m "$TMP/llama.tar" -o "$TMP/out.tar"
+expect_error "malformed scores for --show" "trunc.mp" - -- lr-score --show "$TMP/trunc.mp"
 printf '{"0": [1, 2, 999]}' >"$TMP/ch.json"
 expect_error "channel out of range" "ch.json: layer 0" "$TMP/out.tar" -- \
     lr-cut-width --channels "$TMP/ch.json" -m "$TMP/llama.tar" -o "$TMP/out.tar"
-printf '{"9": [1]}' >"$TMP/ch.json"
-expect_error "layer out of range" "ch.json: key \"9\"" "$TMP/out.tar" -- \
-    lr-cut-width --channels "$TMP/ch.json" -m "$TMP/llama.tar" -o "$TMP/out.tar"
-printf 'not msgpack\n' >"$TMP/junk.mp"
-expect_error "not a scores stream" "junk.mp" "$TMP/out.tar" -- \
-    lr-cut-width --scores "$TMP/junk.mp" --keep 0.5 -m "$TMP/llama.tar" -o "$TMP/out.tar"
-expect_error "missing scores" "nothere.mp" "$TMP/out.tar" -- \
-    lr-cut-width --scores "$TMP/nothere.mp" --keep 0.5 -m "$TMP/llama.tar" -o "$TMP/out.tar"
-expect_usage "keep 0" "--keep" -- lr-cut-width --scores "$TMP/junk.mp" --keep 0 -m "$TMP/llama.tar"
-expect_usage "keep above 1" "--keep" -- lr-cut-width --scores "$TMP/junk.mp" --keep 1.5 -m "$TMP/llama.tar"
-expect_usage "width 0" "--width" -- lr-cut-width --scores "$TMP/junk.mp" --width 0 -m "$TMP/llama.tar"
-expect_usage "keep and width" "--keep" -- lr-cut-width --scores "$TMP/junk.mp" --keep 0.5 --width 8 -m "$TMP/llama.tar"
-expect_usage "channels and scores" "--channels" -- lr-cut-width --scores "$TMP/junk.mp" --channels "$TMP/ch.json"
-[ ! -e "$TMP/out.tar" ] && pass "no partial outputs" || fail "partial output left"
+printf '[[1, 2], []]' >"$TMP/ids.json"
+expect_error "empty id sequence" "ids.json: sequence 1" "$TMP/out.mp" -- \
+    lr-score -m "$TMP/llama.tar" --calib-ids "$TMP/ids.json" -o "$TMP/out.mp"
+printf '[[1, 2, 100000]]' >"$TMP/ids.json"
+expect_error "id outside the vocabulary" "100000|vocab" "$TMP/out.mp" -- \
+    lr-score -m "$TMP/llama.tar" --calib-ids "$TMP/ids.json" -o "$TMP/out.mp"
+expect_usage "keep 0" "--keep" -- lr-cut-width --scores "$S" --keep 0 -m "$TMP/llama.tar"
+expect_usage "keep above 1" "--keep" -- lr-cut-width --scores "$S" --keep 1.5 -m "$TMP/llama.tar"
+expect_usage "width 0" "--width" -- lr-cut-width --scores "$S" --width 0 -m "$TMP/llama.tar"
+expect_usage "width above full" "--width" -- lr-cut-width --scores "$S" --width 161 -m "$TMP/llama.tar" -o "$TMP/out.tar"
+expect_usage "keep and width" "--keep" -- lr-cut-width --scores "$S" --keep 0.5 --width 8 -m "$TMP/llama.tar"
+expect_usage "no calibration" "calib" -- lr-score -m "$TMP/llama.tar" -o "$TMP/out.mp"
+expect_usage "unknown metric" "channel-metric" -- lr-score -m "$TMP/llama.tar" --channel-metric foo
+[ ! -e "$TMP/out.tar" ] && [ ! -e "$TMP/out.mp" ] && pass "no partial outputs" || fail "partial output left"
 finish

@@ -1,0 +1,240 @@
+/* lr-score - sublayer importance and MLP channel statistics from
+ * calibration text, as a scores stream. */
+#include "config.h"
+#include "lr.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_MAX_TOKENS 32768
+#define DEFAULT_BATCH_TOKENS 4096
+
+static void __attribute__((noreturn)) usage(void)
+{
+    printf("Usage: %s [-m MODEL] (--calib FILE | --calib-ids FILE)... [OPTION]... > scores.mp\n"
+           "  or:  %s --show SCORES\n"
+           "Run MODEL over calibration text and write its scores stream: the importance\n"
+           "of every attention and MLP sublayer (1 - mean cos(x, x + F(norm(x)))) and the\n"
+           "per-channel statistics and importance of every MLP.\n"
+           "\n"
+           "  -m, --model PATH         model: tar file or HF directory (default: tar on stdin)\n"
+           "  -o, --output FILE        write the stream to FILE (default: standard output)\n"
+           "  -c, --calib FILE         calibration texts: BEIR corpus or queries JSONL,\n"
+           "                           training pairs JSONL ({\"query\": ..., \"pos\": [...]}),\n"
+           "                           or id<TAB>text lines; may be repeated\n"
+           "      --calib-ids FILE     calibration token ids: a JSON array of id arrays\n"
+           "      --queries            encode every --calib text as a query (BEIR queries\n"
+           "                           files and the queries of pairs always are)\n"
+           "      --max-tokens N       calibration budget in tokens (default %d)\n"
+           "      --max-length N       tokens per text (default: the model's max_tokens)\n"
+           "      --batch-tokens N     tokens per forward pass (default %d)\n"
+           "      --channel-metric M   wanda (default), absmean or weight (weight needs no\n"
+           "                           calibration)\n"
+           "      --summary            print the per-layer importance table on stderr\n"
+           "                           (the default when stderr is a terminal)\n"
+           "      --show SCORES        print the table of a scores stream on stdout and exit\n"
+           "  -t, --threads N          threads (default: all cores)\n"
+           "  -q, --quiet              no progress and no table\n"
+           "  -h, --help               show this help and exit\n"
+           "  -V, --version            show the version and exit\n",
+           lr_progname(), lr_progname(), DEFAULT_MAX_TOKENS, DEFAULT_BATCH_TOKENS);
+    exit(0);
+}
+
+/* The calibration run: batches of packed sequences through the model. */
+typedef struct {
+    lr_model *m;
+    lr_stats *stats;
+    lr_progress *prog;
+    int64_t budget, used, seqs;
+    int max_length, batch_tokens;
+    bool full;                /* the budget is spent */
+    int32_t *ids;             /* current batch */
+    int *lens;
+    int n_ids, n_seq, cap_ids, cap_seq;
+} calib;
+
+static void flush_batch(calib *c)
+{
+    if (c->n_seq == 0) return;
+    lr_error err = {{0}};
+    if (lr_model_forward(c->m, c->ids, c->lens, c->n_seq, NULL, c->stats, &err) < 0)
+        lr_die("%s", err.msg);
+    lr_progress_add(c->prog, c->n_seq, c->n_ids);
+    c->n_ids = c->n_seq = 0;
+}
+
+/* Add one sequence (cut to --max-length); false once the budget is spent. */
+static bool add_seq(calib *c, const int32_t *ids, int n)
+{
+    if (c->full) return false;
+    if (n > c->max_length) n = c->max_length;
+    if (n <= 0) return true;
+    if (c->used + n > c->budget) {
+        c->full = true;
+        return false;
+    }
+    if (c->n_ids + n > c->cap_ids) {
+        c->cap_ids = 2 * (c->n_ids + n);
+        c->ids = realloc(c->ids, (size_t)c->cap_ids * sizeof *c->ids);
+    }
+    if (c->n_seq == c->cap_seq) {
+        c->cap_seq = 2 * c->cap_seq + 16;
+        c->lens = realloc(c->lens, (size_t)c->cap_seq * sizeof *c->lens);
+    }
+    if (!c->ids || !c->lens) lr_die("out of memory");
+    memcpy(c->ids + c->n_ids, ids, (size_t)n * sizeof *ids);
+    c->n_ids += n;
+    c->lens[c->n_seq++] = n;
+    c->used += n;
+    c->seqs++;
+    if (c->n_ids >= c->batch_tokens) flush_batch(c);
+    return true;
+}
+
+static void calib_ids_file(calib *c, const char *path)
+{
+    lr_error err = {{0}};
+    json_t *j = lr_json_load_file(path, &err);
+    if (!j) lr_die("%s", err.msg);
+    if (!json_is_array(j)) lr_die("%s: expected a JSON array of token-id arrays", path);
+    size_t i;
+    json_t *seq;
+    int32_t *buf = NULL;
+    json_array_foreach(j, i, seq) {
+        size_t n = json_is_array(seq) ? json_array_size(seq) : 0;
+        if (n == 0 || n > (1u << 30))
+            lr_die("%s: sequence %zu: expected a non-empty array of token ids", path, i);
+        buf = realloc(buf, n * sizeof *buf);
+        if (!buf) lr_die("out of memory");
+        for (size_t k = 0; k < n; k++) {
+            json_t *x = json_array_get(seq, k);
+            if (!json_is_integer(x) || json_integer_value(x) < 0 ||
+                json_integer_value(x) > INT32_MAX)
+                lr_die("%s: sequence %zu, position %zu: expected a token id", path, i, k);
+            buf[k] = (int32_t)json_integer_value(x);
+        }
+        if (!add_seq(c, buf, (int)n)) break;
+    }
+    free(buf);
+    json_decref(j);
+}
+
+int main(int argc, char **argv)
+{
+    lr_cli_init(argv[0]);
+    enum { OPT_IDS = 256, OPT_QUERIES, OPT_MAXTOK, OPT_MAXLEN, OPT_BATCH, OPT_METRIC,
+           OPT_SUMMARY, OPT_SHOW };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},
+        {"output", required_argument, 0, 'o'},
+        {"calib", required_argument, 0, 'c'},
+        {"calib-ids", required_argument, 0, OPT_IDS},
+        {"queries", no_argument, 0, OPT_QUERIES},
+        {"max-tokens", required_argument, 0, OPT_MAXTOK},
+        {"max-length", required_argument, 0, OPT_MAXLEN},
+        {"batch-tokens", required_argument, 0, OPT_BATCH},
+        {"channel-metric", required_argument, 0, OPT_METRIC},
+        {"summary", no_argument, 0, OPT_SUMMARY},
+        {"show", required_argument, 0, OPT_SHOW},
+        {"threads", required_argument, 0, 't'},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},
+        {0, 0, 0, 0}};
+    const char *model = NULL, *output = NULL, *show = NULL;
+    const char **calibs = calloc(argc, sizeof *calibs);
+    bool *calib_is_ids = calloc(argc, sizeof *calib_is_ids);
+    int n_calib = 0, threads = 0, max_length = 0, batch_tokens = DEFAULT_BATCH_TOKENS;
+    long long max_tokens = DEFAULT_MAX_TOKENS;
+    bool summary = false, quiet = false;
+    lr_channel_metric metric = LR_CM_WANDA;
+    if (!calibs || !calib_is_ids) lr_die("out of memory");
+    int c;
+    while ((c = getopt_long(argc, argv, "m:o:c:t:qhV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'o': output = optarg; break;
+        case 'c': lr_usage_error("--calib: text calibration is not available yet; use --calib-ids");
+        case OPT_IDS: calib_is_ids[n_calib] = true, calibs[n_calib++] = optarg; break;
+        case OPT_QUERIES: break;
+        case OPT_MAXTOK: max_tokens = lr_parse_long("--max-tokens", optarg, 1, 1L << 40); break;
+        case OPT_MAXLEN: max_length = (int)lr_parse_long("--max-length", optarg, 1, 1 << 24); break;
+        case OPT_BATCH: batch_tokens = (int)lr_parse_long("--batch-tokens", optarg, 1, 1 << 24); break;
+        case OPT_METRIC:
+            if (lr_channel_metric_parse(optarg, &metric) < 0)
+                lr_usage_error("--channel-metric: '%s' is not one of wanda, absmean, weight", optarg);
+            break;
+        case OPT_SUMMARY: summary = true; break;
+        case OPT_SHOW: show = optarg; break;
+        case 't': threads = (int)lr_parse_long("--threads", optarg, 1, 4096); break;
+        case 'q': quiet = true; break;
+        case 'h': usage();
+        case 'V': lr_print_version();
+        default: lr_usage_error("unknown option");
+        }
+    }
+    if (optind < argc) lr_usage_error("unexpected argument '%s'", argv[optind]);
+    lr_error err = {{0}};
+    if (show) {
+        if (model || n_calib) lr_usage_error("--show takes no model and no calibration");
+        lr_scores *s = lr_scores_load(show, &err);
+        if (!s) lr_die("%s", err.msg);
+        lr_scores_print(s, stdout);
+        lr_scores_free(s);
+        free(calibs), free(calib_is_ids);
+        if (fflush(stdout) != 0) lr_die("standard output: write error");
+        return 0;
+    }
+    if (!model) model = "-";
+    if (n_calib == 0 && metric != LR_CM_WEIGHT)
+        lr_usage_error("give calibration text with --calib FILE or --calib-ids FILE "
+                       "(only --channel-metric weight needs none)");
+    int n_stdin = (strcmp(model, "-") == 0);
+    for (int i = 0; i < n_calib; i++) n_stdin += strcmp(calibs[i], "-") == 0;
+    if (n_stdin > 1) lr_usage_error("only one input can come from standard input");
+    if (!output && isatty(1))
+        lr_usage_error("refusing to write a binary stream to a terminal: redirect or use -o FILE");
+
+    lr_threads_init(threads);
+    lr_checkpoint *ck = lr_checkpoint_load(model, &err);
+    if (!ck) lr_die("%s", err.msg);
+    lr_stats *stats = NULL;
+    calib cal = {0};
+    if (n_calib) {
+        lr_model *m = lr_model_new(ck, &err);
+        if (!m) lr_die("%s", err.msg);
+        stats = lr_stats_new(ck);
+        cal.m = m;
+        cal.stats = stats;
+        cal.budget = max_tokens;
+        cal.max_length = max_length ? max_length : 512;
+        cal.batch_tokens = batch_tokens;
+        cal.prog = lr_progress_new("scoring", 0, quiet);
+        for (int i = 0; i < n_calib && !cal.full; i++) {
+            calib_ids_file(&cal, calibs[i]);
+        }
+        flush_batch(&cal);
+        lr_progress_done(cal.prog);
+        if (cal.used == 0) lr_die("no calibration tokens: the calibration input is empty");
+        free(cal.ids), free(cal.lens);
+        lr_model_free(m);
+    }
+    lr_scores *s = lr_scores_compute(ck, stats, metric, &err);
+    if (!s) lr_die("%s", err.msg);
+    s->sequences = cal.seqs;
+    lr_out *o = lr_out_open(output, &err);
+    if (!o) lr_die("%s", err.msg);
+    if (lr_scores_write(o->fp, s, &err) < 0 || lr_out_commit(o, &err) < 0)
+        lr_die("%s", err.msg);
+    if (summary || (!quiet && isatty(2))) lr_scores_print(s, stderr);
+    lr_scores_free(s);
+    lr_stats_free(stats);
+    lr_checkpoint_free(ck);
+    free(calibs), free(calib_is_ids);
+    return 0;
+}
