@@ -789,7 +789,9 @@ void lr_lm_data_free(lr_lm_data *d);
 /* --- trainable model: float32 weights, forward with cache, backward ---
  * Honours the lr.json layout (dropped sublayers, narrowed MLPs). */
 typedef struct lr_tmodel lr_tmodel;
-lr_tmodel *lr_tmodel_new(const lr_checkpoint *ck, lr_error *err);
+/* train_head: the (untied) lm_head is trainable; false for contrastive
+ * objectives, which never use it. */
+lr_tmodel *lr_tmodel_new(const lr_checkpoint *ck, bool train_head, lr_error *err);
 void lr_tmodel_free(lr_tmodel *m);
 const lr_config *lr_tmodel_config(const lr_tmodel *m);
 /* LoRA on the named projections ("q,k,v,o,gate,up,down" or "all"): base

@@ -8,6 +8,8 @@
 #include <math.h>
 #include <unistd.h>
 
+#define LR_ARRAY_LEN_(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
 static lr_tparam make_param(const char *name, int64_t n, bool decay)
 {
     lr_tparam p = {0};
@@ -358,6 +360,186 @@ START_TEST(test_data_shared)
 }
 END_TEST
 
+
+/* ---------------- gradients against the fixtures ---------------- */
+
+/* A float64 safetensors file read whole (the references). */
+typedef struct f64file { char *buf; size_t len; json_t *hdr; size_t base; } f64file;
+
+static int f64_open(f64file *f, const char *path)
+{
+    lr_error err;
+    f->buf = lr_read_file(path, &f->len, &err);
+    if (!f->buf) return -1;
+    uint64_t n;
+    memcpy(&n, f->buf, 8);
+    f->hdr = json_loadb(f->buf + 8, n, 0, NULL);
+    f->base = 8 + n;
+    return f->hdr ? 0 : -1;
+}
+
+/* data of tensor name (NULL if absent), its element count in *n */
+static const double *f64_get(f64file *f, const char *name, size_t *n)
+{
+    json_t *t = json_object_get(f->hdr, name);
+    if (!t) return NULL;
+    json_t *off = json_object_get(t, "data_offsets");
+    size_t a = json_integer_value(json_array_get(off, 0)), b = json_integer_value(json_array_get(off, 1));
+    *n = (b - a) / 8;
+    return (const double *)(f->buf + f->base + a);
+}
+
+static void f64_close(f64file *f)
+{
+    json_decref(f->hdr);
+    free(f->buf);
+}
+
+/* packed ids of a JSON array of id arrays */
+static int pack_ids(json_t *arr, int32_t **ids, int **lens)
+{
+    int n = (int)json_array_size(arr);
+    size_t T = 0;
+    for (int i = 0; i < n; i++) T += json_array_size(json_array_get(arr, i));
+    *ids = malloc(T * sizeof(int32_t) + 1);
+    *lens = malloc(n * sizeof(int) + 1);
+    size_t t = 0;
+    for (int i = 0; i < n; i++) {
+        json_t *s = json_array_get(arr, i);
+        (*lens)[i] = (int)json_array_size(s);
+        for (size_t j = 0; j < json_array_size(s); j++) (*ids)[t++] = (int32_t)json_integer_value(json_array_get(s, j));
+    }
+    return n;
+}
+
+/* every parameter with a reference gradient must match it, and every
+ * reference gradient must belong to a parameter */
+static void compare_grads(lr_tmodel *tm, f64file *ref, const char *what, int *n_checked)
+{
+    int np;
+    lr_tparam *p = lr_tmodel_params(tm, &np);
+    int matched = 0;
+    for (int i = 0; i < np; i++) {
+        char key[300];
+        snprintf(key, sizeof key, "grad.%s", p[i].name);
+        size_t n;
+        const double *r = f64_get(ref, key, &n);
+        if (!r) {
+            /* no reference: the parameter must have no gradient */
+            double z = 0;
+            for (int64_t j = 0; j < p[i].n; j++) z += fabs(p[i].g[j]);
+            ck_assert_msg(z == 0, "%s: %s: gradient without a reference", what, p[i].name);
+            continue;
+        }
+        ck_assert_msg((int64_t)n == p[i].n, "%s: %s: %zu vs %lld elements", what, p[i].name, n, (long long)p[i].n);
+        double e = rel_err_f32_f64(p[i].g, r, n);
+        if (getenv("LR_TEST_VERBOSE")) fprintf(stderr, "%s %s %.2e\n", what, p[i].name, e);
+        ck_assert_msg(e <= 1e-3, "%s: %s: relative error %g", what, p[i].name, e);
+        matched++;
+    }
+    int refs = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(ref->hdr, k, v) if (strncmp(k, "grad.", 5) == 0 && strcmp(k, "grad.query_embeddings") &&
+                                            strcmp(k, "grad.passage_embeddings")) refs++;
+    ck_assert_msg(matched == refs, "%s: %d of %d reference gradients matched", what, matched, refs);
+    *n_checked += matched;
+}
+
+static const char *const fixtures[] = {"tiny-llama", "tiny-llama-cut", "tiny-qwen2", "tiny-qwen3",
+                                       "tiny-llama3rope", "aidreams260K", "tiny-mistral"};
+
+START_TEST(test_grad_contrastive)
+{
+    const char *fx = fixtures[_i];
+    char dir[1024], path[1024];
+    snprintf(path, 200, "fixtures/%s", fx);
+    if (!shared_path(dir, sizeof dir, path)) return;
+    snprintf(path, sizeof path, "%s/ref-contrastive-grad.safetensors", dir);
+    if (access(path, R_OK) != 0) return;   /* fixture without gradients */
+    f64file ref;
+    ck_assert_int_eq(f64_open(&ref, path), 0);
+    lr_error err = {{0}};
+    lr_checkpoint *ck = lr_checkpoint_load(dir, &err);
+    ck_assert_msg(ck != NULL, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/ref-batch.json", dir);
+    json_t *batch = lr_json_load_file(path, &err);
+    ck_assert_ptr_nonnull(batch);
+    lr_contrastive_batch b = {0};
+    int32_t *qi, *pi;
+    int *ql, *pl;
+    b.nq = pack_ids(json_object_get(batch, "queries"), &qi, &ql);
+    b.np = pack_ids(json_object_get(batch, "passages"), &pi, &pl);
+    b.q_ids = qi, b.q_lens = ql, b.p_ids = pi, b.p_lens = pl;
+    int *pos = malloc(b.nq * sizeof(int));
+    for (int i = 0; i < b.nq; i++) pos[i] = (int)json_integer_value(json_array_get(json_object_get(batch, "positives"), i));
+    b.pos = pos;
+    /* twice: one forward with graph, then with gradient caching in small chunks */
+    for (int pass = 0; pass < 2; pass++) {
+        lr_tmodel *tm = lr_tmodel_new(ck, false, &err);
+        ck_assert_msg(tm != NULL, "%s", err.msg);
+        if (pass) lr_tmodel_set_chunk(tm, 12);
+        float *scores = malloc(sizeof(float) * b.nq * b.np);
+        double loss = lr_tmodel_contrastive(tm, &b, 0.05, 1, LR_POOL_LAST, true, 1.0, scores, &err);
+        size_t n;
+        const double *rl = f64_get(&ref, "loss", &n);
+        ck_assert_msg(fabs(loss - rl[0]) <= 1e-4 * fmax(1, fabs(rl[0])), "%s: loss %.8f vs %.8f", fx, loss, rl[0]);
+        const double *rs = f64_get(&ref, "scores", &n);
+        ck_assert_int_eq(n, b.nq * b.np);
+        ck_assert_msg(rel_err_f32_f64(scores, rs, n) < 1e-4, "%s: scores", fx);
+        int checked = 0;
+        compare_grads(tm, &ref, fx, &checked);
+        ck_assert_int_gt(checked, 5);
+        free(scores);
+        lr_tmodel_free(tm);
+    }
+    free(qi), free(ql), free(pi), free(pl), free(pos);
+    json_decref(batch);
+    lr_checkpoint_free(ck);
+    f64_close(&ref);
+}
+END_TEST
+
+START_TEST(test_grad_lm)
+{
+    const char *fx = fixtures[_i];
+    char dir[1024], path[1024];
+    snprintf(path, 200, "fixtures/%s", fx);
+    if (!shared_path(dir, sizeof dir, path)) return;
+    snprintf(path, sizeof path, "%s/ref-lm-grad.safetensors", dir);
+    if (access(path, R_OK) != 0) return;
+    f64file ref;
+    ck_assert_int_eq(f64_open(&ref, path), 0);
+    lr_error err = {{0}};
+    lr_checkpoint *ck = lr_checkpoint_load(dir, &err);
+    ck_assert_msg(ck != NULL, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/ref-ids.json", dir);
+    json_t *seqs = lr_json_load_file(path, &err);
+    ck_assert_ptr_nonnull(seqs);
+    int32_t *ids;
+    int *lens;
+    int n = pack_ids(seqs, &ids, &lens);
+    for (int pass = 0; pass < 2; pass++) {
+        lr_tmodel *tm = lr_tmodel_new(ck, true, &err);
+        ck_assert_msg(tm != NULL, "%s", err.msg);
+        if (pass) lr_tmodel_set_chunk(tm, 20);
+        int64_t np;
+        double loss = lr_tmodel_lm(tm, ids, lens, n, 1.0, &np, &err);
+        size_t k;
+        const double *rl = f64_get(&ref, "loss", &k);
+        ck_assert_msg(fabs(loss - rl[0]) <= 1e-4 * fmax(1, fabs(rl[0])), "%s: lm loss %.8f vs %.8f", fx, loss, rl[0]);
+        int checked = 0;
+        compare_grads(tm, &ref, fx, &checked);
+        ck_assert_int_gt(checked, 5);
+        lr_tmodel_free(tm);
+    }
+    free(ids), free(lens);
+    json_decref(seqs);
+    lr_checkpoint_free(ck);
+    f64_close(&ref);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("train");
@@ -370,6 +552,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_xent);
     tcase_add_test(tc, test_data_rows);
     tcase_add_test(tc, test_data_shared);
+    tcase_add_loop_test(tc, test_grad_contrastive, 0, LR_ARRAY_LEN_(fixtures));
+    tcase_add_loop_test(tc, test_grad_lm, 0, LR_ARRAY_LEN_(fixtures));
     suite_add_tcase(s, tc);
     return s;
 }
