@@ -452,7 +452,7 @@ static const char *const fixtures[] = {"tiny-llama", "tiny-llama-cut", "tiny-qwe
 START_TEST(test_grad_contrastive)
 {
     const char *fx = fixtures[_i];
-    char dir[1024], path[1024];
+    char dir[1024], path[1100];
     snprintf(path, 200, "fixtures/%s", fx);
     if (!shared_path(dir, sizeof dir, path)) return;
     snprintf(path, sizeof path, "%s/ref-contrastive-grad.safetensors", dir);
@@ -503,7 +503,7 @@ END_TEST
 START_TEST(test_grad_lm)
 {
     const char *fx = fixtures[_i];
-    char dir[1024], path[1024];
+    char dir[1024], path[1100];
     snprintf(path, 200, "fixtures/%s", fx);
     if (!shared_path(dir, sizeof dir, path)) return;
     snprintf(path, sizeof path, "%s/ref-lm-grad.safetensors", dir);
@@ -540,6 +540,70 @@ START_TEST(test_grad_lm)
 }
 END_TEST
 
+/* LoRA adapters: gradients of A and B against central differences of the
+ * LM loss (B made non-zero so that A has a gradient too). */
+START_TEST(test_lora_fd)
+{
+    char dir[1024];
+    if (!shared_path(dir, sizeof dir, "fixtures/tiny-llama")) return;
+    lr_error err = {{0}};
+    lr_checkpoint *ck = lr_checkpoint_load(dir, &err);
+    ck_assert_msg(ck != NULL, "%s", err.msg);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/ref-ids.json", dir);
+    json_t *seqs = lr_json_load_file(path, &err);
+    int32_t *ids;
+    int *lens;
+    int n = pack_ids(seqs, &ids, &lens);
+    lr_tmodel *tm = lr_tmodel_new(ck, true, &err);
+    ck_assert_int_eq(lr_tmodel_lora(tm, 4, 8.0, "q,v,o,gate,down", 7, &err), 0);
+    ck_assert_int_ne(lr_tmodel_lora(tm, 4, 8.0, "all", 7, &err), 0);
+    int np;
+    lr_tparam *p = lr_tmodel_params(tm, &np);
+    ck_assert_int_eq(np, 2 * 5 * 4);
+    lr_rng rng;
+    lr_rng_seed(&rng, 3);
+    for (int i = 0; i < np; i++)
+        if (strstr(p[i].name, "lora_B"))
+            for (int64_t j = 0; j < p[i].n; j++) p[i].w[j] = (float)(0.05 * lr_rng_normal(&rng));
+    lr_grad_zero(p, np);
+    lr_tmodel_lm(tm, ids, lens, n, 1.0, NULL, &err);
+    int checked = 0;
+    for (int i = 0; i < np; i++) {
+        /* the two largest gradient entries of each adapter */
+        for (int rep = 0; rep < 2; rep++) {
+            int64_t best = 0;
+            for (int64_t j = 0; j < p[i].n; j++)
+                if (fabsf(p[i].g[j]) > fabsf(p[i].g[best]) && (rep == 0 || j != 0)) best = j;
+            if (rep) best = (best + p[i].n / 2) % p[i].n;   /* and one elsewhere */
+            float w0 = p[i].w[best];
+            const double h = 1e-2;
+            /* the loss only (scale 0 adds nothing to the gradients) */
+            p[i].w[best] = (float)(w0 + h);
+            double fp = lr_tmodel_lm(tm, ids, lens, n, 0.0, NULL, &err);
+            p[i].w[best] = (float)(w0 - h);
+            double fm = lr_tmodel_lm(tm, ids, lens, n, 0.0, NULL, &err);
+            p[i].w[best] = w0;
+            double fd = (fp - fm) / (2 * h), g = p[i].g[best];
+            double gmax = 0;
+            for (int64_t j = 0; j < p[i].n; j++) gmax = fmax(gmax, fabsf(p[i].g[j]));
+            ck_assert_msg(fabs(fd - g) <= 0.02 * gmax + 1e-5, "%s[%lld]: analytic %g, differences %g",
+                          p[i].name, (long long)best, g, fd);
+            checked++;
+        }
+    }
+    ck_assert_int_eq(checked, 2 * np);
+    /* merged on save: the stored weight is W0 + s B A */
+    lr_tmodel_store(tm, ck, &err);
+    lr_tensor *t = lr_checkpoint_tensor(ck, "model.layers.0.self_attn.q_proj.weight");
+    ck_assert_ptr_nonnull(t);
+    lr_tmodel_free(tm);
+    free(ids), free(lens);
+    json_decref(seqs);
+    lr_checkpoint_free(ck);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("train");
@@ -553,6 +617,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_data_rows);
     tcase_add_test(tc, test_data_shared);
     tcase_add_loop_test(tc, test_grad_contrastive, 0, LR_ARRAY_LEN_(fixtures));
+    tcase_add_test(tc, test_lora_fd);
     tcase_add_loop_test(tc, test_grad_lm, 0, LR_ARRAY_LEN_(fixtures));
     suite_add_tcase(s, tc);
     return s;
