@@ -124,6 +124,112 @@ static void calib_ids_file(calib *c, const char *path)
     json_decref(j);
 }
 
+typedef struct {
+    const lr_tokenizer *tok;
+    const lr_retrieval *r;
+    lr_ids ids;
+} encoder;
+
+static bool add_text(calib *c, encoder *e, bool is_query, const char *text, size_t len,
+                     const char *path, int64_t line)
+{
+    lr_error err = {{0}};
+    if (lr_encode_text(e->tok, e->r, is_query, text, len, &e->ids, &err) < 0)
+        lr_die("%s: line %lld: %s", path, (long long)line, err.msg);
+    return add_seq(c, e->ids.ids, (int)e->ids.n);
+}
+
+/* What a --calib file holds, from its first non-blank line: training
+ * pairs (a "query" and no "_id"), BEIR queries (an "_id" and no
+ * "title"), or passages (a BEIR corpus, id<TAB>text lines, stdin). */
+enum { CALIB_PASSAGES, CALIB_QUERIES, CALIB_PAIRS };
+
+static int calib_kind(const char *path)
+{
+    if (strcmp(path, "-") == 0) return CALIB_PASSAGES;
+    FILE *f = fopen(path, "r");
+    if (!f) return CALIB_PASSAGES;   /* the reader names the error */
+    char *line = NULL;
+    size_t cap = 0;
+    int kind = CALIB_PASSAGES;
+    while (getline(&line, &cap, f) > 0) {
+        char *p = line;
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+        if (!*p) continue;
+        json_t *j = *p == '{' ? json_loads(p, 0, NULL) : NULL;
+        if (json_is_object(j)) {
+            bool id = json_object_get(j, "_id"), q = json_is_string(json_object_get(j, "query"));
+            if (q && !id) kind = CALIB_PAIRS;
+            else if (id && !json_object_get(j, "title")) kind = CALIB_QUERIES;
+        }
+        json_decref(j);
+        break;
+    }
+    free(line);
+    fclose(f);
+    return kind;
+}
+
+/* Training pairs: the query and every positive given as text (positives
+ * given by id need the corpus, which can be given as another --calib). */
+static void calib_pairs_file(calib *c, encoder *e, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) lr_die("%s: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    int64_t no = 0;
+    lr_error err = {{0}};
+    while (getline(&line, &cap, f) > 0 && !c->full) {
+        no++;
+        char *p = line;
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+        if (!*p) continue;
+        snprintf(err.msg, sizeof err.msg, "%s:%lld", path, (long long)no);
+        json_t *j = lr_json_parse(p, strlen(p), err.msg, &err);
+        if (!j) lr_die("%s", err.msg);
+        json_t *q = json_object_get(j, "query"), *pos = json_object_get(j, "pos");
+        if (!json_is_string(q))
+            lr_die("%s: line %lld: expected a \"query\" string", path, (long long)no);
+        add_text(c, e, true, json_string_value(q), json_string_length(q), path, no);
+        size_t i;
+        json_t *d;
+        json_array_foreach(pos, i, d) {
+            if (!json_is_object(d)) continue;   /* a doc id */
+            json_t *t = json_object_get(d, "text"), *ti = json_object_get(d, "title");
+            if (!json_is_string(t)) continue;
+            char *s;
+            if (json_is_string(ti) && json_string_length(ti) > 0) {
+                size_t n = json_string_length(ti) + json_string_length(t) + 2;
+                s = malloc(n);
+                if (s) snprintf(s, n, "%s %s", json_string_value(ti), json_string_value(t));
+            } else {
+                s = strdup(json_string_value(t));
+            }
+            if (!s) lr_die("out of memory");
+            bool more = add_text(c, e, false, s, strlen(s), path, no);
+            free(s);
+            if (!more) break;
+        }
+        json_decref(j);
+    }
+    free(line);
+    fclose(f);
+}
+
+static void calib_text_file(calib *c, encoder *e, const char *path, bool is_query)
+{
+    lr_error err = {{0}};
+    lr_text_reader *tr = lr_text_open(path, &err);
+    if (!tr) lr_die("%s", err.msg);
+    lr_text t;
+    int rc;
+    while (!c->full && (rc = lr_text_next(tr, &t, &err)) == 1)
+        add_text(c, e, is_query, t.text, t.len, path, lr_text_line(tr));
+    if (!c->full && rc < 0) lr_die("%s", err.msg);
+    lr_text_close(tr);
+}
+
 int main(int argc, char **argv)
 {
     lr_cli_init(argv[0]);
@@ -151,7 +257,7 @@ int main(int argc, char **argv)
     bool *calib_is_ids = calloc(argc, sizeof *calib_is_ids);
     int n_calib = 0, threads = 0, max_length = 0, batch_tokens = DEFAULT_BATCH_TOKENS;
     long long max_tokens = DEFAULT_MAX_TOKENS;
-    bool summary = false, quiet = false;
+    bool queries = false, summary = false, quiet = false;
     lr_channel_metric metric = LR_CM_WANDA;
     if (!calibs || !calib_is_ids) lr_die("out of memory");
     int c;
@@ -159,9 +265,9 @@ int main(int argc, char **argv)
         switch (c) {
         case 'm': model = optarg; break;
         case 'o': output = optarg; break;
-        case 'c': lr_usage_error("--calib: text calibration is not available yet; use --calib-ids");
+        case 'c': calibs[n_calib++] = optarg; break;
         case OPT_IDS: calib_is_ids[n_calib] = true, calibs[n_calib++] = optarg; break;
-        case OPT_QUERIES: break;
+        case OPT_QUERIES: queries = true; break;
         case OPT_MAXTOK: max_tokens = lr_parse_long("--max-tokens", optarg, 1, 1L << 40); break;
         case OPT_MAXLEN: max_length = (int)lr_parse_long("--max-length", optarg, 1, 1 << 24); break;
         case OPT_BATCH: batch_tokens = (int)lr_parse_long("--batch-tokens", optarg, 1, 1 << 24); break;
@@ -208,20 +314,37 @@ int main(int argc, char **argv)
     if (n_calib) {
         lr_model *m = lr_model_new(ck, &err);
         if (!m) lr_die("%s", err.msg);
+        lr_retrieval r;
+        if (lr_retrieval_from_checkpoint(ck, &r, &err) < 0) lr_die("%s", err.msg);
+        if (max_length) r.max_tokens = max_length;
+        encoder e = {.r = &r};
+        for (int i = 0; i < n_calib; i++)
+            if (!calib_is_ids[i] && !e.tok) {
+                e.tok = lr_tokenizer_from_checkpoint(ck, &err);
+                if (!e.tok) lr_die("%s", err.msg);
+            }
         stats = lr_stats_new(ck);
         cal.m = m;
         cal.stats = stats;
         cal.budget = max_tokens;
-        cal.max_length = max_length ? max_length : 512;
+        cal.max_length = r.max_tokens > 0 ? r.max_tokens : (1 << 24);
+        if (max_length) cal.max_length = max_length;
         cal.batch_tokens = batch_tokens;
         cal.prog = lr_progress_new("scoring", 0, quiet);
         for (int i = 0; i < n_calib && !cal.full; i++) {
-            calib_ids_file(&cal, calibs[i]);
+            if (calib_is_ids[i]) calib_ids_file(&cal, calibs[i]);
+            else {
+                int kind = calib_kind(calibs[i]);
+                if (kind == CALIB_PAIRS) calib_pairs_file(&cal, &e, calibs[i]);
+                else calib_text_file(&cal, &e, calibs[i], queries || kind == CALIB_QUERIES);
+            }
         }
         flush_batch(&cal);
         lr_progress_done(cal.prog);
         if (cal.used == 0) lr_die("no calibration tokens: the calibration input is empty");
-        free(cal.ids), free(cal.lens);
+        free(cal.ids), free(cal.lens), free(e.ids.ids);
+        lr_tokenizer_free((lr_tokenizer *)e.tok);
+        lr_retrieval_free(&r);
         lr_model_free(m);
     }
     lr_scores *s = lr_scores_compute(ck, stats, metric, &err);

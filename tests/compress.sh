@@ -88,6 +88,34 @@ for t in d1 d1w d2 d2w wt; do
     ok "$t.tar runs forward" "$CHECK" forward "$TMP/$t.tar" "$IDS" -
 done
 
+# text calibration is tokenised as lr-encode tokenises (same ids, same scores)
+tar -C "$F/tiny-mistral" -cf "$TMP/mistral.tar" .
+Q=$LR_SHARED/datasets/adi/queries.jsonl
+ok "score from BEIR queries" lr-score -q -m "$TMP/mistral.tar" --calib "$Q" -o "$TMP/m.mp"
+if lr-encode -q -m "$TMP/mistral.tar" --queries "$Q" --tokenize >"$TMP/q.ids" 2>"$TMP/err"; then
+    { printf '['; paste -sd, "$TMP/q.ids"; printf ']'; } >"$TMP/q.json"
+    lr-score -q -m "$TMP/mistral.tar" --calib-ids "$TMP/q.json" -o "$TMP/mi.mp" &&
+        lr-score --show "$TMP/m.mp" >"$TMP/m.show" && lr-score --show "$TMP/mi.mp" >"$TMP/mi.show" &&
+        cmp -s "$TMP/m.show" "$TMP/mi.show" &&
+        pass "text calibration uses lr-encode's ids" || fail "text and lr-encode's ids score differently"
+else
+    fail "lr-encode --tokenize: $(cat "$TMP/err")"
+fi
+head -n 5 "$LR_SHARED/datasets/train/climate_fever_claim_evidence.jsonl" >"$TMP/pairs.jsonl"
+ok "score from training pairs" lr-score -q -m "$TMP/mistral.tar" --calib "$TMP/pairs.jsonl" --max-tokens 300 -o "$TMP/p.mp"
+printf 'a\tThe quick brown fox\nb\tjumps over the lazy dog\n' >"$TMP/calib.tsv"
+ok "score from id<TAB>text" lr-score -q -m "$TMP/mistral.tar" --calib "$TMP/calib.tsv" -o "$TMP/t.mp"
+lr-cut-depth --scores "$TMP/m.mp" --drop-mlp 1 <"$TMP/mistral.tar" 2>"$TMP/err" |
+    lr-cut-width -q --scores "$TMP/m.mp" --keep 0.5 >"$TMP/stale.tar" 2>"$TMP/err2" &&
+    fail "stale scores accepted after a cut" || pass "stale scores refused after a cut"
+ok "width-cut model" lr-cut-width -q --scores "$TMP/m.mp" --keep 0.5 -m "$TMP/mistral.tar" -o "$TMP/mw.tar"
+ok "cut model encodes text" lr-encode -q -m "$TMP/mw.tar" --corpus "$TMP/calib.tsv" -o "$TMP/mw.emb"
+printf '{"_id": "1", "text": "x"}\n{"_id": \n' >"$TMP/bad.jsonl"
+expect_error "malformed calibration text" "bad.jsonl.*2" "$TMP/out.mp" -- \
+    lr-score -m "$TMP/mistral.tar" --calib "$TMP/bad.jsonl" -o "$TMP/out.mp"
+expect_error "calibration without a tokenizer" "tokenizer" "$TMP/out.mp" -- \
+    lr-score -m "$TMP/llama.tar" --calib "$TMP/calib.tsv" -o "$TMP/out.mp"
+
 # 4. every MLP, every attention sublayer
 ok "drop every MLP" lr-cut-depth --scores "$S" --drop-mlp 4 -m "$TMP/llama.tar" -o "$TMP/nomlp.tar"
 ok "score a model without MLPs" lr-score -q -m "$TMP/nomlp.tar" --calib-ids "$IDS" -o "$TMP/nomlp.mp"
