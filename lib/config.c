@@ -101,6 +101,9 @@ static int parse(json_t *j, const char *what, lr_config *c, lr_error *err)
     if (get_int(j, "head_dim", c->hidden % c->n_heads ? REQUIRED : c->hidden / c->n_heads, 1, what,
                 &c->head_dim, err))
         return -1;
+    if (c->n_layers > 65536 || c->n_heads > 65536 || c->head_dim > 65536)
+        return lr_errorf(err, "%s: implausible size (num_hidden_layers %d, num_attention_heads %d, head_dim %d)", what,
+                         c->n_layers, c->n_heads, c->head_dim);
     if (c->n_heads % c->n_kv_heads)
         return lr_errorf(err, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", what,
                          c->n_heads, c->n_kv_heads);

@@ -236,6 +236,31 @@ START_TEST(test_config_variants)
 }
 END_TEST
 
+/* eos_token_id as a list (first taken), defaults for absent keys. */
+START_TEST(test_config_defaults)
+{
+    char st[512], path[512];
+    if (!shared_path(st, sizeof st, "fixtures/tiny-llama/model.safetensors")) return;
+    snprintf(path, sizeof path, "%s/model.safetensors", tmpdir);
+    ck_assert_int_eq(symlink(st, path), 0);
+    snprintf(path, sizeof path, "%s/config.json", tmpdir);
+    FILE *f = fopen(path, "w");
+    fputs("{\"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 160,"
+          " \"num_hidden_layers\": 4, \"num_attention_heads\": 4, \"num_key_value_heads\": 2,"
+          " \"vocab_size\": 512, \"eos_token_id\": [7, 8], \"rope_scaling\": null}", f);
+    fclose(f);
+    lr_checkpoint *ck = load_ok(tmpdir);
+    ck_assert_int_eq(ck->cfg.eos_id, 7);
+    ck_assert_int_eq(ck->cfg.bos_id, -1);
+    ck_assert(!ck->cfg.tie_embeddings && !ck->cfg.attn_bias && !ck->cfg.qk_norm);
+    ck_assert_int_eq(ck->cfg.head_dim, 16);
+    ck_assert_int_eq(ck->cfg.sliding_window, 0);
+    ck_assert_int_eq(ck->cfg.rope_type, LR_ROPE_DEFAULT);
+    ck_assert_double_eq(ck->cfg.rope_theta, 10000.0);
+    lr_checkpoint_free(ck);
+}
+END_TEST
+
 START_TEST(test_dtypes)
 {
     /* bf16: 1.0 = 0x3f80, -2.5 = 0xc020; f16: 1.0 = 0x3c00, 65504 = 0x7bff,
@@ -348,6 +373,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_stdin);
     tcase_add_test(tc, test_configs);
     tcase_add_test(tc, test_config_variants);
+    tcase_add_test(tc, test_config_defaults);
     tcase_add_test(tc, test_dtypes);
     tcase_add_test(tc, test_drop_sublayers);
     tcase_add_test(tc, test_set_remove_validate);
