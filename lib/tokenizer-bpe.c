@@ -87,9 +87,7 @@ void tk_strmap_init(tk_strmap *m, size_t n_expected, const char *const *keys, co
 {
     size_t cap = 16;
     while (cap < 2 * n_expected) cap *= 2;
-    m->slot = lr_xmalloc(cap * sizeof *m->slot);
-    m->hash = lr_xmalloc(cap * sizeof *m->hash);
-    for (size_t i = 0; i < cap; i++) m->slot[i] = -1;
+    m->slot = lr_xcalloc(cap, sizeof *m->slot);
     m->mask = cap - 1;
     m->keys = keys;
     m->key_len = key_len;
@@ -98,9 +96,7 @@ void tk_strmap_init(tk_strmap *m, size_t n_expected, const char *const *keys, co
 void tk_strmap_free(tk_strmap *m)
 {
     free(m->slot);
-    free(m->hash);
     m->slot = NULL;
-    m->hash = NULL;
 }
 
 void tk_strmap_put(tk_strmap *m, int32_t id)
@@ -109,9 +105,10 @@ void tk_strmap_put(tk_strmap *m, int32_t id)
     size_t n = m->key_len[id];
     uint32_t h = tk_hash(k, n);
     for (size_t i = h & m->mask;; i = (i + 1) & m->mask) {
-        int32_t s = m->slot[i];
-        if (s < 0) { m->slot[i] = id; m->hash[i] = h; return; }
-        if (m->hash[i] == h && m->key_len[s] == n && !memcmp(m->keys[s], k, n)) return;
+        uint64_t s = m->slot[i];
+        if (!s) { m->slot[i] = (uint64_t)h << 32 | (uint32_t)(id + 1); return; }
+        int32_t o = (int32_t)(uint32_t)s - 1;
+        if ((uint32_t)(s >> 32) == h && m->key_len[o] == n && !memcmp(m->keys[o], k, n)) return;
     }
 }
 
@@ -120,9 +117,10 @@ int32_t tk_strmap_get(const tk_strmap *m, const char *k, size_t n)
     if (!m->slot) return -1;
     uint32_t h = tk_hash(k, n);
     for (size_t i = h & m->mask;; i = (i + 1) & m->mask) {
-        int32_t s = m->slot[i];
-        if (s < 0) return -1;
-        if (m->hash[i] == h && m->key_len[s] == n && !memcmp(m->keys[s], k, n)) return s;
+        uint64_t s = m->slot[i];
+        if (!s) return -1;
+        int32_t o = (int32_t)(uint32_t)s - 1;
+        if ((uint32_t)(s >> 32) == h && m->key_len[o] == n && !memcmp(m->keys[o], k, n)) return o;
     }
 }
 

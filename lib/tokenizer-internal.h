@@ -116,8 +116,7 @@ typedef struct tk_dec {
 
 /* ---- string -> id hash map (keys owned elsewhere, indexed by id) ---- */
 typedef struct tk_strmap {
-    int32_t *slot;          /* id, -1 empty */
-    uint32_t *hash;
+    uint64_t *slot;         /* hash << 32 | (id + 1); 0 = empty */
     size_t mask;
     const char *const *keys;     /* keys[id] */
     const uint32_t *key_len;     /* key_len[id] */
