@@ -248,9 +248,10 @@ typedef struct lr_tokenizer lr_tokenizer;
 /* ---- tokenizer module ---- */
 /* Supported: model BPE (byte-level as Qwen2/Llama 3, or SentencePiece-style
  * with byte fallback as Llama 2/Mistral; ignore_merges), normalizers
- * NFC/NFKC/Prepend/Replace/Lowercase/Sequence, pre-tokenizers
- * Split/ByteLevel/Metaspace/Digits/Sequence, added tokens (lstrip, rstrip,
- * single_word, normalized), TemplateProcessing; decoders ByteLevel,
+ * NFC/NFD/NFKC/NFKD/Prepend/Replace/Lowercase/Strip/Sequence, pre-tokenizers
+ * Split/ByteLevel/Metaspace/Digits/Whitespace/WhitespaceSplit/Sequence, added
+ * tokens (lstrip, rstrip, single_word, normalized), post-processors
+ * TemplateProcessing/Bert/Roberta/ByteLevel/Sequence, decoders ByteLevel,
  * Metaspace, ByteFallback, Fuse, Strip, Replace, Sequence.  Any other
  * component type is refused at load with an error naming it.
  *
