@@ -255,8 +255,8 @@ typedef struct lr_tokenizer lr_tokenizer;
  * Metaspace, ByteFallback, Fuse, Strip, Replace, Sequence.  Any other
  * component type is refused at load with an error naming it.
  *
- * Invalid UTF-8 in input text is not an error: each invalid byte is
- * replaced by U+FFFD, as Hugging Face's lossy decoding of bytes does. */
+ * Invalid UTF-8 in input text is not an error: each maximal invalid byte
+ * sequence becomes U+FFFD, as Hugging Face's lossy decoding of bytes does. */
 typedef struct lr_ids { int32_t *ids; size_t n, cap; } lr_ids;   /* growable; free with free(ids.ids) */
 /* Append one id, growing the array. */
 void lr_ids_push(lr_ids *v, int32_t id);
