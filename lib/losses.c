@@ -2,7 +2,7 @@
  * gradient.  The batch-level losses are small (queries x passages), so
  * they are computed in double. */
 #include "config.h"
-#include "internal.h"
+#include "model-internal.h"   /* lr_expf */
 
 #include <math.h>
 
@@ -152,25 +152,38 @@ double lr_distill_kl(const float *q, int nq, const float *p, int np, int dim,
     return loss;
 }
 
+#if defined(__x86_64__) && !defined(LR_NO_CLONES)
+#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CLONES
+#endif
+
+/* -log softmax(row)[target]; d (nullable, may alias row) = scale * (softmax - onehot) */
+CLONES static double xent_row(float *row, int vocab, int target, float scale, float *d)
+{
+    float mx = -INFINITY;
+    for (int j = 0; j < vocab; j++) mx = row[j] > mx ? row[j] : mx;
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < vocab; j++) sum += lr_expf(row[j] - mx);
+    double lse = mx + log((double)sum);
+    double loss = lse - row[target];
+    if (d) {
+        const float c = scale / sum;
+#pragma omp simd
+        for (int j = 0; j < vocab; j++) d[j] = lr_expf(row[j] - mx) * c;
+        d[target] -= scale;
+    }
+    return loss;
+}
+
 double lr_xent(float *logits, int n, int vocab, const int32_t *targets, double scale,
                float *dlogits)
 {
     double total = 0;
 #pragma omp parallel for schedule(static) reduction(+ : total) if (n > 8)
-    for (int i = 0; i < n; i++) {
-        float *row = logits + (size_t)i * vocab;
-        float mx = -INFINITY;
-        for (int j = 0; j < vocab; j++) if (row[j] > mx) mx = row[j];
-        double sum = 0;
-        for (int j = 0; j < vocab; j++) sum += exp((double)row[j] - mx);
-        double lse = mx + log(sum);
-        total += lse - row[targets[i]];
-        if (dlogits) {
-            float *d = dlogits + (size_t)i * vocab;
-            for (int j = 0; j < vocab; j++)
-                d[j] = (float)(exp((double)row[j] - lse) * scale);
-            d[targets[i]] -= (float)scale;
-        }
-    }
+    for (int i = 0; i < n; i++)
+        total += xent_row(logits + (size_t)i * vocab, vocab, targets[i], (float)scale,
+                          dlogits ? dlogits + (size_t)i * vocab : NULL);
     return total;
 }

@@ -845,6 +845,54 @@ uint64_t lr_rng_next(lr_rng *r);
 double lr_rng_uniform(lr_rng *r);          /* [0, 1) */
 double lr_rng_normal(lr_rng *r);
 void lr_rng_shuffle(lr_rng *r, int *a, size_t n);
+/* --- teacher embeddings for distillation: lr.embeddings streams of the
+ * queries (ids = query ids) and of the passages (ids = corpus ids) --- */
+typedef struct lr_teacher lr_teacher;
+lr_teacher *lr_teacher_load(const char *queries, const char *passages, lr_error *err);
+void lr_teacher_free(lr_teacher *t);
+/* Embedding of a query or passage id, NULL when absent. */
+const float *lr_teacher_query(const lr_teacher *t, const char *id);
+const float *lr_teacher_passage(const lr_teacher *t, const char *id);
+int lr_teacher_dim(const lr_teacher *t);
+
+/* --- the training loop (lr-train) --- */
+typedef enum { LR_OBJ_CONTRASTIVE = 0, LR_OBJ_LM = 1, LR_OBJ_DISTILL = 2 } lr_objective;
+int lr_objective_parse(const char *s, lr_objective *o);   /* 0, or -1 if unknown */
+const char *lr_objective_name(lr_objective o);
+
+typedef struct lr_train_opts {
+    lr_objective objective;
+    int64_t steps;          /* optimizer updates; 0 = from epochs */
+    double epochs;
+    double lr, weight_decay, clip;   /* clip 0 = no clipping */
+    double tau, tau_teacher;
+    int batch;              /* queries (lm: sequences) per micro-batch */
+    int negatives;          /* hard negatives per query */
+    int accum;              /* micro-batches per update */
+    int64_t warmup;         /* warm-up updates */
+    lr_schedule schedule;
+    uint64_t seed;
+    int chunk;              /* tokens per forward with graph */
+    int lora_rank;          /* 0 = full fine-tuning */
+    double lora_alpha;
+    const char *lora_targets;
+    int64_t save_every;     /* 0 = only at the end */
+    const char *output;     /* path, or NULL/"-" for stdout */
+    const char *resume;     /* training state to continue from, or NULL */
+    bool quiet;
+    int argc;               /* command line, for lr.json's history */
+    char **argv;
+} lr_train_opts;
+void lr_train_opts_init(lr_train_opts *o);
+/* Train the model of ck on data (contrastive, distill: with teacher) or
+ * lm (lm objective); retrieval settings r (recorded in lr.json) say how
+ * texts become ids.  Writes the trained model to o->output, and with
+ * save_every also the training state to "<output>.state" (resumable with
+ * o->resume).  Returns 0, or -1 with err set (a NaN loss stops training,
+ * leaving the last checkpoint written by save_every as it was). */
+int lr_train(lr_checkpoint *ck, const lr_tokenizer *tok, const lr_retrieval *r,
+             const lr_train_opts *o, const lr_train_data *data, const lr_lm_data *lm,
+             const lr_teacher *teacher, lr_error *err);
 /* ---- end train ---- */
 
 #ifdef __cplusplus

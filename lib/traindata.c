@@ -615,3 +615,82 @@ void lr_lm_data_free(lr_lm_data *d)
     free(d->start);
     free(d);
 }
+
+/* ---------------- teacher embeddings ---------------- */
+
+struct lr_teacher {
+    int dim;
+    strmap q, p;
+    float *qv, *pv;
+    size_t nq, np;
+};
+
+static int load_emb(const char *path, int *dim, strmap *map, float **vecs, size_t *n, lr_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return lr_errorf(err, "%s: %s", path, strerror(errno));
+    lr_emb_reader *r = lr_emb_reader_open(f, path, err);
+    if (!r) {
+        fclose(f);
+        return -1;
+    }
+    const lr_emb_header *h = lr_emb_reader_header(r);
+    int rc = 0;
+    if (*dim && h->dim != *dim)
+        rc = lr_errorf(err, "%s: dimension %d, the other teacher stream has %d", path, h->dim, *dim);
+    *dim = h->dim;
+    size_t cap = 0;
+    const char *id;
+    float *v = lr_xmalloc((size_t)(*dim > 0 ? *dim : 1) * sizeof(float));
+    while (rc == 0) {
+        int k = lr_emb_read(r, &id, v, err);
+        if (k < 0) rc = -1;
+        if (k <= 0) break;
+        if (*n == cap) *vecs = lr_xrealloc(*vecs, (cap = cap ? 2 * cap : 1024) * *dim * sizeof(float));
+        memcpy(*vecs + *n * *dim, v, *dim * sizeof(float));
+        strmap_put(map, id, (int)(*n)++);
+    }
+    free(v);
+    lr_emb_reader_close(r);
+    fclose(f);
+    if (rc == 0 && *n == 0) rc = lr_errorf(err, "%s: no embeddings", path);
+    return rc;
+}
+
+lr_teacher *lr_teacher_load(const char *queries, const char *passages, lr_error *err)
+{
+    lr_teacher *t = lr_xcalloc(1, sizeof *t);
+    if (load_emb(queries, &t->dim, &t->q, &t->qv, &t->nq, err) ||
+        load_emb(passages, &t->dim, &t->p, &t->pv, &t->np, err)) {
+        lr_teacher_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void lr_teacher_free(lr_teacher *t)
+{
+    if (!t) return;
+    strmap_free(&t->q);
+    strmap_free(&t->p);
+    free(t->qv);
+    free(t->pv);
+    free(t);
+}
+
+const float *lr_teacher_query(const lr_teacher *t, const char *id)
+{
+    int k = strmap_get(&t->q, id);
+    return k < 0 ? NULL : t->qv + (size_t)k * t->dim;
+}
+
+const float *lr_teacher_passage(const lr_teacher *t, const char *id)
+{
+    int k = strmap_get(&t->p, id);
+    return k < 0 ? NULL : t->pv + (size_t)k * t->dim;
+}
+
+int lr_teacher_dim(const lr_teacher *t)
+{
+    return t->dim;
+}

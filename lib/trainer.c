@@ -1,0 +1,651 @@
+/* trainer.c - the training loop of lr-train (batches, AdamW updates,
+ * schedules, progress, checkpoints, resumable state) and the random
+ * initialisation of a model from its config.json. */
+#include "config.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ */
+/* options */
+
+static const char *obj_names[] = {"contrastive", "lm", "distill"};
+
+int lr_objective_parse(const char *s, lr_objective *o)
+{
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, obj_names[i]) == 0) {
+            *o = (lr_objective)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *lr_objective_name(lr_objective o)
+{
+    return (unsigned)o < 3 ? obj_names[o] : "?";
+}
+
+void lr_train_opts_init(lr_train_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->objective = LR_OBJ_CONTRASTIVE;
+    o->epochs = 1;
+    o->lr = 2e-5;
+    o->weight_decay = 0.01;
+    o->clip = 1.0;
+    o->tau = 0.02;
+    o->tau_teacher = 0.02;
+    o->batch = 8;
+    o->negatives = 1;
+    o->accum = 1;
+    o->schedule = LR_SCHED_LINEAR;
+    o->chunk = 4096;
+    o->lora_targets = "all";
+}
+
+/* ------------------------------------------------------------------ */
+/* safetensors-style files (random init, training state) */
+
+typedef struct st_entry {
+    const char *name;
+    const float *data;
+    int ndim;
+    int64_t shape[2];
+} st_entry;
+
+/* Header + float32 data of entries to f; meta (nullable) as __metadata__. */
+static int st_write(FILE *f, const st_entry *e, size_t n, json_t *meta, const char *what,
+                    lr_error *err)
+{
+    json_t *h = json_object();
+    if (meta) json_object_set(h, "__metadata__", meta);
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *shape = json_array();
+        int64_t numel = 1;
+        for (int d = 0; d < e[i].ndim; d++) {
+            json_array_append_new(shape, json_integer(e[i].shape[d]));
+            numel *= e[i].shape[d];
+        }
+        size_t bytes = (size_t)numel * 4;
+        json_object_set_new(h, e[i].name,
+                            json_pack("{s:s, s:o, s:[I,I]}", "dtype", "F32", "shape", shape,
+                                      "data_offsets", (json_int_t)off, (json_int_t)(off + bytes)));
+        off += bytes;
+    }
+    char *js = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(h);
+    size_t len = strlen(js), pad = (8 - len % 8) % 8;
+    uint64_t hl = len + pad;
+    int rc = 0;
+    if (fwrite(&hl, 8, 1, f) != 1 || fwrite(js, 1, len, f) != len ||
+        fwrite("        ", 1, pad, f) != pad)
+        rc = -1;
+    free(js);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int64_t numel = 1;
+        for (int d = 0; d < e[i].ndim; d++) numel *= e[i].shape[d];
+        if (fwrite(e[i].data, 4, (size_t)numel, f) != (size_t)numel) rc = -1;
+    }
+    if (rc) lr_errorf(err, "%s: write error: %s", what, strerror(errno));
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* random initialisation */
+
+static int copy_file(const char *from, const char *to, lr_error *err)
+{
+    size_t n;
+    char *buf = lr_read_file(from, &n, err);
+    if (!buf) return -1;
+    FILE *f = fopen(to, "wb");
+    int rc = 0;
+    if (!f || fwrite(buf, 1, n, f) != n) rc = lr_errorf(err, "%s: %s", to, strerror(errno));
+    if (f && fclose(f) && !rc) rc = lr_errorf(err, "%s: %s", to, strerror(errno));
+    free(buf);
+    return rc;
+}
+
+static int get_int(json_t *cfg, const char *key, int def)
+{
+    json_t *v = json_object_get(cfg, key);
+    return json_is_integer(v) ? (int)json_integer_value(v) : def;
+}
+
+lr_checkpoint *lr_train_init_random(const char *config_path, const char *tokenizer_path,
+                                    uint64_t seed, lr_error *err)
+{
+    json_t *cfg = lr_json_load_file(config_path, err);
+    if (!cfg) return NULL;
+    lr_checkpoint *ck = NULL;
+    const char *mt = json_string_value(json_object_get(cfg, "model_type"));
+    int H = get_int(cfg, "hidden_size", 0), L = get_int(cfg, "num_hidden_layers", 0);
+    int nh = get_int(cfg, "num_attention_heads", 0);
+    int nkv = get_int(cfg, "num_key_value_heads", nh), I = get_int(cfg, "intermediate_size", 0);
+    int V = get_int(cfg, "vocab_size", 0);
+    int hd = get_int(cfg, "head_dim", nh > 0 ? H / nh : 0);
+    bool tie = json_is_true(json_object_get(cfg, "tie_word_embeddings"));
+    bool bias = json_is_true(json_object_get(cfg, "attention_bias")) || (mt && !strcmp(mt, "qwen2"));
+    bool qkn = mt && !strcmp(mt, "qwen3");
+    json_t *ir = json_object_get(cfg, "initializer_range");
+    double sd = json_is_number(ir) ? json_number_value(ir) : 0.02;
+    if (H <= 0 || L <= 0 || nh <= 0 || nkv <= 0 || I <= 0 || V <= 0 || hd <= 0) {
+        lr_errorf(err, "%s: expected positive hidden_size, num_hidden_layers, "
+                       "num_attention_heads, intermediate_size and vocab_size", config_path);
+        json_decref(cfg);
+        return NULL;
+    }
+    json_decref(cfg);
+    /* the tokenizer must fit the vocabulary */
+    lr_tokenizer *tok = lr_tokenizer_load_file(tokenizer_path, err);
+    if (!tok) return NULL;
+    int tv = lr_tokenizer_vocab_size(tok);
+    lr_tokenizer_free(tok);
+    if (tv > V) {
+        lr_errorf(err, "%s: vocab_size %d is smaller than the tokenizer's %d (%s)", config_path, V,
+                  tv, tokenizer_path);
+        return NULL;
+    }
+
+    /* every tensor, HF-style: matrices normal(0, initializer_range), norms 1, biases 0 */
+    enum { MAXT = 16 };
+    size_t cap = (size_t)L * MAXT + 4, n = 0;
+    st_entry *e = lr_xcalloc(cap, sizeof *e);
+    char **names = lr_xcalloc(cap, sizeof *names);
+    lr_rng rng;
+    lr_rng_seed(&rng, seed ^ 0x696e6974ULL);
+#define ADD(nm, d0, d1, kind)                                                          \
+    do {                                                                               \
+        names[n] = lr_xstrdup(nm);                                                     \
+        e[n].name = names[n];                                                          \
+        e[n].ndim = (d1) != 0 ? 2 : 1;                                                      \
+        e[n].shape[0] = (d0);                                                          \
+        e[n].shape[1] = (d1);                                                          \
+        size_t cnt = (size_t)(d0) * ((d1) != 0 ? (size_t)(d1) : 1);                         \
+        float *w = lr_xmalloc(cnt * sizeof(float));                                    \
+        for (size_t i_ = 0; i_ < cnt; i_++)                                            \
+            w[i_] = (kind) == 0 ? (float)(sd * lr_rng_normal(&rng)) : (kind) == 1 ? 1.0f : 0.0f; \
+        e[n++].data = w;                                                               \
+    } while (0)
+    char nm[160];
+    ADD("model.embed_tokens.weight", V, H, 0);
+    for (int l = 0; l < L; l++) {
+#define LN(s) (snprintf(nm, sizeof nm, "model.layers.%d.%s", l, s), nm)
+        ADD(LN("input_layernorm.weight"), H, 0, 1);
+        ADD(LN("self_attn.q_proj.weight"), nh * hd, H, 0);
+        ADD(LN("self_attn.k_proj.weight"), nkv * hd, H, 0);
+        ADD(LN("self_attn.v_proj.weight"), nkv * hd, H, 0);
+        if (bias) {
+            ADD(LN("self_attn.q_proj.bias"), nh * hd, 0, 2);
+            ADD(LN("self_attn.k_proj.bias"), nkv * hd, 0, 2);
+            ADD(LN("self_attn.v_proj.bias"), nkv * hd, 0, 2);
+        }
+        if (qkn) {
+            ADD(LN("self_attn.q_norm.weight"), hd, 0, 1);
+            ADD(LN("self_attn.k_norm.weight"), hd, 0, 1);
+        }
+        ADD(LN("self_attn.o_proj.weight"), H, nh * hd, 0);
+        ADD(LN("post_attention_layernorm.weight"), H, 0, 1);
+        ADD(LN("mlp.gate_proj.weight"), I, H, 0);
+        ADD(LN("mlp.up_proj.weight"), I, H, 0);
+        ADD(LN("mlp.down_proj.weight"), H, I, 0);
+#undef LN
+    }
+    ADD("model.norm.weight", H, 0, 1);
+    if (!tie) ADD("lm_head.weight", V, H, 0);
+#undef ADD
+
+    /* written as an HF directory and loaded like any other model */
+    const char *tmp = getenv("TMPDIR");
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s/lr-init.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        lr_errorf(err, "%s: %s", dir, strerror(errno));
+        goto out;
+    }
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    int rc = copy_file(config_path, path, err);
+    if (rc == 0) {
+        snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+        rc = copy_file(tokenizer_path, path, err);
+    }
+    char tc[4200];
+    snprintf(tc, sizeof tc, "%s", tokenizer_path);
+    char *slash = strrchr(tc, '/');
+    snprintf(slash ? slash + 1 : tc, sizeof tc - (slash ? (size_t)(slash + 1 - tc) : 0),
+             "tokenizer_config.json");
+    if (rc == 0 && access(tc, R_OK) == 0) {
+        snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+        rc = copy_file(tc, path, err);
+    }
+    if (rc == 0) {
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        FILE *f = fopen(path, "wb");
+        if (!f)
+            rc = lr_errorf(err, "%s: %s", path, strerror(errno));
+        else {
+            json_t *meta = json_pack("{s:s}", "format", "pt");
+            rc = st_write(f, e, n, meta, path, err);
+            json_decref(meta);
+            if (fclose(f) && !rc) rc = lr_errorf(err, "%s: %s", path, strerror(errno));
+        }
+    }
+    if (rc == 0) ck = lr_checkpoint_load(dir, err);
+    /* the loaded checkpoint keeps what it needs (unlinked mappings stay valid) */
+    const char *files[] = {"config.json", "tokenizer.json", "tokenizer_config.json",
+                           "model.safetensors"};
+    for (size_t i = 0; i < LR_ARRAY_LEN(files); i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+out:
+    for (size_t i = 0; i < n; i++) {
+        free(names[i]);
+        free((void *)e[i].data);
+    }
+    free(names);
+    free(e);
+    return ck;
+}
+
+/* ------------------------------------------------------------------ */
+/* training state: weights and AdamW moments of every trainable parameter */
+
+static int state_save(const char *path, lr_tparam *p, int np, const lr_adamw *opt, int64_t step,
+                      const lr_train_opts *o, lr_error *err)
+{
+    st_entry *e = lr_xcalloc(3 * (size_t)np, sizeof *e);
+    char **names = lr_xcalloc(3 * (size_t)np, sizeof *names);
+    float *zero = NULL;
+    int64_t maxn = 0;
+    for (int i = 0; i < np; i++) maxn = LR_MAX(maxn, p[i].n);
+    for (int i = 0; i < np; i++) {
+        const char *sfx[3] = {"", "#exp_avg", "#exp_avg_sq"};
+        const float *d[3] = {p[i].w, p[i].m, p[i].v};
+        for (int k = 0; k < 3; k++) {
+            size_t j = 3 * (size_t)i + k;
+            size_t len = strlen(p[i].name) + 16;
+            names[j] = lr_xmalloc(len);
+            snprintf(names[j], len, "%s%s", p[i].name, sfx[k]);
+            e[j].name = names[j];
+            e[j].ndim = 1;
+            e[j].shape[0] = p[i].n;
+            if (!d[k]) d[k] = zero ? zero : (zero = lr_xcalloc((size_t)maxn, sizeof(float)));
+            e[j].data = d[k];
+        }
+    }
+    char buf[5][32];
+    snprintf(buf[0], 32, "%lld", (long long)step);
+    snprintf(buf[1], 32, "%lld", (long long)opt->step);
+    snprintf(buf[2], 32, "%llu", (unsigned long long)o->seed);
+    snprintf(buf[3], 32, "%d", o->lora_rank);
+    snprintf(buf[4], 32, "%d", np);
+    json_t *meta = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "format", "lr-train-state",
+                             "step", buf[0], "adam_step", buf[1], "seed", buf[2], "objective",
+                             lr_objective_name(o->objective), "lora_rank", buf[3], "params", buf[4]);
+    lr_out *out = lr_out_open(path, err);
+    int rc = out ? st_write(out->fp, e, 3 * (size_t)np, meta, path, err) : -1;
+    if (out) {
+        if (rc == 0)
+            rc = lr_out_commit(out, err);
+        else
+            lr_out_abort(out);
+    }
+    json_decref(meta);
+    for (size_t j = 0; j < 3 * (size_t)np; j++) free(names[j]);
+    free(names);
+    free(e);
+    free(zero);
+    return rc;
+}
+
+static int state_load(const char *path, lr_tparam *p, int np, lr_adamw *opt, int64_t *step,
+                      const lr_train_opts *o, lr_error *err)
+{
+    size_t len;
+    char *buf = lr_read_file(path, &len, err);
+    if (!buf) return -1;
+    int rc = 0;
+    uint64_t hl = 0;
+    json_t *h = NULL;
+    if (len >= 8) memcpy(&hl, buf, 8);
+    if (len < 8 || hl > len - 8 || !(h = json_loadb(buf + 8, hl, 0, NULL))) {
+        rc = lr_errorf(err, "%s: not a training state (bad header)", path);
+        goto out;
+    }
+    json_t *meta = json_object_get(h, "__metadata__");
+    const char *fmt = json_string_value(json_object_get(meta, "format"));
+    if (!fmt || strcmp(fmt, "lr-train-state")) {
+        rc = lr_errorf(err, "%s: not a training state (format)", path);
+        goto out;
+    }
+    const char *obj = json_string_value(json_object_get(meta, "objective"));
+    const char *rank = json_string_value(json_object_get(meta, "lora_rank"));
+    if (!obj || strcmp(obj, lr_objective_name(o->objective)) || !rank || atoi(rank) != o->lora_rank) {
+        rc = lr_errorf(err, "%s: state of a %s run with LoRA rank %s; this run is %s with rank %d",
+                       path, obj ? obj : "?", rank ? rank : "?", lr_objective_name(o->objective),
+                       o->lora_rank);
+        goto out;
+    }
+    const char *s = json_string_value(json_object_get(meta, "step"));
+    const char *as = json_string_value(json_object_get(meta, "adam_step"));
+    *step = s ? atoll(s) : 0;
+    opt->step = as ? atoll(as) : 0;
+    const char *pc = json_string_value(json_object_get(meta, "params"));
+    if (!pc || atoi(pc) != np) {
+        rc = lr_errorf(err, "%s: %s parameters, the model has %d", path, pc ? pc : "?", np);
+        goto out;
+    }
+    for (int i = 0; i < np && rc == 0; i++) {
+        const char *sfx[3] = {"", "#exp_avg", "#exp_avg_sq"};
+        float **d[3] = {&p[i].w, &p[i].m, &p[i].v};
+        for (int k = 0; k < 3 && rc == 0; k++) {
+            char name[300];
+            snprintf(name, sizeof name, "%s%s", p[i].name, sfx[k]);
+            json_t *t = json_object_get(h, name);
+            json_t *off = json_object_get(t, "data_offsets");
+            uint64_t a = json_integer_value(json_array_get(off, 0));
+            uint64_t b = json_integer_value(json_array_get(off, 1));
+            if (!t || b - a != (uint64_t)p[i].n * 4 || b < a || 8 + hl + b > len) {
+                rc = lr_errorf(err, "%s: tensor %s missing or of the wrong size", path, name);
+                break;
+            }
+            if (!*d[k]) *d[k] = lr_xmalloc((size_t)p[i].n * sizeof(float));
+            memcpy(*d[k], buf + 8 + hl + a, (size_t)p[i].n * 4);
+        }
+    }
+out:
+    json_decref(h);
+    free(buf);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* batches */
+
+typedef struct tok_cache {
+    lr_ids *ids;
+    bool *done;
+} tok_cache;
+
+static const lr_ids *cached_ids(tok_cache *c, size_t i, const lr_tokenizer *tok, const lr_retrieval *r,
+                                bool is_query, const char *text, lr_error *err)
+{
+    if (!c->done[i]) {
+        if (lr_encode_text(tok, r, is_query, text, strlen(text), &c->ids[i], err)) {
+            lr_error_prefix(err, "%s \"%.40s\"", is_query ? "query" : "passage", text);
+            return NULL;
+        }
+        c->done[i] = true;
+    }
+    return &c->ids[i];
+}
+
+typedef struct batch {
+    lr_ids q, p;
+    int *ql, *pl, *pos;
+    float *teacher;
+    int nq, np, cap_q, cap_p;
+    int64_t tokens;
+} batch;
+
+static void push_seq(lr_ids *dst, int **lens, int *n, int *cap, const lr_ids *src)
+{
+    if (*n == *cap) *lens = lr_xrealloc(*lens, (*cap = *cap ? 2 * *cap : 64) * sizeof(int));
+    (*lens)[(*n)++] = (int)src->n;
+    for (size_t i = 0; i < src->n; i++) lr_ids_push(dst, src->ids[i]);
+}
+
+typedef struct trainer {
+    const lr_train_opts *o;
+    const lr_train_data *data;
+    const lr_lm_data *lm;
+    const lr_teacher *teacher;
+    const lr_tokenizer *tok;
+    const lr_retrieval *r;
+    tok_cache qc, pc;
+    int *perm;
+    int64_t perm_epoch;
+    int64_t n_items, per_epoch;
+} trainer;
+
+static void epoch_perm(trainer *t, int64_t epoch)
+{
+    if (t->perm_epoch == epoch) return;
+    for (int64_t i = 0; i < t->n_items; i++) t->perm[i] = (int)i;
+    lr_rng rng;
+    lr_rng_seed(&rng, t->o->seed * 0x9E3779B97F4A7C15ULL + (uint64_t)epoch + 1);
+    lr_rng_shuffle(&rng, t->perm, (size_t)t->n_items);
+    t->perm_epoch = epoch;
+}
+
+/* Micro-batch number mb: items perm[k*B .. (k+1)*B) of its epoch. */
+static int build_contrastive(trainer *t, int64_t mb, batch *b, lr_error *err)
+{
+    const lr_train_opts *o = t->o;
+    const lr_train_data *d = t->data;
+    epoch_perm(t, mb / t->per_epoch);
+    int64_t k = mb % t->per_epoch;
+    int64_t i0 = k * o->batch, i1 = LR_MIN(t->n_items, i0 + o->batch);
+    b->q.n = b->p.n = 0;
+    b->nq = b->np = 0;
+    b->tokens = 0;
+    lr_rng rng;
+    lr_rng_seed(&rng, o->seed ^ (0xC0FFEEULL + (uint64_t)mb * 0x9E3779B97F4A7C15ULL));
+    int *pidx = NULL, npidx = 0;
+    int *negs = NULL;
+    b->pos = lr_xrealloc(b->pos, (size_t)(i1 - i0) * sizeof(int));
+    for (int64_t i = i0; i < i1; i++) {
+        const lr_train_example *ex = &d->ex[t->perm[i]];
+        const lr_ids *q = cached_ids(&t->qc, (size_t)t->perm[i], t->tok, t->r, true, ex->query, err);
+        if (!q) goto fail;
+        push_seq(&b->q, &b->ql, &b->nq, &b->cap_q, q);
+        int pos = ex->pos[lr_rng_next(&rng) % (uint64_t)ex->n_pos];
+        int want = LR_MIN(o->negatives, ex->n_neg);
+        negs = lr_xrealloc(negs, (size_t)(ex->n_neg + 1) * sizeof(int));
+        memcpy(negs, ex->neg, (size_t)ex->n_neg * sizeof(int));
+        /* partial Fisher-Yates: `want` distinct negatives */
+        for (int j = 0; j < want; j++) {
+            int r = j + (int)(lr_rng_next(&rng) % (uint64_t)(ex->n_neg - j));
+            int tmp = negs[j];
+            negs[j] = negs[r];
+            negs[r] = tmp;
+        }
+        pidx = lr_xrealloc(pidx, (size_t)(npidx + 1 + want) * sizeof(int));
+        b->pos[b->nq - 1] = npidx;
+        pidx[npidx++] = pos;
+        for (int j = 0; j < want; j++) pidx[npidx++] = negs[j];
+    }
+    for (int j = 0; j < npidx; j++) {
+        const lr_ids *p = cached_ids(&t->pc, (size_t)pidx[j], t->tok, t->r, false, d->passages[pidx[j]], err);
+        if (!p) goto fail;
+        push_seq(&b->p, &b->pl, &b->np, &b->cap_p, p);
+    }
+    b->tokens = (int64_t)(b->q.n + b->p.n);
+    if (t->teacher) {
+        int dim = lr_teacher_dim(t->teacher);
+        b->teacher = lr_xrealloc(b->teacher, (size_t)b->nq * b->np * sizeof(float));
+        for (int i = 0; i < b->nq; i++) {
+            const lr_train_example *ex = &d->ex[t->perm[i0 + i]];
+            const float *tq = lr_teacher_query(t->teacher, ex->qid);
+            if (!tq) {
+                lr_errorf(err, "teacher: no embedding for query id \"%s\"", ex->qid);
+                goto fail;
+            }
+            for (int j = 0; j < b->np; j++) {
+                const char *pid = d->passage_ids[pidx[j]];
+                const float *tp = lr_teacher_passage(t->teacher, pid);
+                if (!tp) {
+                    lr_errorf(err, "teacher: no embedding for passage id \"%s\"", pid);
+                    goto fail;
+                }
+                double s = 0;
+                for (int c = 0; c < dim; c++) s += (double)tq[c] * tp[c];
+                b->teacher[(size_t)i * b->np + j] = (float)s;
+            }
+        }
+    }
+    free(pidx);
+    free(negs);
+    return 0;
+fail:
+    free(pidx);
+    free(negs);
+    return -1;
+}
+
+static void build_lm(trainer *t, int64_t mb, batch *b)
+{
+    const lr_lm_data *lm = t->lm;
+    epoch_perm(t, mb / t->per_epoch);
+    int64_t k = mb % t->per_epoch;
+    int64_t i0 = k * t->o->batch, i1 = LR_MIN(t->n_items, i0 + t->o->batch);
+    b->q.n = 0;
+    b->nq = 0;
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t s = t->perm[i];
+        lr_ids v = {lm->ids + lm->start[s], (size_t)(lm->start[s + 1] - lm->start[s]), 0};
+        push_seq(&b->q, &b->ql, &b->nq, &b->cap_q, &v);
+    }
+    b->tokens = (int64_t)b->q.n;
+}
+
+/* ------------------------------------------------------------------ */
+/* the loop */
+
+static int save_model(lr_tmodel *tm, lr_checkpoint *ck, const lr_retrieval *r, const char *path,
+                      lr_error *err)
+{
+    if (lr_tmodel_store(tm, ck, err)) return -1;
+    lr_retrieval_to_checkpoint(ck, r);
+    return lr_checkpoint_save(ck, path, err);
+}
+
+int lr_train(lr_checkpoint *ck, const lr_tokenizer *tok, const lr_retrieval *r,
+             const lr_train_opts *o, const lr_train_data *data, const lr_lm_data *lm,
+             const lr_teacher *teacher, lr_error *err)
+{
+    const bool is_lm = o->objective == LR_OBJ_LM;
+    if (!(o->lr > 0) || !isfinite(o->lr)) return lr_errorf(err, "learning rate %g: must be positive", o->lr);
+    if (o->batch < 1 || o->accum < 1) return lr_errorf(err, "batch and accumulation must be at least 1");
+    if (is_lm ? !lm : !data) return lr_errorf(err, "no training data for the %s objective", lr_objective_name(o->objective));
+    if (o->objective == LR_OBJ_DISTILL && !teacher) return lr_errorf(err, "distill: no teacher embeddings");
+    bool to_file = o->output && strcmp(o->output, "-");
+    if (o->save_every > 0 && !to_file) return lr_errorf(err, "saving every %lld steps needs an output file", (long long)o->save_every);
+
+    trainer t = {0};
+    t.o = o, t.data = data, t.lm = lm, t.teacher = teacher, t.tok = tok, t.r = r;
+    t.n_items = is_lm ? lm->n_seq : (int64_t)data->n;
+    t.per_epoch = (t.n_items + o->batch - 1) / o->batch;
+    t.perm = lr_xmalloc((size_t)t.n_items * sizeof(int));
+    t.perm_epoch = -1;
+    if (!is_lm) {
+        t.qc.ids = lr_xcalloc(data->n, sizeof(lr_ids));
+        t.qc.done = lr_xcalloc(data->n, sizeof(bool));
+        t.pc.ids = lr_xcalloc(data->n_passages, sizeof(lr_ids));
+        t.pc.done = lr_xcalloc(data->n_passages, sizeof(bool));
+    }
+    int64_t total = o->steps > 0 ? o->steps : (int64_t)ceil(o->epochs * t.per_epoch / o->accum);
+    if (total < 1) total = 1;
+
+    int rc = -1;
+    batch b = {0};
+    lr_progress *prog = NULL;
+    char state_path[4200] = "";
+    lr_tmodel *tm = lr_tmodel_new(ck, is_lm, err);
+    if (!tm) goto out;
+    lr_tmodel_set_chunk(tm, o->chunk);
+    if (o->lora_rank > 0 &&
+        lr_tmodel_lora(tm, o->lora_rank, o->lora_alpha > 0 ? o->lora_alpha : 2.0 * o->lora_rank,
+                       o->lora_targets, o->seed, err))
+        goto out;
+    int np;
+    lr_tparam *p = lr_tmodel_params(tm, &np);
+    lr_adamw opt;
+    lr_adamw_init(&opt);
+    opt.weight_decay = o->weight_decay;
+    int64_t step = 0, last_saved = -1;
+    if (o->resume) {
+        if (state_load(o->resume, p, np, &opt, &step, o, err)) goto out;
+        if (step > total) {
+            lr_errorf(err, "%s: state at step %lld, beyond the %lld steps of this run", o->resume,
+                      (long long)step, (long long)total);
+            goto out;
+        }
+    }
+    if (to_file) snprintf(state_path, sizeof state_path, "%s.state", o->output);
+    lr_checkpoint_add_history(ck, o->argc, o->argv);
+
+    prog = lr_progress_new("lr-train", total - step, o->quiet);
+    double ema = NAN;
+    for (; step < total; step++) {
+        lr_grad_zero(p, np);
+        double loss = 0;
+        int64_t tokens = 0;
+        for (int a = 0; a < o->accum; a++) {
+            int64_t mb = step * o->accum + a;
+            double l;
+            lr_error e2 = {{0}};
+            if (is_lm) {
+                build_lm(&t, mb, &b);
+                l = lr_tmodel_lm(tm, b.q.ids, b.ql, b.nq, 1.0 / o->accum, NULL, &e2);
+            } else {
+                if (build_contrastive(&t, mb, &b, err)) goto out;
+                lr_contrastive_batch cb = {b.q.ids, b.ql, b.nq, b.p.ids, b.pl, b.np, b.pos,
+                                           o->objective == LR_OBJ_DISTILL ? b.teacher : NULL};
+                l = lr_tmodel_contrastive(tm, &cb, o->tau, o->tau_teacher, r->pooling, r->normalize,
+                                          1.0 / o->accum, NULL, &e2);
+            }
+            if (e2.msg[0]) {
+                /* an input error (bad id, bad length), not a diverged loss */
+                lr_errorf(err, "step %lld: %s", (long long)step + 1, e2.msg);
+                goto out;
+            }
+            loss += l / o->accum;
+            tokens += b.tokens;
+        }
+        double gnorm = o->clip > 0 ? lr_grad_clip(p, np, o->clip) : lr_grad_norm(p, np);
+        if (!isfinite(loss) || !isfinite(gnorm)) {
+            if (last_saved >= 0)
+                lr_errorf(err, "step %lld: loss is %s; stopped (last good checkpoint: %s, step %lld)",
+                          (long long)step + 1, isfinite(loss) ? "finite but the gradient is not" : "NaN",
+                          o->output, (long long)last_saved);
+            else
+                lr_errorf(err, "step %lld: loss is %s; stopped, nothing written", (long long)step + 1,
+                          isfinite(loss) ? "finite but the gradient is not" : "NaN");
+            goto out;
+        }
+        double lr_now_ = lr_schedule_lr(o->schedule, o->lr, step, o->warmup, total);
+        lr_adamw_step(&opt, p, np, lr_now_);
+        ema = isnan(ema) ? loss : 0.9 * ema + 0.1 * loss;
+        lr_progress_note(prog, "loss %.4f (avg %.4f) lr %.2e", loss, ema, lr_now_);
+        lr_progress_add(prog, 1, tokens);
+        if (o->save_every > 0 && (step + 1) % o->save_every == 0 && step + 1 < total) {
+            if (save_model(tm, ck, r, o->output, err) ||
+                state_save(state_path, p, np, &opt, step + 1, o, err))
+                goto out;
+            last_saved = step + 1;
+        }
+    }
+    if (save_model(tm, ck, r, o->output, err)) goto out;
+    if (o->save_every > 0 && state_save(state_path, p, np, &opt, step, o, err)) goto out;
+    rc = 0;
+out:
+    if (prog) lr_progress_done(prog);
+    lr_tmodel_free(tm);
+    if (!is_lm) {
+        for (size_t i = 0; i < data->n; i++) free(t.qc.ids[i].ids);
+        for (size_t i = 0; i < data->n_passages; i++) free(t.pc.ids[i].ids);
+        free(t.qc.ids), free(t.qc.done), free(t.pc.ids), free(t.pc.done);
+    }
+    free(t.perm);
+    free(b.q.ids), free(b.p.ids), free(b.ql), free(b.pl), free(b.pos), free(b.teacher);
+    return rc;
+}
