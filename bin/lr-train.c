@@ -8,6 +8,7 @@
 #include "config.h"
 #include "lr.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -75,6 +76,7 @@ static void __attribute__((noreturn)) usage(void)
            "      --save-every N        every N updates write OUTPUT and OUTPUT.state\n"
            "                            (weights and optimizer state); needs -o\n"
            "      --resume STATE        continue a run from its OUTPUT.state (same options)\n"
+           "      --log FILE            append \"step loss lr grad-norm tokens\" per update\n"
            "\n"
            "  -j, --threads N           threads (default: all cores)\n"
            "  -q, --quiet               no progress on stderr\n"
@@ -91,7 +93,7 @@ enum {
     OPT_EPOCHS, OPT_STEPS, OPT_LR, OPT_BATCH, OPT_NEG, OPT_TAU, OPT_TTAU, OPT_WARMUP,
     OPT_SCHEDULE, OPT_WD, OPT_CLIP, OPT_ACCUM, OPT_SEED, OPT_CHUNK, OPT_LRANK, OPT_LALPHA,
     OPT_LTARGETS, OPT_POOLING, OPT_NONORM, OPT_NOEOS, OPT_QP, OPT_PP, OPT_MAXTOK, OPT_SAVE,
-    OPT_RESUME
+    OPT_RESUME, OPT_LOG
 };
 
 int main(int argc, char **argv)
@@ -125,6 +127,7 @@ int main(int argc, char **argv)
         {"max-tokens", required_argument, 0, OPT_MAXTOK},
         {"save-every", required_argument, 0, OPT_SAVE},
         {"resume", required_argument, 0, OPT_RESUME},
+        {"log", required_argument, 0, OPT_LOG},
         {"threads", required_argument, 0, 'j'},    {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},             {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
@@ -200,6 +203,9 @@ int main(int argc, char **argv)
         case OPT_MAXTOK: max_tokens = (int)lr_parse_long("--max-tokens", optarg, 2, 1 << 24); break;
         case OPT_SAVE: o.save_every = lr_parse_long("--save-every", optarg, 1, INT64_MAX / 1024); break;
         case OPT_RESUME: o.resume = optarg; break;
+        case OPT_LOG:
+            if (!(o.log = fopen(optarg, "a"))) lr_die("%s: %s", optarg, strerror(errno));
+            break;
         case 'j': threads = (int)lr_parse_long("--threads", optarg, 1, 1024); break;
         case 'q': o.quiet = true; break;
         case 'h': usage();
@@ -258,5 +264,6 @@ int main(int argc, char **argv)
     lr_retrieval_free(&r);
     lr_tokenizer_free(tok);
     lr_checkpoint_free(ck);
+    if (o.log && fclose(o.log)) lr_die("log: %s", strerror(errno));
     return 0;
 }

@@ -880,6 +880,7 @@ typedef struct lr_train_opts {
     const char *output;     /* path, or NULL/"-" for stdout */
     const char *resume;     /* training state to continue from, or NULL */
     bool quiet;
+    FILE *log;              /* nullable: "step loss lr grad-norm tokens" per update */
     int argc;               /* command line, for lr.json's history */
     char **argv;
 } lr_train_opts;
@@ -887,9 +888,10 @@ void lr_train_opts_init(lr_train_opts *o);
 /* Train the model of ck on data (contrastive, distill: with teacher) or
  * lm (lm objective); retrieval settings r (recorded in lr.json) say how
  * texts become ids.  Writes the trained model to o->output, and with
- * save_every also the training state to "<output>.state" (resumable with
- * o->resume).  Returns 0, or -1 with err set (a NaN loss stops training,
- * leaving the last checkpoint written by save_every as it was). */
+ * save_every, every save_every updates, the model and the training state
+ * "<output>.state" (resumable with o->resume), once the next batch has
+ * shown a finite loss.  Returns 0, or -1 with err set: a NaN loss stops
+ * training, leaving the last checkpoint written by save_every as it was. */
 int lr_train(lr_checkpoint *ck, const lr_tokenizer *tok, const lr_retrieval *r,
              const lr_train_opts *o, const lr_train_data *data, const lr_lm_data *lm,
              const lr_teacher *teacher, lr_error *err);

@@ -583,6 +583,7 @@ int lr_train(lr_checkpoint *ck, const lr_tokenizer *tok, const lr_retrieval *r,
     if (to_file) snprintf(state_path, sizeof state_path, "%s.state", o->output);
     lr_checkpoint_add_history(ck, o->argc, o->argv);
 
+    const int64_t start = step;
     prog = lr_progress_new("lr-train", total - step, o->quiet);
     double ema = NAN;
     for (; step < total; step++) {
@@ -622,20 +623,24 @@ int lr_train(lr_checkpoint *ck, const lr_tokenizer *tok, const lr_retrieval *r,
                           isfinite(loss) ? "finite but the gradient is not" : "NaN");
             goto out;
         }
+        /* weights after `step` updates gave a finite loss: a good checkpoint */
+        if (o->save_every > 0 && step > start && step % o->save_every == 0) {
+            if (save_model(tm, ck, r, o->output, err) || state_save(state_path, p, np, &opt, step, o, err))
+                goto out;
+            last_saved = step;
+        }
         double lr_now_ = lr_schedule_lr(o->schedule, o->lr, step, o->warmup, total);
         lr_adamw_step(&opt, p, np, lr_now_);
         ema = isnan(ema) ? loss : 0.9 * ema + 0.1 * loss;
         lr_progress_note(prog, "loss %.4f (avg %.4f) lr %.2e", loss, ema, lr_now_);
         lr_progress_add(prog, 1, tokens);
-        if (o->save_every > 0 && (step + 1) % o->save_every == 0 && step + 1 < total) {
-            if (save_model(tm, ck, r, o->output, err) ||
-                state_save(state_path, p, np, &opt, step + 1, o, err))
-                goto out;
-            last_saved = step + 1;
+        if (o->log) {
+            fprintf(o->log, "%lld\t%.6f\t%.6e\t%.4f\t%lld\n", (long long)step + 1, loss, lr_now_,
+                    gnorm, (long long)tokens);
+            fflush(o->log);
         }
     }
     if (save_model(tm, ck, r, o->output, err)) goto out;
-    if (o->save_every > 0 && state_save(state_path, p, np, &opt, step, o, err)) goto out;
     rc = 0;
 out:
     if (prog) lr_progress_done(prog);
