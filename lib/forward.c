@@ -15,7 +15,7 @@
  * small problems (tiny models, short batches) do not repay, and which
  * hurt most when the cores are shared: below these sizes, one thread. */
 #define PAR_MIN 32768                 /* elements of elementwise work */
-#define GEMM_PAR_MIN (4.0 * 1024 * 1024)   /* multiply-adds */
+#define GEMM_PAR_MIN (1024.0 * 1024)   /* multiply-adds */
 
 /* Row-major C = alpha op(A) op(B) + beta C: lr_sgemm (all threads), or
  * single-threaded BLIS for small products. */
@@ -110,6 +110,7 @@ LR_CLONES static void axpy(float *y, float a, const float *x, int n)
 LR_CLONES static float softmax_row(float *s, int n)
 {
     float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
     for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
     float sum = 0;
 #pragma omp simd reduction(+ : sum)
@@ -263,40 +264,49 @@ static void attention_direct(lr_model *m, const float *qr, const float *kr, cons
     }
 }
 
-/* GEMM attention for one long sequence: query blocks of QB rows against
- * the keys they can see; scores of a chunk of heads in one buffer,
- * softmax in OpenMP between the BLIS calls. */
+/* GEMM attention for one long sequence.  Queries go in blocks of QB
+ * positions, each against only the keys it can see (causal: little
+ * wasted work above the diagonal).  The rep query heads that share a
+ * key-value head are stacked into one [(qb*rep) x hd] matrix, row r =
+ * position i0 + r / rep, head g*rep + r % rep, so that one GEMM scores
+ * them all and one GEMM weighs the values.  buf: QB*nh*(hd + L) floats. */
 static void attention_gemm(lr_model *m, const float *qr, const float *kr, const float *v, int s0,
-                           int L, float *att, float *lse, float *S, size_t S_cap)
+                           int L, float *att, float *lse, float *buf)
 {
-    const int nh = m->nh, hd = m->hd, qdim = m->qdim, kvdim = m->kvdim, rep = m->nh / m->nkv;
-    const int QB = L <= 512 ? L : 256;
+    const int nh = m->nh, nkv = m->nkv, hd = m->hd, qdim = m->qdim, kvdim = m->kvdim;
+    const int rep = nh / nkv, QB = L <= 128 ? L : 64;
     for (int i0 = 0; i0 < L; i0 += QB) {
-        const int i1 = LR_MIN(L, i0 + QB), qb = i1 - i0;
+        const int i1 = LR_MIN(L, i0 + QB), qb = i1 - i0, rows = qb * rep;
         const int k0 = key_lo(m, i0), kb = i1 - k0;
-        int hc = (int)LR_MIN((size_t)nh, S_cap / ((size_t)qb * kb));
-        if (hc < 1) hc = 1;
-        for (int h0 = 0; h0 < nh; h0 += hc) {
-            const int h1 = LR_MIN(nh, h0 + hc);
-            for (int h = h0; h < h1; h++)
-                gemm(false, true, qb, kb, hd, m->scale, qr + (size_t)(s0 + i0) * qdim + h * hd,
-                         qdim, kr + (size_t)(s0 + k0) * kvdim + (h / rep) * hd, kvdim, 0.0f,
-                         S + (size_t)(h - h0) * qb * kb, kb);
-#pragma omp parallel for schedule(static) collapse(2) if ((size_t)(h1 - h0) * qb * kb >= PAR_MIN)
-            for (int h = h0; h < h1; h++)
-                for (int r = 0; r < qb; r++) {
-                    float *row = S + ((size_t)(h - h0) * qb + r) * kb;
-                    const int i = i0 + r, lo = key_lo(m, i) - k0, hi = i - k0 + 1;
-                    float l = softmax_row(row + lo, hi - lo);
-                    if (lse) lse[(size_t)(s0 + i) * nh + h] = l;
-                    if (lo) memset(row, 0, lo * sizeof(float));
-                    if (hi < kb) memset(row + hi, 0, (kb - hi) * sizeof(float));
-                }
-            for (int h = h0; h < h1; h++)
-                gemm(false, false, qb, hd, kb, 1.0f, S + (size_t)(h - h0) * qb * kb, kb,
-                         v + (size_t)(s0 + k0) * kvdim + (h / rep) * hd, kvdim, 0.0f,
-                         att + (size_t)(s0 + i0) * qdim + h * hd, qdim);
+        float *Q = buf, *S = buf + (size_t)nkv * rows * hd;
+        /* gather: Q[g][(t - i0) * rep + j] = head g * rep + j of position t */
+#pragma omp parallel for schedule(static) if ((size_t)qb * qdim >= PAR_MIN)
+        for (int t = 0; t < qb; t++)
+            for (int h = 0; h < nh; h++)
+                memcpy(Q + ((size_t)(h / rep) * rows + (size_t)t * rep + h % rep) * hd,
+                       qr + (size_t)(s0 + i0 + t) * qdim + h * hd, hd * sizeof(float));
+        for (int g = 0; g < nkv; g++)
+            gemm(false, true, rows, kb, hd, m->scale, Q + (size_t)g * rows * hd, hd,
+                 kr + (size_t)(s0 + k0) * kvdim + g * hd, kvdim, 0.0f, S + (size_t)g * rows * kb, kb);
+#pragma omp parallel for schedule(static) if ((size_t)nkv * rows * kb >= PAR_MIN)
+        for (int gr = 0; gr < nkv * rows; gr++) {
+            const int g = gr / rows, r = gr % rows, i = i0 + r / rep, h = g * rep + r % rep;
+            float *row = S + (size_t)gr * kb;
+            const int lo = key_lo(m, i) - k0, hi = i - k0 + 1;
+            float l = softmax_row(row + lo, hi - lo);
+            if (lse) lse[(size_t)(s0 + i) * nh + h] = l;
+            if (lo) memset(row, 0, lo * sizeof(float));
+            if (hi < kb) memset(row + hi, 0, (kb - hi) * sizeof(float));
         }
+        for (int g = 0; g < nkv; g++)   /* the weighted values overwrite Q */
+            gemm(false, false, rows, hd, kb, 1.0f, S + (size_t)g * rows * kb, kb,
+                 v + (size_t)(s0 + k0) * kvdim + g * hd, kvdim, 0.0f, Q + (size_t)g * rows * hd, hd);
+#pragma omp parallel for schedule(static) if ((size_t)qb * qdim >= PAR_MIN)
+        for (int t = 0; t < qb; t++)
+            for (int h = 0; h < nh; h++)
+                memcpy(att + (size_t)(s0 + i0 + t) * qdim + h * hd,
+                       Q + ((size_t)(h / rep) * rows + (size_t)t * rep + h % rep) * hd,
+                       hd * sizeof(float));
     }
 }
 
@@ -312,16 +322,13 @@ void lr_attention(lr_model *m, const float *qr, const float *kr, const float *v,
     }
     attention_direct(m, qr, kr, v, seq_start, n_seq, use, att, lse);
     if (maxlong) {
-        /* any block fits in qbmax x maxlong; all heads' scores at once
-         * when that stays under 8M floats */
-        size_t one = (size_t)LR_MIN(maxlong, 512) * maxlong;
-        size_t cap = LR_MAX(one, LR_MIN(one * m->nh, (size_t)8 << 20));
-        float *S = lr_xmalloc(cap * sizeof(float));
+        size_t qb = LR_MIN(maxlong, maxlong <= 128 ? maxlong : 64);
+        float *buf = lr_xmalloc(qb * m->nh * (size_t)(m->hd + maxlong) * sizeof(float));
         for (int s = 0; s < n_seq; s++)
             if (!use[s])
                 attention_gemm(m, qr, kr, v, seq_start[s], seq_start[s + 1] - seq_start[s], att, lse,
-                               S, cap);
-        free(S);
+                               buf);
+        free(buf);
     }
     free(use);
 }

@@ -319,9 +319,10 @@ START_TEST(test_cache)
 }
 END_TEST
 
-/* a sliding window shorter than the sequences: GEMM and direct attention
- * agree with each other and a naive float64 attention */
-START_TEST(test_window)
+/* GEMM attention (query blocks, stacked GQA heads) and direct attention
+ * agree with a naive float64 attention, with and without a sliding window
+ * shorter than the sequences */
+START_TEST(test_attention)
 {
     fx f = {0};
     if (!fx_load(&f, "tiny-mistral")) return;
@@ -329,8 +330,8 @@ START_TEST(test_window)
     lr_error e;
     lr_model *m = lr_model_new(f.ck, &e);
     ck_assert_ptr_nonnull(m);
-    m->window = 5;
-    const int hd = m->hd, nh = m->nh, nkv = m->nkv, L = 40, T = 2 * L + 3;
+    m->window = _i ? 0 : 5;
+    const int hd = m->hd, nh = m->nh, nkv = m->nkv, L = 150, T = 2 * L + 3, W = m->window;
     const int lens[] = {L, 3, L};
     int starts[] = {0, L, L + 3, T};
     float *q = malloc(sizeof(float) * T * m->qdim), *k = malloc(sizeof(float) * T * m->kvdim);
@@ -343,13 +344,13 @@ START_TEST(test_window)
     lr_attention(m, q, k, v, starts, 3, a1, l1);
     m->attn_gemm_min = 1;
     lr_attention(m, q, k, v, starts, 3, a2, l2);
-    double *ref = malloc(sizeof(double) * T * m->qdim);
+    double *ref = malloc(sizeof(double) * T * m->qdim), *sc = malloc(sizeof(double) * L);
     for (int s = 0; s < 3; s++)
         for (int h = 0; h < nh; h++)
             for (int i = 0; i < lens[s]; i++) {
                 int t = starts[s] + i, g = h / (nh / nkv);
-                double sc[64], mx = -1e300, sum = 0;
-                int lo = i - 5 + 1 > 0 ? i - 5 + 1 : 0;
+                double mx = -1e300, sum = 0;
+                int lo = W && i - W + 1 > 0 ? i - W + 1 : 0;
                 for (int j = lo; j <= i; j++) {
                     double d = 0;
                     for (int x = 0; x < hd; x++)
@@ -367,9 +368,9 @@ START_TEST(test_window)
                 ck_assert_msg(fabs(l1[t * nh + h] - (mx + log(sum))) < 1e-4, "lse");
                 ck_assert_msg(fabs(l2[t * nh + h] - (mx + log(sum))) < 1e-4, "lse (GEMM)");
             }
-    ck_assert(rel_err_f32_f64(a1, ref, (size_t)T * m->qdim) < 1e-5);
-    ck_assert(rel_err_f32_f64(a2, ref, (size_t)T * m->qdim) < 1e-5);
-    free(q), free(k), free(v), free(a1), free(a2), free(l1), free(l2), free(ref);
+    double e1 = rel_err_f32_f64(a1, ref, (size_t)T * m->qdim), e2 = rel_err_f32_f64(a2, ref, (size_t)T * m->qdim);
+    ck_assert_msg(e1 < 1e-5 && e2 < 1e-5, "window %d: direct %g, GEMM %g", W, e1, e2);
+    free(q), free(k), free(v), free(a1), free(a2), free(l1), free(l2), free(ref), free(sc);
     lr_model_free(m);
     fx_free(&f);
 }
@@ -690,7 +691,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, test_fixture, 0, LR_ARRAY_LEN(fixtures));
     tcase_add_loop_test(tc, test_cache, 0, LR_ARRAY_LEN(fixtures));
-    tcase_add_test(tc, test_window);
+    tcase_add_loop_test(tc, test_attention, 0, 2);
     tcase_add_test(tc, test_bad_ids);
     tcase_add_test(tc, test_pool);
     tcase_add_test(tc, test_expf);
