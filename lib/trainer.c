@@ -450,7 +450,7 @@ static int build_contrastive(trainer *t, int64_t mb, batch *b, lr_error *err)
         int pos = ex->pos[lr_rng_next(&rng) % (uint64_t)ex->n_pos];
         int want = LR_MIN(o->negatives, ex->n_neg);
         negs = lr_xrealloc(negs, (size_t)(ex->n_neg + 1) * sizeof(int));
-        memcpy(negs, ex->neg, (size_t)ex->n_neg * sizeof(int));
+        if (ex->n_neg) memcpy(negs, ex->neg, (size_t)ex->n_neg * sizeof(int));
         /* partial Fisher-Yates: `want` distinct negatives */
         for (int j = 0; j < want; j++) {
             int r = j + (int)(lr_rng_next(&rng) % (uint64_t)(ex->n_neg - j));
