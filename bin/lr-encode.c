@@ -49,7 +49,7 @@ static void usage(void)
            "      --tokenize            print each text's ids as a JSON array, one per line,\n"
            "                            instead of encoding (special tokens included)\n"
            "  -o, --output FILE         write to FILE (default stdout); no partial file\n"
-           "  -t, --threads N           threads (default: all cores)\n"
+           "  -t, --threads N           threads (default 0: all cores)\n"
            "  -q, --quiet               no progress on stderr\n"
            "  -v, --verbose             print a summary (tokens/s, GFLOP/s) at the end\n"
            "  -h, --help                show this help and exit\n"
@@ -81,6 +81,31 @@ typedef struct settings {
     bool is_query, tokenize, quiet, verbose;
     int batch_tokens, shard_i, shard_n;
 } settings;
+
+/* Texts in a regular file (non-blank lines), for the progress ETA; -1
+ * when unknown (a pipe). */
+static int64_t count_texts(const char *path)
+{
+    if (!strcmp(path, "-")) return -1;
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    static char buf[1 << 16];
+    int64_t n = 0;
+    bool blank = true;
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < got; i++) {
+            if (buf[i] == '\n') {
+                n += !blank;
+                blank = true;
+            } else if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r') {
+                blank = false;
+            }
+        }
+    n += !blank;
+    fclose(f);
+    return n;
+}
 
 static const item *sort_items;   /* qsort context */
 static int cmp_len_desc(const void *a, const void *b)
@@ -189,7 +214,7 @@ int main(int argc, char **argv)
         case OPT_SHARD: lr_parse_shard("--shard", optarg, &s.shard_i, &s.shard_n); break;
         case OPT_TOKENIZE: s.tokenize = true; break;
         case 'o': output = optarg; break;
-        case 't': threads = (int)lr_parse_long("--threads", optarg, 1, 4096); break;
+        case 't': threads = (int)lr_parse_long("--threads", optarg, 0, 4096); break;
         case 'q': s.quiet = true; break;
         case 'v': s.verbose = true; break;
         case 'h': usage();
@@ -255,7 +280,9 @@ int main(int argc, char **argv)
         pooled = malloc((size_t)WMAX * H * sizeof(float));
         if (!vecs || !pooled) lr_die("out of memory");
     }
-    lr_progress *prog = s.tokenize ? NULL : lr_progress_new("encoding", -1, s.quiet);
+    int64_t total = s.tokenize || s.quiet ? -1 : count_texts(s.path);
+    if (total > 0) total = total / s.shard_n + (total % s.shard_n > s.shard_i);
+    lr_progress *prog = s.tokenize ? NULL : lr_progress_new("encoding", total, s.quiet);
     int64_t seen = 0, n_texts = 0, n_tokens = 0;
     double flops = 0, fwd_time = 0, t0 = lr_now();
     for (;;) {
