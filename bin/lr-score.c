@@ -329,6 +329,7 @@ int main(int argc, char **argv)
         cal.budget = max_tokens;
         cal.max_length = r.max_tokens > 0 ? r.max_tokens : (1 << 24);
         if (max_length) cal.max_length = max_length;
+        if (cal.max_length > cal.budget) cal.max_length = (int)cal.budget;   /* fit one text at least */
         cal.batch_tokens = batch_tokens;
         cal.prog = lr_progress_new("scoring", 0, quiet);
         for (int i = 0; i < n_calib && !cal.full; i++) {
