@@ -111,6 +111,30 @@ if [ -d "$LR_SHARED/fixtures/tiny-mistral" ]; then
     if awk 'NR == FNR { a[$1] = $2; next } { d = a[$1] - $2; if (d < 0) d = -d; if (d > 1e-3) bad = 1 }
             END { exit bad }' "$TMP/g1.log" "$TMP/g2.log"; then pass "gradient caching: same losses"
     else fail "gradient caching: losses differ"; fi
+
+    # distillation from a teacher's embeddings (here the model itself, encoded by lr-encode)
+    sf="$LR_SHARED/datasets/scifact"
+    head -n 6 "$LR_SHARED/datasets/train/scifact_train_bm25negs.jsonl" >"$TMP/sf.jsonl"
+    grep -o '"[0-9][0-9]*"' "$TMP/sf.jsonl" | sort -u | sed 's/^/{"_id": /; s/$/,/' >"$TMP/ids"
+    grep -F -f "$TMP/ids" "$sf/corpus.jsonl" >"$TMP/sfc.jsonl"
+    grep -F -f "$TMP/ids" "$sf/queries.jsonl" >"$TMP/sfq.jsonl"
+    m="$LR_SHARED/fixtures/tiny-mistral"
+    if lr-encode -q -t 1 -m "$m" --queries "$TMP/sfq.jsonl" --max-tokens 48 >"$TMP/tq.mp" &&
+       lr-encode -q -t 1 -m "$m" --corpus "$TMP/sfc.jsonl" --max-tokens 48 >"$TMP/tp.mp" &&
+       lr-train -j1 -q -m "$m" --objective distill --train "$TMP/sf.jsonl" --corpus "$TMP/sfc.jsonl" \
+           --teacher-queries "$TMP/tq.mp" --teacher-passages "$TMP/tp.mp" --negatives 3 \
+           --max-tokens 48 --steps 2 --log "$TMP/d.log" -o "$TMP/d.tar"; then
+        # the student starts as the teacher: KL near zero at the first step
+        awk 'NR == 1 { exit !($2 >= 0 && $2 < 1e-3) }' "$TMP/d.log" &&
+            pass "distill: student == teacher gives KL $(awk 'NR == 1 { print $2 }' "$TMP/d.log")" ||
+            fail "distill: first KL $(awk 'NR == 1 { print $2 }' "$TMP/d.log"), expected ~0"
+    else
+        fail "distill: exit status"
+    fi
+    expect_error "distill: unknown teacher id" 'teacher: no embedding for query id' "$TMP/d2.tar" -- \
+        lr-train -j1 -q -m "$m" --objective distill --train "$TMP/sf.jsonl" --corpus "$TMP/sfc.jsonl" \
+            --teacher-queries "$TMP/tp.mp" --teacher-passages "$TMP/tp.mp" --max-tokens 48 \
+            --steps 1 -o "$TMP/d2.tar"
 else
     echo "skip: $LR_SHARED absent: contrastive tests skipped"
 fi
