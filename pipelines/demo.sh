@@ -51,14 +51,14 @@ else
 JSON
         lr-train $T --objective lm --init "$work/config.json" \
             --tokenizer "$here/demo/tokenizer.json" --train "$data/pretrain.jsonl" \
-            --max-length 128 --batch 32 --steps ${LR_PRETRAIN_STEPS:-600} --lr 2e-3 \
+            --max-tokens 128 --batch 32 --steps ${LR_PRETRAIN_STEPS:-600} --lr 2e-3 \
             --warmup 30 --schedule cosine --seed 1 -o "$work/base.tar"
     fi
     if [ ! -s "$work/full.tar" ]; then
         say "contrastive fine-tuning into a retriever"
         lr-train $T -m "$work/base.tar" --objective contrastive --train "$train" \
             --batch 32 --epochs ${LR_EPOCHS:-2} --lr 5e-4 --warmup 10 --seed 1 \
-            --query-max-length 32 --passage-max-length 128 -o "$work/full.tar"
+            --max-tokens 128 -o "$work/full.tar"
     fi
     full=$work/full.tar
 fi
@@ -66,7 +66,7 @@ fi
 # ---- compression, coarse to fine ----
 say "sublayer importance of the full retriever"
 lr-score $T -m "$full" --calib "$data/corpus.jsonl" --max-tokens 50000 --summary > "$work/scores.mp"
-layers=$(lr-score --print-layers -m "$full" 2>/dev/null || echo 6)
+layers=$(lr-score --show "$work/scores.mp" | sed -n 's/.*, \([0-9]*\) layers,.*/\1/p')
 drop=${LR_DROP_MLP:-$((layers / 3))}
 say "dropping the $drop least important MLP sublayers"
 lr-cut-depth --scores "$work/scores.mp" --drop-mlp "$drop" -m "$full" -o "$work/depth.tar"
@@ -77,7 +77,7 @@ if [ -n "$train" ]; then
     say "recovery: contrastive fine-tuning of the compressed model"
     lr-train $T -m "$work/cut.tar" --objective contrastive --train "$train" \
         --batch 32 --epochs 1 --lr 5e-4 --warmup 10 --seed 2 \
-        --query-max-length 32 --passage-max-length 128 -o "$work/small.tar"
+        --max-tokens 128 -o "$work/small.tar"
     small=$work/small.tar
 else
     small=$work/cut.tar

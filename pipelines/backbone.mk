@@ -1,0 +1,64 @@
+# backbone.mk - pretrain a small Llama-architecture backbone with lr-train's
+# causal-LM objective, then fine-tune it into a retriever on SciFact's train
+# split with its BM25 hard negatives.  No download: the text is that of the
+# collections in SHARED plus Debian's GCIDE dictionary when installed
+# (apt-get install dict-gcide).
+#
+#   make -f pipelines/backbone.mk SHARED=../shared OUT=backbone
+#
+# The result is $(OUT)/retriever.tar, the input of pipelines/effir.mk.
+# Pretraining saves every SAVE_EVERY steps; rerunning resumes from there.
+SHARED ?= ../shared
+OUT ?= backbone
+THREADS ?= 0
+HIDDEN ?= 384
+LAYERS ?= 8
+HEADS ?= 6
+KV_HEADS ?= 2
+FFN ?= 1024
+SEQ ?= 256
+BATCH ?= 16
+PRETRAIN_STEPS ?= 3000
+PRETRAIN_LR ?= 1e-3
+SAVE_EVERY ?= 250
+FT_EPOCHS ?= 2
+FT_LR ?= 2e-4
+NEGATIVES ?= 3
+TOKENIZER ?= $(SHARED)/tokenizers/mistral/tokenizer.json
+DATA = $(SHARED)/datasets
+GCIDE ?= /usr/share/dictd/gcide.dict.dz
+T = --threads $(THREADS)
+
+all: $(OUT)/retriever.tar
+
+$(OUT)/config.json:
+	@mkdir -p $(OUT)
+	printf '{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": %d, "intermediate_size": %d, "num_hidden_layers": %d, "num_attention_heads": %d, "num_key_value_heads": %d, "max_position_embeddings": 2048, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "vocab_size": 32000, "hidden_act": "silu", "tie_word_embeddings": true, "torch_dtype": "float32", "bos_token_id": 1, "eos_token_id": 2}\n' \
+	  $(HIDDEN) $(FFN) $(LAYERS) $(HEADS) $(KV_HEADS) > $@
+
+# Pretraining text: every corpus document (JSONL "text"), then the
+# dictionary's entries as plain-text JSONL rows when it is installed.
+$(OUT)/pretrain.jsonl:
+	@mkdir -p $(OUT)
+	cat $(DATA)/scifact/corpus.jsonl $(DATA)/cranfield/corpus.jsonl \
+	    $(DATA)/cisi/corpus.jsonl $(DATA)/med/corpus.jsonl > $@.tmp
+	if [ -r $(GCIDE) ]; then zcat $(GCIDE) | iconv -f utf-8 -t utf-8 -c | \
+	  awk 'BEGIN { RS = "" } { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); gsub(/[\001-\037]/, " "); \
+	       if (length($$0) > 80) print "{\"text\":\"" $$0 "\"}" }' >> $@.tmp; fi
+	mv $@.tmp $@
+
+$(OUT)/base.tar: $(OUT)/config.json $(OUT)/pretrain.jsonl
+	if [ -s $@.state ]; then resume="--resume $@.state"; else resume=; fi; \
+	lr-train $T --objective lm --init $(OUT)/config.json --tokenizer $(TOKENIZER) \
+	  --train $(OUT)/pretrain.jsonl --max-tokens $(SEQ) --batch $(BATCH) \
+	  --steps $(PRETRAIN_STEPS) --lr $(PRETRAIN_LR) --warmup 100 --schedule cosine \
+	  --seed 1 --save-every $(SAVE_EVERY) --log $(OUT)/pretrain.log $$resume -o $@
+
+$(OUT)/retriever.tar: $(OUT)/base.tar
+	lr-train $T -m $< --objective contrastive \
+	  --train $(DATA)/train/scifact_train_bm25negs.jsonl --corpus $(DATA)/scifact/corpus.jsonl \
+	  --negatives $(NEGATIVES) --batch 16 --epochs $(FT_EPOCHS) --lr $(FT_LR) --warmup 20 \
+	  --max-tokens $(SEQ) --seed 1 --log $(OUT)/finetune.log -o $@
+
+.PHONY: all
+.DELETE_ON_ERROR:
