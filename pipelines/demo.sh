@@ -15,10 +15,9 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 work=${LR_WORK:-demo-work}
-threads=${LR_THREADS:-0}
 keep=${LR_KEEP:-0.5}
 mkdir -p "$work"
-T="--threads $threads"
+T=${LR_THREADS:+--threads $LR_THREADS}
 say() { printf '\n== %s\n' "$*" >&2; }
 start=$(date +%s)
 
@@ -43,8 +42,8 @@ else
         say "pretraining a small Llama on the man pages (causal LM)"
         cat > "$work/config.json" <<'JSON'
 {"architectures": ["LlamaForCausalLM"], "model_type": "llama",
- "hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 6,
- "num_attention_heads": 4, "num_key_value_heads": 2,
+ "hidden_size": 128, "intermediate_size": 384, "num_hidden_layers": 6,
+ "num_attention_heads": 2, "num_key_value_heads": 1,
  "max_position_embeddings": 512, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
  "vocab_size": 4096, "hidden_act": "silu", "tie_word_embeddings": true,
  "torch_dtype": "float32", "bos_token_id": 1, "eos_token_id": 2}

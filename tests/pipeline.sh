@@ -1,0 +1,72 @@
+#!/bin/sh
+# pipeline.sh - the whole pipeline at toy size, self-contained: a model
+# initialised from a config with the demo tokenizer, pretrained (lm),
+# fine-tuned (contrastive), scored, cut in depth and width, recovered,
+# encoded and evaluated.  Checks that the tools compose and that each
+# stage's output is what the next one expects, not the quality.
+. "$(dirname "$0")/lib.sh"
+tok=$LR_SRCDIR/pipelines/demo/tokenizer.json
+cd "$TMP"
+cat > config.json <<'JSON'
+{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
+ "num_hidden_layers": 3, "num_attention_heads": 2, "num_key_value_heads": 1,
+ "max_position_embeddings": 128, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+ "vocab_size": 4096, "tie_word_embeddings": true, "bos_token_id": 1, "eos_token_id": 2}
+JSON
+# twelve topics: a document and a query for each
+i=0
+for t in "tides:the moon pulls the oceans and the sea level rises and falls twice a day" \
+         "volcano:molten rock erupts from a mountain and lava flows down its sides" \
+         "bread:flour water yeast and salt are kneaded and baked in a hot oven" \
+         "chess:two players move kings queens rooks bishops knights and pawns on a board" \
+         "rain:water vapour condenses into clouds and falls back as drops" \
+         "compiler:source code is parsed checked optimised and turned into machine code" \
+         "bees:insects collect nectar from flowers and make honey in a hive" \
+         "guitar:six strings are plucked or strummed over a wooden body" \
+         "glacier:a river of ice moves slowly down a valley and carves it" \
+         "vaccine:a weakened germ trains the immune system to fight disease" \
+         "bridge:steel cables hang from towers and carry a road across a river" \
+         "coffee:roasted beans are ground and hot water is poured through them"; do
+    name=${t%%:*} text=${t#*:}
+    printf '{"_id":"d%d","title":"%s","text":"%s"}\n' $i "$name" "$text" >> corpus.jsonl
+    printf '{"_id":"q%d","text":"what is %s"}\n' $i "$name" >> queries.jsonl
+    printf '{"query":"tell me about %s","pos":["%s %s"]}\n' "$name" "$name" "$text" >> pairs.jsonl
+    printf 'q%d\td%d\t1\n' $i $i >> qrels.body
+    printf '{"text":"%s %s. %s"}\n' "$name" "$text" "$text" >> text.jsonl
+    i=$((i + 1))
+done
+{ printf 'query-id\tcorpus-id\tscore\n'; cat qrels.body; } > qrels.tsv
+
+run() { "$@" 2>>log || { fail "$*: $(tail -1 log)"; finish; }; }
+run lr-train -q --threads 1 --objective lm --init config.json --tokenizer "$tok" \
+    --train text.jsonl --steps 4 --batch 4 --lr 1e-2 --seed 1 -o base.tar
+run lr-train -q --threads 1 -m base.tar --train pairs.jsonl --steps 4 --batch 4 --lr 1e-3 \
+    --max-tokens 32 --seed 1 -o full.tar
+run lr-score -q --threads 1 -m full.tar --calib corpus.jsonl -o scores.mp
+run lr-cut-depth -m full.tar --scores scores.mp --drop-mlp 1 -o depth.tar
+run lr-score -q --threads 1 -m depth.tar --calib corpus.jsonl -o depth.mp
+# the width cut and the recovery as one pipe, as users write it
+lr-cut-width -q -m depth.tar --scores depth.mp --keep 0.5 --multiple-of 8 2>>log |
+    lr-train -q --threads 1 --train pairs.jsonl --steps 2 --batch 4 --lr 1e-3 --seed 2 -o small.tar 2>>log ||
+    fail "cut-width | train: $(tail -1 log)"
+for m in full small; do
+    run lr-encode -q --threads 1 -m $m.tar --corpus corpus.jsonl -o $m.docs.mp
+    run lr-encode -q --threads 1 -m $m.tar --queries queries.jsonl -o $m.queries.mp
+    run lr-eval --quiet --qrels qrels.tsv --queries $m.queries.mp --docs $m.docs.mp \
+        -m ndcg_cut.10 -m recall.100 --format tsv -o $m.tsv
+    # every measure present, a number in [0, 1]
+    n=$(awk '$2 == "all" && $3 >= 0 && $3 <= 1' $m.tsv | wc -l)
+    [ "$n" -eq 2 ] && pass "$m model evaluates" || fail "$m metrics: $(cat $m.tsv)"
+done
+# the compressed model has its layout: one MLP dropped, the others halved
+layout=$(tar -xOf small.tar lr.json | tr -d ' \n' | grep -o '"layers":\[[^]]*\]')
+dropped=$(echo "$layout" | grep -o '"mlp":0' | wc -l)
+halved=$(echo "$layout" | grep -o '"mlp":32' | wc -l)
+[ "$dropped" -eq 1 ] && [ "$halved" -eq 2 ] && pass "compressed layout" || fail "layout $layout"
+# history records the stages in order
+hist=$(tar -xOf small.tar lr.json | grep -o '"tool": *"lr-[a-z-]*"' | sed 's/.*"\(lr-[a-z-]*\)"/\1/' | tr '\n' ' ')
+case "$hist" in
+    *lr-cut-depth*lr-cut-width*lr-train*) pass "history: $hist" ;;
+    *) fail "history: $hist" ;;
+esac
+finish
