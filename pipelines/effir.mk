@@ -8,7 +8,8 @@
 #   make -f pipelines/effir.mk -j2 MODEL=backbone/retriever.tar SHARED=../shared OUT=effir
 #
 # Results: $(OUT)/results.tsv (one line per model and collection) and
-# $(OUT)/*.png (gnuplot).  Targets are independent files, so -j is safe.
+# $(OUT)/*.png (gnuplot; PLOT names the collection plotted, default the
+# first).  MODEL must be a tar.  Targets are independent files, so -j is safe.
 SHARED ?= ../shared
 MODEL ?= backbone/retriever.tar
 OUT ?= effir
@@ -17,6 +18,7 @@ DROPS ?= 1 2 3 4
 KEEPS ?= 0.75 0.5 0.25
 WIDTH_DROP ?= 2
 COLLECTIONS ?= scifact cranfield cisi med
+PLOT ?= $(firstword $(COLLECTIONS))
 CALIB_TOKENS ?= 65536
 MAXTOK ?= 256
 HEAL_EPOCHS ?= 1
@@ -95,30 +97,30 @@ $(OUT)/results.tsv: $(ROWS)
 
 # ---- plots ----
 $(OUT)/quality-params.png: $(OUT)/results.tsv
-	awk -F'\t' 'NR > 1 && $$2 == "scifact"' $< > $(OUT)/scifact.tsv
-	gnuplot -e "set terminal pngcairo size 900,600; set output '$@'; \
-	  set title 'SciFact nDCG@10 against parameters'; set xlabel 'parameters (millions)'; set ylabel 'nDCG@10'; \
+	awk -F'\t' -v c=$(PLOT) 'NR > 1 && $$2 == c' $< > $(OUT)/plot.tsv
+	gnuplot -e "set terminal pngcairo noenhanced size 900,600; set output '$@'; \
+	  set title '$(PLOT) nDCG@10 against parameters'; set xlabel 'parameters (millions)'; set ylabel 'nDCG@10'; \
 	  set key outside; set datafile separator '\t'; \
-	  plot for [f in 'mlp attn layer rand width'] '$(OUT)/scifact.tsv' \
+	  plot for [f in 'mlp attn layer rand width'] '$(OUT)/plot.tsv' \
 	    using (strstrt(strcol(1), 'heal-'.f) == 1 ? \$$3/1e6 : NaN):4 with points pt 7 title f.' (recovered)', \
-	    for [f in 'mlp attn layer rand width'] '$(OUT)/scifact.tsv' \
+	    for [f in 'mlp attn layer rand width'] '$(OUT)/plot.tsv' \
 	    using (strstrt(strcol(1), f) == 1 ? \$$3/1e6 : NaN):4 with points pt 6 title f.' (no recovery)', \
-	    '$(OUT)/scifact.tsv' using (strcol(1) eq 'full' ? \$$3/1e6 : NaN):4 with points pt 5 ps 2 title 'full'"
+	    '$(OUT)/plot.tsv' using (strcol(1) eq 'full' ? \$$3/1e6 : NaN):4 with points pt 5 ps 2 title 'full'"
 $(OUT)/quality-speed.png: $(OUT)/results.tsv
-	awk -F'\t' 'NR > 1 && $$2 == "scifact"' $< > $(OUT)/scifact.tsv
-	gnuplot -e "set terminal pngcairo size 900,600; set output '$@'; \
-	  set title 'SciFact nDCG@10 against encoding speed'; set xlabel 'encoding tokens/s'; set ylabel 'nDCG@10'; \
+	awk -F'\t' -v c=$(PLOT) 'NR > 1 && $$2 == c' $< > $(OUT)/plot.tsv
+	gnuplot -e "set terminal pngcairo noenhanced size 900,600; set output '$@'; \
+	  set title '$(PLOT) nDCG@10 against encoding speed'; set xlabel 'encoding tokens/s'; set ylabel 'nDCG@10'; \
 	  set key outside; set datafile separator '\t'; \
-	  plot for [f in 'mlp attn layer rand width'] '$(OUT)/scifact.tsv' \
+	  plot for [f in 'mlp attn layer rand width'] '$(OUT)/plot.tsv' \
 	    using (strstrt(strcol(1), 'heal-'.f) == 1 ? \$$6 : NaN):4 with points pt 7 title f.' (recovered)', \
-	    '$(OUT)/scifact.tsv' using (strcol(1) eq 'full' ? \$$6 : NaN):4 with points pt 5 ps 2 title 'full'"
+	    '$(OUT)/plot.tsv' using (strcol(1) eq 'full' ? \$$6 : NaN):4 with points pt 5 ps 2 title 'full'"
 $(OUT)/importance.png: $(OUT)/importance.txt
 	awk '$$1 ~ /^[0-9]+$$/ { print $$1, ($$2 == "-" ? "NaN" : $$2), ($$4 == "-" ? "NaN" : $$4) }' $< > $(OUT)/importance.dat
-	gnuplot -e "set terminal pngcairo size 900,500; set output '$@'; \
+	gnuplot -e "set terminal pngcairo noenhanced size 900,500; set output '$@'; \
 	  set title 'Sublayer importance: 1 - mean cos(x, x + F(norm(x)))'; set xlabel 'layer'; set ylabel 'importance'; \
 	  set style data histograms; set style fill solid 0.8; set boxwidth 0.9; \
 	  plot '$(OUT)/importance.dat' using 2:xtic(1) title 'attention', '' using 3 title 'MLP'"
 
 .PHONY: all
 .DELETE_ON_ERROR:
-.PRECIOUS: $(OUT)/models/%.tar $(OUT)/models/heal-%.tar
+.SECONDARY:
