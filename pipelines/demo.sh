@@ -53,13 +53,13 @@ else
 JSON
         lr-train $T --objective lm --init "$work/config.json" \
             --tokenizer "$here/demo/tokenizer.json" --train "$data/pretrain.jsonl" \
-            --max-tokens 128 --batch 32 --steps ${LR_PRETRAIN_STEPS:-100} --lr 2e-3 \
+            --max-tokens 128 --batch 32 --steps ${LR_PRETRAIN_STEPS:-300} --lr 2e-3 \
             --warmup 30 --schedule cosine --seed 1 -o "$work/base.tar"
     fi
     if [ ! -s "$work/full.tar" ]; then
         say "contrastive fine-tuning into a retriever"
         lr-train $T -m "$work/base.tar" --objective contrastive --train "$train" \
-            --batch 32 --epochs ${LR_EPOCHS:-4} --lr 2e-3 --warmup 10 --seed 1 \
+            --batch 32 --epochs ${LR_EPOCHS:-10} --lr 2e-3 --warmup 10 --seed 1 \
             --tau 0.05 --pooling mean --max-tokens 128 -o "$work/full.tar"
     fi
     full=$work/full.tar
@@ -78,7 +78,7 @@ lr-cut-width --scores "$work/scores-depth.mp" --keep "$keep" -m "$work/depth.tar
 if [ -n "$train" ]; then
     say "recovery: contrastive fine-tuning of the compressed model"
     lr-train $T -m "$work/cut.tar" --objective contrastive --train "$train" \
-        --batch 32 --epochs 2 --lr 1e-3 --warmup 10 --seed 2 \
+        --batch 32 --epochs 3 --lr 1e-3 --warmup 10 --seed 2 \
         --tau 0.05 --max-tokens 128 -o "$work/small.tar"
     small=$work/small.tar
 else
