@@ -8,7 +8,8 @@
 #   LR_DATA=DIR        evaluate on this BEIR directory (corpus.jsonl,
 #                      queries.jsonl, qrels/test.tsv); training pairs from
 #                      LR_TRAIN (JSONL {"query","pos","neg"}) if given
-#   LR_WORK=DIR        working directory (default: demo-work)
+#   LR_WORK=DIR        working directory (default: demo-work); a rerun
+#                      reuses the collection and the models found there
 #   LR_DROP_MLP=N      MLP sublayers to drop (default: a third of them)
 #   LR_KEEP=F          fraction of MLP channels kept (default 0.5)
 #   LR_THREADS=N       threads (default: all cores)
