@@ -6,16 +6,20 @@
 #
 #   make -f pipelines/backbone.mk SHARED=../shared OUT=backbone
 #
+# Small models learn retrieval much better with POOLING=mean.
 # The result is $(OUT)/retriever.tar, the input of pipelines/effir.mk.
 # Pretraining saves every SAVE_EVERY steps; rerunning resumes from there.
 SHARED ?= ../shared
 OUT ?= backbone
-THREADS ?= 0
+THREADS ?=
 HIDDEN ?= 384
 LAYERS ?= 8
 HEADS ?= 6
 KV_HEADS ?= 2
 FFN ?= 1024
+VOCAB ?= 32000
+POOLING ?= last
+TAU ?= 0.02
 SEQ ?= 256
 BATCH ?= 16
 PRETRAIN_STEPS ?= 3000
@@ -27,14 +31,14 @@ NEGATIVES ?= 3
 TOKENIZER ?= $(SHARED)/tokenizers/mistral/tokenizer.json
 DATA = $(SHARED)/datasets
 GCIDE ?= /usr/share/dictd/gcide.dict.dz
-T = --threads $(THREADS)
+T = $(if $(THREADS),--threads $(THREADS))
 
 all: $(OUT)/retriever.tar
 
 $(OUT)/config.json:
 	@mkdir -p $(OUT)
-	printf '{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": %d, "intermediate_size": %d, "num_hidden_layers": %d, "num_attention_heads": %d, "num_key_value_heads": %d, "max_position_embeddings": 2048, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "vocab_size": 32000, "hidden_act": "silu", "tie_word_embeddings": true, "torch_dtype": "float32", "bos_token_id": 1, "eos_token_id": 2}\n' \
-	  $(HIDDEN) $(FFN) $(LAYERS) $(HEADS) $(KV_HEADS) > $@
+	printf '{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": %d, "intermediate_size": %d, "num_hidden_layers": %d, "num_attention_heads": %d, "num_key_value_heads": %d, "max_position_embeddings": 2048, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "vocab_size": %d, "hidden_act": "silu", "tie_word_embeddings": true, "torch_dtype": "float32", "bos_token_id": 1, "eos_token_id": 2}\n' \
+	  $(HIDDEN) $(FFN) $(LAYERS) $(HEADS) $(KV_HEADS) $(VOCAB) > $@
 
 # Pretraining text: every corpus document (JSONL "text"), then the
 # dictionary's entries as plain-text JSONL rows when it is installed.
@@ -58,7 +62,7 @@ $(OUT)/retriever.tar: $(OUT)/base.tar
 	lr-train $T -m $< --objective contrastive \
 	  --train $(DATA)/train/scifact_train_bm25negs.jsonl --corpus $(DATA)/scifact/corpus.jsonl \
 	  --negatives $(NEGATIVES) --batch 16 --epochs $(FT_EPOCHS) --lr $(FT_LR) --warmup 20 \
-	  --max-tokens $(SEQ) --seed 1 --log $(OUT)/finetune.log -o $@
+	  --max-tokens $(SEQ) --pooling $(POOLING) --tau $(TAU) --seed 1 --log $(OUT)/finetune.log -o $@
 
 .PHONY: all
 .DELETE_ON_ERROR:
