@@ -37,7 +37,7 @@ static void __attribute__((noreturn)) usage(void)
            "      --summary            print the per-layer importance table on stderr\n"
            "                           (the default when stderr is a terminal)\n"
            "      --show SCORES        print the table of a scores stream on stdout and exit\n"
-           "  -t, --threads N          threads (default: all cores)\n"
+           "  -t, --threads N          threads (default 0: all cores)\n"
            "  -q, --quiet              no progress and no table\n"
            "  -h, --help               show this help and exit\n"
            "  -V, --version            show the version and exit\n",
@@ -277,7 +277,7 @@ int main(int argc, char **argv)
             break;
         case OPT_SUMMARY: summary = true; break;
         case OPT_SHOW: show = optarg; break;
-        case 't': threads = (int)lr_parse_long("--threads", optarg, 1, 4096); break;
+        case 't': threads = (int)lr_parse_long("--threads", optarg, 0, 4096); break;
         case 'q': quiet = true; break;
         case 'h': usage();
         case 'V': lr_print_version();

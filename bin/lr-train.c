@@ -78,7 +78,7 @@ static void __attribute__((noreturn)) usage(void)
            "      --resume STATE        continue a run from its OUTPUT.state (same options)\n"
            "      --log FILE            append \"step loss lr grad-norm tokens\" per update\n"
            "\n"
-           "  -j, --threads N           threads (default: all cores)\n"
+           "  -j, --threads N           threads (default 0: all cores)\n"
            "  -q, --quiet               no progress on stderr\n"
            "  -h, --help                show this help and exit\n"
            "  -V, --version             show the version and exit\n"
@@ -206,7 +206,7 @@ int main(int argc, char **argv)
         case OPT_LOG:
             if (!(o.log = fopen(optarg, "a"))) lr_die("%s: %s", optarg, strerror(errno));
             break;
-        case 'j': threads = (int)lr_parse_long("--threads", optarg, 1, 1024); break;
+        case 'j': threads = (int)lr_parse_long("--threads", optarg, 0, 1024); break;
         case 'q': o.quiet = true; break;
         case 'h': usage();
         case 'V': lr_print_version();
