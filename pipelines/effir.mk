@@ -7,6 +7,8 @@
 #
 #   make -f pipelines/effir.mk -j2 MODEL=backbone/retriever.tar SHARED=../shared OUT=effir
 #
+# DATA holds one BEIR directory per collection; CALIB is the calibration
+# text and TRAIN the lr-train data options of the recovery.
 # Results: $(OUT)/results.tsv (one line per model and collection) and
 # $(OUT)/*.png (gnuplot; PLOT names the collection plotted, default the
 # first).  MODEL must be a tar.  Targets are independent files, so -j is safe.
@@ -24,8 +26,9 @@ MAXTOK ?= 256
 HEAL_EPOCHS ?= 1
 HEAL_LR ?= 1e-4
 SEED ?= 7
-DATA = $(SHARED)/datasets
-TRAIN = --train $(DATA)/train/scifact_train_bm25negs.jsonl --corpus $(DATA)/scifact/corpus.jsonl
+DATA ?= $(SHARED)/datasets
+CALIB ?= $(DATA)/scifact/corpus.jsonl
+TRAIN ?= --train $(DATA)/train/scifact_train_bm25negs.jsonl --corpus $(DATA)/scifact/corpus.jsonl --negatives 3
 T = --threads $(THREADS)
 .SECONDEXPANSION:
 
@@ -39,7 +42,7 @@ all: $(OUT)/results.tsv $(OUT)/quality-params.png $(OUT)/quality-speed.png $(OUT
 # ---- importance profile ----
 $(OUT)/scores.mp:
 	@mkdir -p $(OUT)
-	lr-score $T -m $(MODEL) --calib $(DATA)/scifact/corpus.jsonl --max-tokens $(CALIB_TOKENS) -o $@
+	lr-score $T -m $(MODEL) --calib $(CALIB) --max-tokens $(CALIB_TOKENS) -o $@
 $(OUT)/importance.txt: $(OUT)/scores.mp
 	lr-score --show $< > $@.tmp && mv $@.tmp $@
 
@@ -68,12 +71,12 @@ $(OUT)/models/rand%.tar: $(OUT)/importance.txt
 	lr-cut-depth -m $(MODEL) --mlp-layers $$l -o $@
 # coarse to fine: drop WIDTH_DROP MLPs, re-score, prune channels
 $(OUT)/models/depth$(WIDTH_DROP).scores.mp: $(OUT)/models/mlp$(WIDTH_DROP).tar
-	lr-score $T -m $< --calib $(DATA)/scifact/corpus.jsonl --max-tokens $(CALIB_TOKENS) -o $@
+	lr-score $T -m $< --calib $(CALIB) --max-tokens $(CALIB_TOKENS) -o $@
 $(OUT)/models/width$(WIDTH_DROP)x%.tar: $(OUT)/models/depth$(WIDTH_DROP).scores.mp
 	lr-cut-width -q -m $(OUT)/models/mlp$(WIDTH_DROP).tar --scores $< --keep $* -o $@
 # recovery: retrieval fine-tuning on SciFact train with hard negatives
 $(OUT)/models/heal-%.tar: $(OUT)/models/%.tar
-	lr-train $T -q -m $< $(TRAIN) --negatives 3 --batch 16 --epochs $(HEAL_EPOCHS) \
+	lr-train $T -q -m $< $(TRAIN) --batch 16 --epochs $(HEAL_EPOCHS) \
 	  --lr $(HEAL_LR) --warmup 10 --max-tokens $(MAXTOK) --seed 1 -o $@
 
 # ---- evaluation: one line per model and collection ----
