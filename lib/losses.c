@@ -38,29 +38,33 @@ static void normalise_backward(const double *y, const double *dy, const double *
 
 /* Shared tail: given dS [nq x np] (gradient of the loss w.r.t. the scaled
  * scores s = qn pn^T / tau), produce dq and dp. */
+/* out += (ds / tau) * src, or (ds / tau)^T * src when transpose. */
+static void add_scaled_scores(const double *ds, int nq, int np, double tau, bool transpose,
+                              const double *src, int dim, double *out)
+{
+    for (int i = 0; i < nq; i++)
+        for (int j = 0; j < np; j++) {
+            double c = ds[(size_t)i * np + j] / tau;
+            if (c == 0) continue;
+            const double *s = src + (size_t)(transpose ? i : j) * dim;
+            double *o = out + (size_t)(transpose ? j : i) * dim;
+            for (int k = 0; k < dim; k++) o[k] += c * s[k];
+        }
+}
+
 static void scores_backward(const double *qn, const double *pn, const double *qnorm,
                             const double *pnorm, const double *ds, int nq, int np, int dim,
                             double tau, bool normalize, float *dq, float *dp)
 {
     if (dq) {
         double *dqn = lr_xcalloc((size_t)nq * dim, sizeof(double));
-        for (int i = 0; i < nq; i++)
-            for (int j = 0; j < np; j++) {
-                double c = ds[(size_t)i * np + j] / tau;
-                if (c == 0) continue;
-                for (int k = 0; k < dim; k++) dqn[(size_t)i * dim + k] += c * pn[(size_t)j * dim + k];
-            }
+        add_scaled_scores(ds, nq, np, tau, false, pn, dim, dqn);
         normalise_backward(qn, dqn, qnorm, nq, dim, normalize, dq);
         free(dqn);
     }
     if (dp) {
         double *dpn = lr_xcalloc((size_t)np * dim, sizeof(double));
-        for (int i = 0; i < nq; i++)
-            for (int j = 0; j < np; j++) {
-                double c = ds[(size_t)i * np + j] / tau;
-                if (c == 0) continue;
-                for (int k = 0; k < dim; k++) dpn[(size_t)j * dim + k] += c * qn[(size_t)i * dim + k];
-            }
+        add_scaled_scores(ds, nq, np, tau, true, qn, dim, dpn);
         normalise_backward(pn, dpn, pnorm, np, dim, normalize, dp);
         free(dpn);
     }

@@ -67,9 +67,9 @@ int lr_parse_int_list(const char *opt, const char *s, int max, int **out);
 void lr_parse_shard(const char *opt, const char *s, int *index, int *count);
 
 /* --- atomic output: never leave a partial file behind ---
- * lr_out_open("-" or NULL) writes to stdout directly; any other path
- * writes to a temporary file in the same directory that lr_out_commit()
- * renames into place.  lr_out_abort() (also run at exit for outputs not
+ * lr_out_open("-" or NULL) writes to stdout directly, and a device or FIFO
+ * is written in place; any other path writes to a temporary file in the
+ * same directory that lr_out_commit() renames into place.  lr_out_abort() (also run at exit for outputs not
  * committed, e.g. after lr_die) removes the temporary. */
 typedef struct lr_out {
     FILE *fp;
