@@ -264,6 +264,10 @@ static void attention_direct(lr_model *m, const float *qr, const float *kr, cons
     }
 }
 
+/* Query positions per block of attention_gemm: a short sequence in one
+ * block, a long one in blocks of 64. */
+static int query_block(int L) { return L <= 128 ? L : 64; }
+
 /* GEMM attention for one long sequence.  Queries go in blocks of QB
  * positions, each against only the keys it can see (causal: little
  * wasted work above the diagonal).  The rep query heads that share a
@@ -274,7 +278,7 @@ static void attention_gemm(lr_model *m, const float *qr, const float *kr, const 
                            int L, float *att, float *lse, float *buf)
 {
     const int nh = m->nh, nkv = m->nkv, hd = m->hd, qdim = m->qdim, kvdim = m->kvdim;
-    const int rep = nh / nkv, QB = L <= 128 ? L : 64;
+    const int rep = nh / nkv, QB = query_block(L);
     for (int i0 = 0; i0 < L; i0 += QB) {
         const int i1 = LR_MIN(L, i0 + QB), qb = i1 - i0, rows = qb * rep;
         const int k0 = key_lo(m, i0), kb = i1 - k0;
@@ -314,16 +318,15 @@ void lr_attention(lr_model *m, const float *qr, const float *kr, const float *v,
                   const int *seq_start, int n_seq, float *att, float *lse)
 {
     char *use = lr_xmalloc(n_seq ? n_seq : 1);
-    int maxlong = 0;
+    size_t need = 0;   /* floats of attention_gemm's buffer for the largest block */
     for (int s = 0; s < n_seq; s++) {
         int L = seq_start[s + 1] - seq_start[s];
         use[s] = L < m->attn_gemm_min;
-        if (!use[s]) maxlong = LR_MAX(maxlong, L);
+        if (!use[s]) need = LR_MAX(need, (size_t)query_block(L) * m->nh * (size_t)(m->hd + L));
     }
     attention_direct(m, qr, kr, v, seq_start, n_seq, use, att, lse);
-    if (maxlong) {
-        size_t qb = LR_MIN(maxlong, maxlong <= 128 ? maxlong : 64);
-        float *buf = lr_xmalloc(qb * m->nh * (size_t)(m->hd + maxlong) * sizeof(float));
+    if (need) {
+        float *buf = lr_xmalloc(need * sizeof(float));
         for (int s = 0; s < n_seq; s++)
             if (!use[s])
                 attention_gemm(m, qr, kr, v, seq_start[s], seq_start[s + 1] - seq_start[s], att, lse,

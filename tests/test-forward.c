@@ -331,9 +331,11 @@ START_TEST(test_attention)
     lr_model *m = lr_model_new(f.ck, &e);
     ck_assert_ptr_nonnull(m);
     m->window = _i ? 0 : 5;
-    const int hd = m->hd, nh = m->nh, nkv = m->nkv, L = 150, T = 2 * L + 3, W = m->window;
-    const int lens[] = {L, 3, L};
-    int starts[] = {0, L, L + 3, T};
+    /* a middle sequence short enough for one query block, but longer than
+     * a block of the long ones: the GEMM buffer must fit both */
+    const int hd = m->hd, nh = m->nh, nkv = m->nkv, L = 150, M = 120, T = 2 * L + M, W = m->window;
+    const int lens[] = {L, M, L};
+    int starts[] = {0, L, L + M, T};
     float *q = malloc(sizeof(float) * T * m->qdim), *k = malloc(sizeof(float) * T * m->kvdim);
     float *v = malloc(sizeof(float) * T * m->kvdim);
     for (int i = 0; i < T * m->qdim; i++) q[i] = sinf(i * 0.7f);
