@@ -8,7 +8,8 @@
 #   make -f pipelines/effir.mk -j2 MODEL=backbone/retriever.tar SHARED=../shared OUT=effir
 #
 # DATA holds one BEIR directory per collection; CALIB is the calibration
-# text and TRAIN the lr-train data options of the recovery.
+# text and TRAIN the lr-train data options of the recovery, TAU its
+# temperature (keep the one the retriever was trained with).
 # Results: $(OUT)/results.tsv (one line per model and collection) and
 # $(OUT)/*.png (gnuplot; PLOT names the collection plotted, default the
 # first).  MODEL must be a tar.  Targets are independent files, so -j is safe.
@@ -25,6 +26,7 @@ CALIB_TOKENS ?= 65536
 MAXTOK ?= 256
 HEAL_EPOCHS ?= 1
 HEAL_LR ?= 1e-4
+TAU ?= 0.05
 SEED ?= 7
 DATA ?= $(SHARED)/datasets
 CALIB ?= $(DATA)/scifact/corpus.jsonl
@@ -74,9 +76,10 @@ $(OUT)/models/depth$(WIDTH_DROP).scores.mp: $(OUT)/models/mlp$(WIDTH_DROP).tar
 	lr-score $T -m $< --calib $(CALIB) --max-tokens $(CALIB_TOKENS) -o $@
 $(OUT)/models/width$(WIDTH_DROP)x%.tar: $(OUT)/models/depth$(WIDTH_DROP).scores.mp
 	lr-cut-width -q -m $(OUT)/models/mlp$(WIDTH_DROP).tar --scores $< --keep $* -o $@
-# recovery: retrieval fine-tuning on SciFact train with hard negatives
+# recovery: retrieval fine-tuning on SciFact train with hard negatives, at
+# the temperature the retriever was trained with (TAU: backbone.mk's)
 $(OUT)/models/heal-%.tar: $(OUT)/models/%.tar
-	lr-train $T -q -m $< $(TRAIN) --batch 16 --epochs $(HEAL_EPOCHS) \
+	lr-train $T -q -m $< $(TRAIN) --tau $(TAU) --batch 16 --epochs $(HEAL_EPOCHS) \
 	  --lr $(HEAL_LR) --warmup 10 --max-tokens $(MAXTOK) --seed 1 -o $@
 
 # ---- evaluation: one line per model and collection ----
