@@ -168,39 +168,61 @@ static json_t *json_array_field(json_t *o, const char *const *keys)
     return NULL;
 }
 
-static int load_corpus(lr_train_data *d, const char *path, lr_error *err)
+/* The readers below see one JSON object per row; where it came from goes
+ * into their messages. */
+typedef int (*row_fn)(json_t *o, const char *path, int line, void *ctx, lr_error *err);
+
+/* Call fn on every row of the JSONL text buf (modified in place) until it
+ * fails.  Blank lines are skipped; a line that is not a JSON object is an
+ * error naming it. */
+static int each_row(char *buf, size_t len, const char *path, row_fn fn, void *ctx, lr_error *err)
 {
-    data_priv *pv = d->priv;
-    size_t len;
-    char *buf = lr_read_file(path, &len, err);
-    if (!buf) return -1;
     line_iter it = {buf, buf + len, 0};
     char *s;
     size_t n;
     int rc = 0;
-    while ((s = next_line(&it, &n))) {
+    while (rc == 0 && (s = next_line(&it, &n))) {
         if (blank(s)) continue;
         json_error_t je;
         json_t *o = json_loadb(s, n, 0, &je);
-        if (!o || !json_is_object(o)) {
+        if (!o || !json_is_object(o))
             rc = lr_errorf(err, "%s: line %d: malformed JSON: %s", path, it.line,
                            o ? "expected an object" : je.text);
-            json_decref(o);
-            break;
-        }
-        const char *id = json_str_field(o, (const char *const[]){"_id", "id", "docid", NULL});
-        json_t *text = json_object_get(o, "text");
-        if (!id || !json_is_string(text)) {
-            rc = lr_errorf(err, "%s: line %d: expected \"_id\" and \"text\"", path, it.line);
-            json_decref(o);
-            break;
-        }
-        const char *title = json_string_value(json_object_get(o, "title"));
-        char *t = join_title(title, json_string_value(text));
-        strmap_put(&pv->corpus, id, add_passage(d, id, t));
+        else
+            rc = fn(o, path, it.line, ctx, err);
         json_decref(o);
     }
+    return rc;
+}
+
+static int each_file_row(const char *path, row_fn fn, void *ctx, lr_error *err)
+{
+    size_t len;
+    char *buf = lr_read_file(path, &len, err);
+    if (!buf) return -1;
+    int rc = each_row(buf, len, path, fn, ctx, err);
     free(buf);
+    return rc;
+}
+
+static int corpus_row(json_t *o, const char *path, int line, void *ctx, lr_error *err)
+{
+    lr_train_data *d = ctx;
+    data_priv *pv = d->priv;
+    const char *id = json_str_field(o, (const char *const[]){"_id", "id", "docid", NULL});
+    json_t *text = json_object_get(o, "text");
+    if (!id || !json_is_string(text))
+        return lr_errorf(err, "%s: line %d: expected \"_id\" and \"text\"", path, line);
+    const char *title = json_string_value(json_object_get(o, "title"));
+    char *t = join_title(title, json_string_value(text));
+    strmap_put(&pv->corpus, id, add_passage(d, id, t));
+    return 0;
+}
+
+static int load_corpus(lr_train_data *d, const char *path, lr_error *err)
+{
+    data_priv *pv = d->priv;
+    int rc = each_file_row(path, corpus_row, d, err);
     if (rc == 0 && pv->corpus.n == 0) rc = lr_errorf(err, "%s: empty corpus", path);
     pv->have_corpus = true;
     return rc;
@@ -279,50 +301,52 @@ static int add_entries(lr_train_data *d, json_t *arr, int **out, int *n, const c
     return 0;
 }
 
+static int train_row(json_t *o, const char *path, int line, void *ctx, lr_error *err)
+{
+    lr_train_data *d = ctx;
+    data_priv *pv = d->priv;
+    const char *q = json_str_field(o, (const char *const[]){"query", "question", NULL});
+    if (!q) return lr_errorf(err, "%s: line %d: expected a \"query\" string", path, line);
+    if (blank(q)) return lr_errorf(err, "%s: line %d: empty query text", path, line);
+    lr_train_example *e = add_example(d);
+    const char *qid = json_str_field(o, qid_keys);
+    e->qid = lr_xstrdup(qid ? qid : "");
+    e->query = lr_xstrdup(q);
+    if (add_entries(d, json_array_field(o, pos_keys), &e->pos, &e->n_pos, path, line, "positive",
+                    err) ||
+        add_entries(d, json_array_field(o, neg_keys), &e->neg, &e->n_neg, path, line, "negative",
+                    err))
+        return -1;
+    if (e->n_pos == 0) return lr_errorf(err, "%s: line %d: no positive passage", path, line);
+    if (*e->qid) strmap_put(&pv->qids, e->qid, (int)(d->n - 1));
+    return 0;
+}
+
 static int load_rows(lr_train_data *d, const char *path, lr_error *err)
 {
-    data_priv *pv = d->priv;
-    size_t len;
-    char *buf = lr_read_file(path, &len, err);
-    if (!buf) return -1;
-    line_iter it = {buf, buf + len, 0};
-    char *s;
-    size_t n;
-    int rc = 0;
-    while (rc == 0 && (s = next_line(&it, &n))) {
-        if (blank(s)) continue;
-        json_error_t je;
-        json_t *o = json_loadb(s, n, 0, &je);
-        if (!o || !json_is_object(o)) {
-            rc = lr_errorf(err, "%s: line %d: malformed JSON: %s", path, it.line,
-                           o ? "expected an object" : je.text);
-            json_decref(o);
-            break;
-        }
-        const char *q = json_str_field(o, (const char *const[]){"query", "question", NULL});
-        if (!q) rc = lr_errorf(err, "%s: line %d: expected a \"query\" string", path, it.line);
-        else if (blank(q)) rc = lr_errorf(err, "%s: line %d: empty query text", path, it.line);
-        if (rc) {
-            json_decref(o);
-            break;
-        }
-        lr_train_example *e = add_example(d);
-        const char *qid = json_str_field(o, qid_keys);
-        e->qid = lr_xstrdup(qid ? qid : "");
-        e->query = lr_xstrdup(q);
-        if (add_entries(d, json_array_field(o, pos_keys), &e->pos, &e->n_pos, path, it.line,
-                        "positive", err) ||
-            add_entries(d, json_array_field(o, neg_keys), &e->neg, &e->n_neg, path, it.line,
-                        "negative", err))
-            rc = -1;
-        else if (e->n_pos == 0)
-            rc = lr_errorf(err, "%s: line %d: no positive passage", path, it.line);
-        if (rc == 0 && *e->qid) strmap_put(&pv->qids, e->qid, (int)(d->n - 1));
-        json_decref(o);
-    }
-    free(buf);
+    int rc = each_file_row(path, train_row, d, err);
     if (rc == 0 && d->n == 0) rc = lr_errorf(err, "%s: no training examples", path);
     return rc;
+}
+
+/* Query texts of a BEIR queries.jsonl, by id. */
+typedef struct query_texts {
+    strmap ids;
+    char **texts;
+    size_t n;
+} query_texts;
+
+static int query_row(json_t *o, const char *path, int line, void *ctx, lr_error *err)
+{
+    query_texts *q = ctx;
+    const char *id = json_str_field(o, qid_keys);
+    json_t *t = json_object_get(o, "text");
+    if (!id || !json_is_string(t))
+        return lr_errorf(err, "%s: line %d: expected \"_id\" and \"text\"", path, line);
+    q->texts = lr_xrealloc(q->texts, (q->n + 1) * sizeof(char *));
+    q->texts[q->n] = lr_xstrdup(json_string_value(t));
+    strmap_put(&q->ids, id, (int)q->n++);
+    return 0;
 }
 
 /* BEIR train split: queries.jsonl + qrels/train.tsv (+ corpus.jsonl). */
@@ -332,43 +356,20 @@ static int load_beir(lr_train_data *d, const char *dir, lr_error *err)
     char path[4096];
     /* queries */
     snprintf(path, sizeof path, "%s/queries.jsonl", dir);
-    size_t len;
-    char *buf = lr_read_file(path, &len, err);
-    if (!buf) return -1;
-    strmap qtext = {0};
-    char **texts = NULL;
-    size_t nt = 0;
-    line_iter it = {buf, buf + len, 0};
-    char *s;
-    size_t n;
-    int rc = 0;
-    while ((s = next_line(&it, &n))) {
-        if (blank(s)) continue;
-        json_error_t je;
-        json_t *o = json_loadb(s, n, 0, &je);
-        const char *id = o ? json_str_field(o, qid_keys) : NULL;
-        json_t *t = o ? json_object_get(o, "text") : NULL;
-        if (!id || !json_is_string(t)) {
-            rc = lr_errorf(err, "%s: line %d: %s", path, it.line,
-                           o ? "expected \"_id\" and \"text\"" : je.text);
-            json_decref(o);
-            break;
-        }
-        texts = lr_xrealloc(texts, (nt + 1) * sizeof(char *));
-        texts[nt] = lr_xstrdup(json_string_value(t));
-        strmap_put(&qtext, id, (int)nt++);
-        json_decref(o);
-    }
-    free(buf);
+    query_texts qt = {0};
+    int rc = each_file_row(path, query_row, &qt, err);
     /* qrels */
+    size_t len = 0;
+    char *buf = NULL;
     if (rc == 0) {
         snprintf(path, sizeof path, "%s/qrels/train.tsv", dir);
         buf = lr_read_file(path, &len, err);
         if (!buf) rc = -1;
-    } else
-        buf = NULL;
+    }
     if (buf) {
-        it = (line_iter){buf, buf + len, 0};
+        line_iter it = {buf, buf + len, 0};
+        char *s;
+        size_t n;
         while (rc == 0 && (s = next_line(&it, &n))) {
             if (blank(s)) continue;
             char *f[4];
@@ -397,19 +398,19 @@ static int load_beir(lr_train_data *d, const char *dir, lr_error *err)
             }
             int ei = strmap_get(&pv->qids, qid);
             if (ei < 0) {
-                int qt = strmap_get(&qtext, qid);
-                if (qt < 0) {
+                int k_q = strmap_get(&qt.ids, qid);
+                if (k_q < 0) {
                     rc = lr_errorf(err, "%s: line %d: query id \"%s\" not in queries.jsonl", path,
                                    it.line, qid);
                     break;
                 }
-                if (blank(texts[qt])) {
+                if (blank(qt.texts[k_q])) {
                     rc = lr_errorf(err, "%s/queries.jsonl: query \"%s\": empty query text", dir, qid);
                     break;
                 }
                 lr_train_example *e = add_example(d);
                 e->qid = lr_xstrdup(qid);
-                e->query = lr_xstrdup(texts[qt]);
+                e->query = lr_xstrdup(qt.texts[k_q]);
                 ei = (int)d->n - 1;
                 strmap_put(&pv->qids, qid, ei);
             }
@@ -418,42 +419,28 @@ static int load_beir(lr_train_data *d, const char *dir, lr_error *err)
         free(buf);
         if (rc == 0 && d->n == 0) rc = lr_errorf(err, "%s: no positive judgements", path);
     }
-    for (size_t i = 0; i < nt; i++) free(texts[i]);
-    free(texts);
-    strmap_free(&qtext);
+    for (size_t i = 0; i < qt.n; i++) free(qt.texts[i]);
+    free(qt.texts);
+    strmap_free(&qt.ids);
     return rc;
 }
 
 /* Hard negatives by query id: JSONL {"qid": ..., "neg": [ids]}. */
+static int negatives_row(json_t *o, const char *path, int line, void *ctx, lr_error *err)
+{
+    lr_train_data *d = ctx;
+    data_priv *pv = d->priv;
+    const char *qid = json_str_field(o, qid_keys);
+    if (!qid) return lr_errorf(err, "%s: line %d: expected a query id (\"qid\")", path, line);
+    int ei = strmap_get(&pv->qids, qid);
+    if (ei < 0) return 0;   /* queries without training positives are skipped */
+    return add_entries(d, json_array_field(o, neg_keys), &d->ex[ei].neg, &d->ex[ei].n_neg, path,
+                       line, "negative", err);
+}
+
 static int load_negatives(lr_train_data *d, const char *path, lr_error *err)
 {
-    data_priv *pv = d->priv;
-    size_t len;
-    char *buf = lr_read_file(path, &len, err);
-    if (!buf) return -1;
-    line_iter it = {buf, buf + len, 0};
-    char *s;
-    size_t n;
-    int rc = 0;
-    while (rc == 0 && (s = next_line(&it, &n))) {
-        if (blank(s)) continue;
-        json_error_t je;
-        json_t *o = json_loadb(s, n, 0, &je);
-        const char *qid = o ? json_str_field(o, qid_keys) : NULL;
-        if (!qid) {
-            rc = lr_errorf(err, "%s: line %d: %s", path, it.line,
-                           o ? "expected a query id (\"qid\")" : je.text);
-            json_decref(o);
-            break;
-        }
-        int ei = strmap_get(&pv->qids, qid);
-        if (ei >= 0)   /* queries without training positives are skipped */
-            rc = add_entries(d, json_array_field(o, neg_keys), &d->ex[ei].neg, &d->ex[ei].n_neg,
-                             path, it.line, "negative", err);
-        json_decref(o);
-    }
-    free(buf);
-    return rc;
+    return each_file_row(path, negatives_row, d, err);
 }
 
 lr_train_data *lr_train_data_load(const char *path, const char *corpus, const char *negatives,
@@ -531,6 +518,22 @@ static int lm_add_doc(lr_ids *all, const lr_tokenizer *tok, const char *text, si
     return 0;
 }
 
+typedef struct lm_ctx {
+    lr_ids *all;
+    const lr_tokenizer *tok;
+} lm_ctx;
+
+static int lm_row(json_t *o, const char *path, int line, void *ctx, lr_error *err)
+{
+    lm_ctx *c = ctx;
+    json_t *t = json_object_get(o, "text");
+    if (!json_is_string(t)) return lr_errorf(err, "%s: line %d: expected a \"text\" string", path, line);
+    char *doc = join_title(json_string_value(json_object_get(o, "title")), json_string_value(t));
+    int rc = blank(doc) ? 0 : lm_add_doc(c->all, c->tok, doc, strlen(doc), path, line, err);
+    free(doc);
+    return rc;
+}
+
 lr_lm_data *lr_lm_data_load(const char *path, const lr_tokenizer *tok, int max_len, lr_error *err)
 {
     if (max_len < 2) {
@@ -544,28 +547,13 @@ lr_lm_data *lr_lm_data_load(const char *path, const lr_tokenizer *tok, int max_l
     int rc = 0;
     const char *p = buf;
     while (p < buf + len && isspace((unsigned char)*p)) p++;
-    line_iter it = {buf, buf + len, 0};
-    char *s;
-    size_t n;
     if (p < buf + len && *p == '{') {
-        while (rc == 0 && (s = next_line(&it, &n))) {
-            if (blank(s)) continue;
-            json_error_t je;
-            json_t *o = json_loadb(s, n, 0, &je);
-            json_t *t = o ? json_object_get(o, "text") : NULL;
-            if (!json_is_string(t))
-                rc = lr_errorf(err, "%s: line %d: %s", path, it.line,
-                               o ? "expected a \"text\" string" : je.text);
-            else {
-                const char *title = json_string_value(json_object_get(o, "title"));
-                char *doc = join_title(title, json_string_value(t));
-                if (!blank(doc)) rc = lm_add_doc(&all, tok, doc, strlen(doc), path, it.line, err);
-                free(doc);
-            }
-            json_decref(o);
-        }
+        rc = each_row(buf, len, path, lm_row, &(lm_ctx){&all, tok}, err);
     } else {
         /* paragraphs: runs of non-blank lines */
+        line_iter it = {buf, buf + len, 0};
+        char *s;
+        size_t n;
         char *para = NULL;
         size_t plen = 0, pcap = 0;
         int pline = 0;

@@ -297,6 +297,10 @@ START_TEST(test_data_rows)
     expect_load_error("\n{\"query\": \"q\", \"pos\": [\"\"]}\n", NULL, "line 2: empty positive");
     expect_load_error("{\"query\": \"q\", \"pos\": [\"a\"]\n", NULL, "line 1: malformed JSON");
     expect_load_error("", NULL, "no training examples");
+    expect_load_error("{\"query\": \"q\", \"pos\": [\"d1\"]}\n", "{\"_id\": \"d1\", \"text\": \"one\"}\n[1]\n",
+                      "corpus.jsonl: line 2: malformed JSON: expected an object");
+    expect_load_error("{\"query\": \"q\", \"pos\": [\"d1\"]}\n", "\n{\"_id\": \"d1\"}\n",
+                      "corpus.jsonl: line 2: expected \"_id\" and \"text\"");
     expect_load_error("{\"query\": \"q\", \"pos\": [\"d1\"]}\n", "", "empty corpus");
 
     /* BEIR directory with a negatives file */
