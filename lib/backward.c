@@ -14,11 +14,6 @@
 #include <omp.h>
 #endif
 
-#if defined(__x86_64__) && !defined(LR_NO_CLONES)
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define CLONES
-#endif
 
 /* One LoRA adapter on a projection weight W [out x in]. */
 typedef struct lora {
@@ -53,22 +48,8 @@ struct lr_tmodel {
 /* ------------------------------------------------------------------ */
 /* kernels */
 
-CLONES static float dotf(const float *a, const float *b, int n)
-{
-    float s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-CLONES static void axpyf(float *y, float a, const float *x, int n)
-{
-#pragma omp simd
-    for (int i = 0; i < n; i++) y[i] += a * x[i];
-}
-
 /* dx (= or +=) RMSNorm backward of one row; gw_row += dy * xhat */
-CLONES static void rms_bwd_row(float *dx, bool acc, const float *dy, const float *x, float r,
+LR_CLONES static void rms_bwd_row(float *dx, bool acc, const float *dy, const float *x, float r,
                                const float *w, float *gw_row, int n)
 {
     float s = 0;
@@ -136,7 +117,7 @@ static void linear_bwd(float *dx, float beta, const float *dy, const float *x, c
     if (dx) lr_sgemm(false, false, T, in, out, 1.0f, dy, out, w, in, beta, dx, in);
 }
 
-CLONES static void swiglu_bwd_row(float *dg, float *du, const float *da, const float *g,
+LR_CLONES static void swiglu_bwd_row(float *dg, float *du, const float *da, const float *g,
                                   const float *u, int n)
 {
 #pragma omp simd
@@ -179,8 +160,8 @@ static void attention_bwd(const lr_model *m, const lr_fwd_cache *c, const lr_lay
                         float D = 0;
                         for (int j = 0; j < n; j++) {
                             const size_t kr = (size_t)(s0 + lo + j) * kvdim + g * hd;
-                            p[j] = lr_expf(scale * dotf(q, lc->kr + kr, hd) - lse);
-                            dp[j] = dotf(dO, lc->v + kr, hd);
+                            p[j] = lr_expf(scale * lr_dotf(q, lc->kr + kr, hd) - lse);
+                            dp[j] = lr_dotf(dO, lc->v + kr, hd);
                             D += p[j] * dp[j];
                         }
                         float *dqi = dq + (size_t)(s0 + i) * qdim + h * hd;
@@ -188,9 +169,9 @@ static void attention_bwd(const lr_model *m, const lr_fwd_cache *c, const lr_lay
                         for (int j = 0; j < n; j++) {
                             const size_t kr = (size_t)(s0 + lo + j) * kvdim + g * hd;
                             float ds = p[j] * (dp[j] - D) * scale;
-                            axpyf(dqi, ds, lc->kr + kr, hd);
-                            axpyf(dk + kr, ds, q, hd);
-                            axpyf(dv + kr, p[j], dO, hd);
+                            lr_axpyf(dqi, ds, lc->kr + kr, hd);
+                            lr_axpyf(dk + kr, ds, q, hd);
+                            lr_axpyf(dv + kr, p[j], dO, hd);
                         }
                     }
             }
@@ -558,7 +539,7 @@ static void pool_rows(const float *hidden, const int *lens, int n_seq, int H, lr
         float *o = out + (size_t)s * H;
         if (pooling == LR_POOL_MEAN) {
             memset(o, 0, H * sizeof(float));
-            for (int t = 0; t < lens[s]; t++) axpyf(o, 1.0f, hidden + (t0 + t) * H, H);
+            for (int t = 0; t < lens[s]; t++) lr_axpyf(o, 1.0f, hidden + (t0 + t) * H, H);
             for (int i = 0; i < H; i++) o[i] /= lens[s];
         } else {
             memcpy(o, hidden + (t0 + lens[s] - 1) * H, H * sizeof(float));
@@ -741,7 +722,7 @@ double lr_tmodel_lm(lr_tmodel *tm, const int32_t *ids, const int *lens, int n_se
             total += lr_xent(logits, nb, V, tgt + r0, gscale, logits);
             lr_sgemm(false, false, nb, H, V, 1.0f, logits, V, m->lm_head, H, 0.0f, dhb, H);
             if (ghead) lr_sgemm(true, false, V, H, nb, 1.0f, logits, V, hb, H, 1.0f, ghead, H);
-            for (int r = 0; r < nb; r++) axpyf(dh + (size_t)rows[r0 + r] * H, 1.0f, dhb + (size_t)r * H, H);
+            for (int r = 0; r < nb; r++) lr_axpyf(dh + (size_t)rows[r0 + r] * H, 1.0f, dhb + (size_t)r * H, H);
         }
         free(hb);
         free(dhb);

@@ -34,13 +34,6 @@ static void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float
                  &rntm);
 }
 
-/* Row kernels are compiled for AVX-512, AVX2 and the baseline and picked
- * at load time (the library itself targets x86-64-v2). */
-#if defined(__x86_64__) && !defined(LR_NO_CLONES)
-#define LR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define LR_CLONES
-#endif
 
 /* ------------------------------------------------------------------ */
 /* row kernels */
@@ -92,7 +85,7 @@ LR_CLONES static void add_row(float *y, const float *x, size_t n)
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
-LR_CLONES static float dot(const float *a, const float *b, int n)
+LR_CLONES float lr_dotf(const float *a, const float *b, int n)
 {
     float s = 0;
 #pragma omp simd reduction(+ : s)
@@ -100,7 +93,7 @@ LR_CLONES static float dot(const float *a, const float *b, int n)
     return s;
 }
 
-LR_CLONES static void axpy(float *y, float a, const float *x, int n)
+LR_CLONES void lr_axpyf(float *y, float a, const float *x, int n)
 {
 #pragma omp simd
     for (int i = 0; i < n; i++) y[i] += a * x[i];
@@ -129,7 +122,7 @@ LR_CLONES static float softmax_row(float *s, int n)
 LR_CLONES static void probs_row(float *p, const float *q, const float *k, int ldk, int n, int hd,
                                 float scale, float lse)
 {
-    for (int j = 0; j < n; j++) p[j] = scale * dot(q, k + (size_t)j * ldk, hd) - lse;
+    for (int j = 0; j < n; j++) p[j] = scale * lr_dotf(q, k + (size_t)j * ldk, hd) - lse;
 #pragma omp simd
     for (int j = 0; j < n; j++) p[j] = lr_expf(p[j]);
 }
@@ -251,13 +244,13 @@ static void attention_direct(lr_model *m, const float *qr, const float *kr, cons
                     const float *q = qr + (size_t)(s0 + i) * qdim + h * hd;
                     const int lo = key_lo(m, i), n = i - lo + 1;
                     for (int j = 0; j < n; j++)
-                        sc[j] = scale * dot(q, kr + (size_t)(s0 + lo + j) * kvdim + g * hd, hd);
+                        sc[j] = scale * lr_dotf(q, kr + (size_t)(s0 + lo + j) * kvdim + g * hd, hd);
                     float l = softmax_row(sc, n);
                     if (lse) lse[(size_t)(s0 + i) * nh + h] = l;
                     float *o = att + (size_t)(s0 + i) * qdim + h * hd;
                     memset(o, 0, hd * sizeof(float));
                     for (int j = 0; j < n; j++)
-                        axpy(o, sc[j], v + (size_t)(s0 + lo + j) * kvdim + g * hd, hd);
+                        lr_axpyf(o, sc[j], v + (size_t)(s0 + lo + j) * kvdim + g * hd, hd);
                 }
             }
         free(sc);

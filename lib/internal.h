@@ -15,4 +15,12 @@ char *lr_xstrdup(const char *s);
 #define LR_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define LR_MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/* Row kernels are compiled for AVX-512, AVX2 and the baseline and picked
+ * at load time (the library itself targets x86-64-v2). */
+#if defined(__x86_64__) && !defined(LR_NO_CLONES)
+#define LR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define LR_CLONES
+#endif
+
 #endif

@@ -156,14 +156,9 @@ double lr_distill_kl(const float *q, int nq, const float *p, int np, int dim,
     return loss;
 }
 
-#if defined(__x86_64__) && !defined(LR_NO_CLONES)
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define CLONES
-#endif
 
 /* -log softmax(row)[target]; d (nullable, may alias row) = scale * (softmax - onehot) */
-CLONES static double xent_row(float *row, int vocab, int target, float scale, float *d)
+LR_CLONES static double xent_row(float *row, int vocab, int target, float scale, float *d)
 {
     float mx = -INFINITY;
     for (int j = 0; j < vocab; j++) mx = row[j] > mx ? row[j] : mx;
