@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -82,28 +83,23 @@ typedef struct settings {
     int batch_tokens, shard_i, shard_n;
 } settings;
 
-/* Texts in a regular file (non-blank lines), for the progress ETA; -1
- * when unknown (a pipe). */
-static int64_t count_texts(const char *path)
+/* Read a regular file's texts once before encoding, so that a malformed
+ * line fails before anything is written (standard output cannot be taken
+ * back).  Returns the number of texts, for the progress ETA; -1 for a pipe,
+ * which is checked as it streams. */
+static int64_t check_texts(const char *path)
 {
-    if (!strcmp(path, "-")) return -1;
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    static char buf[1 << 16];
+    struct stat st;
+    if (!strcmp(path, "-") || stat(path, &st) || !S_ISREG(st.st_mode)) return -1;
+    lr_error err;
+    lr_text_reader *rd = lr_text_open(path, &err);
+    if (!rd) lr_die("%s", err.msg);
+    lr_text t;
     int64_t n = 0;
-    bool blank = true;
-    size_t got;
-    while ((got = fread(buf, 1, sizeof buf, f)) > 0)
-        for (size_t i = 0; i < got; i++) {
-            if (buf[i] == '\n') {
-                n += !blank;
-                blank = true;
-            } else if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r') {
-                blank = false;
-            }
-        }
-    n += !blank;
-    fclose(f);
+    int rc;
+    while ((rc = lr_text_next(rd, &t, &err)) > 0) n++;
+    if (rc < 0) lr_die("%s", err.msg);
+    lr_text_close(rd);
     return n;
 }
 
@@ -234,6 +230,7 @@ int main(int argc, char **argv)
     /* the texts first: a missing file fails before a long model load */
     lr_text_reader *rd = lr_text_open(s.path, &err);
     if (!rd) lr_die("%s", err.msg);
+    int64_t total = check_texts(s.path);
     lr_checkpoint *ck = lr_checkpoint_load(model, &err);
     if (!ck) lr_die("%s", err.msg);
     lr_tokenizer *tok = lr_tokenizer_from_checkpoint(ck, &err);
@@ -280,7 +277,6 @@ int main(int argc, char **argv)
         pooled = malloc((size_t)WMAX * H * sizeof(float));
         if (!vecs || !pooled) lr_die("out of memory");
     }
-    int64_t total = s.tokenize || s.quiet ? -1 : count_texts(s.path);
     if (total > 0) total = total / s.shard_n + (total % s.shard_n > s.shard_i);
     lr_progress *prog = s.tokenize ? NULL : lr_progress_new("encoding", total, s.quiet);
     int64_t seen = 0, n_texts = 0, n_tokens = 0;

@@ -63,6 +63,10 @@ O="$TMP/out.mp"
 expect_error "missing text file" "nothere\.jsonl" "$O" -- lr-encode -m "$M" --corpus "$TMP/nothere.jsonl" -o "$O"
 printf '{"_id": "1", "text": "a"}\n{"_id": "2", "text": \n' >"$TMP/bad.jsonl"
 expect_error "malformed JSON" "bad\.jsonl: line 2: invalid JSON" "$O" -- lr-encode -m "$M" --corpus "$TMP/bad.jsonl" -o "$O"
+# past the first window of texts, on standard output: still nothing written
+awk 'BEGIN { for (i = 1; i <= 5000; i++) printf "{\"_id\": \"%d\", \"text\": \"w%d\"}\n", i, i; print "{" }' >"$TMP/late.jsonl"
+expect_error "malformed line after 5000 texts, stdout" "late\.jsonl: line 5001: invalid JSON" "$TMP/stdout" -- \
+    lr-encode -q -m "$M" --corpus "$TMP/late.jsonl"
 printf '{"_id": "1", "text": "a"}\n{"title": "t", "text": "b"}\n' >"$TMP/noid.jsonl"
 expect_error "corpus line without _id" 'noid\.jsonl: line 2: no "_id"' "$O" -- lr-encode -m "$M" --corpus "$TMP/noid.jsonl" -o "$O"
 printf 'a\tb\nno tab\n' >"$TMP/bad.tsv"
