@@ -95,7 +95,7 @@ int main(int argc, char **argv)
     const char *model = "-", *output = "-";
     selection sel = {NULL, NULL, NULL, 0, 0, 0, 0, false};
     int c;
-    while ((c = getopt_long(argc, argv, "m:o:s:hV", opts, NULL)) != -1) {
+    while ((c = lr_getopt(argc, argv, "m:o:s:hV", opts)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'o': output = optarg; break;

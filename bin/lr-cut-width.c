@@ -55,7 +55,7 @@ int main(int argc, char **argv)
     lr_width_opts wo = {.floor = 0.1, .multiple_of = DEFAULT_MULTIPLE};
     bool quiet = false, mode_given = false, floor_given = false;
     int c;
-    while ((c = getopt_long(argc, argv, "m:o:s:k:w:qhV", opts, NULL)) != -1) {
+    while ((c = lr_getopt(argc, argv, "m:o:s:k:w:qhV", opts)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'o': output = optarg; break;

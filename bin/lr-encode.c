@@ -185,7 +185,7 @@ int main(int argc, char **argv)
     int pooling = -1, normalize = -1, eos = -1, threads = 0;
     long max_tokens = -1;
     int c;
-    while ((c = getopt_long(argc, argv, "m:o:t:qvhV", opts, NULL)) != -1) {
+    while ((c = lr_getopt(argc, argv, "m:o:t:qvhV", opts)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case OPT_CORPUS: corpus = optarg; break;

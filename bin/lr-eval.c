@@ -397,7 +397,7 @@ int main(int argc, char **argv)
     };
     int c;
     lr_error err;
-    while ((c = getopt_long(argc, argv, "Q:r:k:m:cqf:o:t:hV", longopts, NULL)) != -1) {
+    while ((c = lr_getopt(argc, argv, "Q:r:k:m:cqf:o:t:hV", longopts)) != -1) {
         switch (c) {
         case 'Q': o.qrels = optarg; break;
         case 'r': o.run = optarg; break;

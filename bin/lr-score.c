@@ -261,7 +261,7 @@ int main(int argc, char **argv)
     lr_channel_metric metric = LR_CM_WANDA;
     if (!calibs || !calib_is_ids) lr_die("out of memory");
     int c;
-    while ((c = getopt_long(argc, argv, "m:o:c:t:qhV", opts, NULL)) != -1) {
+    while ((c = lr_getopt(argc, argv, "m:o:c:t:qhV", opts)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'o': output = optarg; break;

@@ -138,7 +138,7 @@ int main(int argc, char **argv)
     bool lr_set = false, no_norm = false, no_eos = false;
     int max_tokens = 0, threads = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "m:o:t:j:qhV", longopts, NULL)) != -1) {
+    while ((c = lr_getopt(argc, argv, "m:o:t:j:qhV", longopts)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case OPT_INIT: init = optarg; break;

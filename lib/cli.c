@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -79,21 +80,21 @@ void lr_cli_init(const char *argv0)
 
 const char *lr_progname(void) { return progname; }
 
-static void vmessage(const char *fmt, va_list ap)
+static void vmessage(const char *fmt, va_list ap, const char *tail)
 {
     char buf[2048];
     vsnprintf(buf, sizeof buf, fmt, ap);
     /* one line: fold any newline a message picked up from its input */
     for (char *c = buf; *c; c++)
         if (*c == '\n' || *c == '\r') *c = ' ';
-    fprintf(stderr, "%s: %s\n", progname, buf);
+    fprintf(stderr, "%s: %s%s\n", progname, buf, tail);
 }
 
 void lr_die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vmessage(fmt, ap);
+    vmessage(fmt, ap, "");
     va_end(ap);
     exit(1);
 }
@@ -102,17 +103,52 @@ void lr_usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vmessage(fmt, ap);
+    char tail[256];
+    snprintf(tail, sizeof tail, "; try '%s --help'", progname);
+    vmessage(fmt, ap, tail);
     va_end(ap);
-    fprintf(stderr, "Try '%s --help' for more information.\n", progname);
     exit(2);
+}
+
+int lr_getopt(int argc, char *const *argv, const char *shortopts, const struct option *longopts)
+{
+    opterr = 0;
+    int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+    if (c != '?') return c;
+    const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+    if (strncmp(arg, "--", 2) == 0 && arg[2]) {
+        /* a long option: find it as getopt_long does (exact name or unique prefix) */
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t n = eq ? (size_t)(eq - name) : strlen(name);
+        const struct option *hit = NULL;
+        int matches = 0;
+        for (const struct option *o = longopts; o && o->name; o++)
+            if (strncmp(o->name, name, n) == 0) {
+                if (strlen(o->name) == n) {
+                    hit = o;
+                    matches = 1;
+                    break;
+                }
+                hit = o;
+                matches++;
+            }
+        if (matches > 1) lr_usage_error("option '--%.*s' is ambiguous", (int)n, name);
+        if (!hit) lr_usage_error("unknown option '--%.*s'", (int)n, name);
+        if (eq && hit->has_arg == no_argument)
+            lr_usage_error("option '--%s' takes no argument", hit->name);
+        lr_usage_error("option '--%s' needs an argument", hit->name);
+    }
+    if (optopt > 0 && optopt != ':' && strchr(shortopts, optopt))
+        lr_usage_error("option '-%c' needs an argument", optopt);
+    if (optopt > 32 && optopt < 127) lr_usage_error("unknown option '-%c'", optopt);
+    lr_usage_error("unknown option '%s'", arg);
 }
 
 void lr_warn(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vmessage(fmt, ap);
+    vmessage(fmt, ap, "");
     va_end(ap);
 }
 

@@ -51,8 +51,13 @@ void lr_cli_init(const char *argv0);
 const char *lr_progname(void);
 /* Print "prog: message" and exit(1) (runtime error). */
 void lr_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-/* Print "prog: message" plus a hint to --help, exit(2) (usage error). */
+/* Print "prog: message; try 'prog --help'" on one line, exit(2) (usage
+ * error). */
 void lr_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* getopt_long without getopt's own messages: an unknown option, a missing
+ * or unexpected argument is a one-line usage error naming the option. */
+struct option;
+int lr_getopt(int argc, char *const *argv, const char *shortopts, const struct option *longopts);
 void lr_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "prog (lr) VERSION" and exit(0). */
 void lr_print_version(void) __attribute__((noreturn));

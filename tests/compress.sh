@@ -6,24 +6,6 @@ need_shared
 F=$LR_SHARED/fixtures
 CHECK=$LR_BIN/../tests/compress-check
 
-# expect_usage NAME PATTERN -- CMD...: exit 2, the message on the first
-# line of stderr, nothing on stdout.
-expect_usage() {
-    name=$1 pat=$2
-    shift 3
-    "$@" >"$TMP/stdout" 2>"$TMP/stderr"
-    rc=$?
-    if [ $rc -ne 2 ]; then
-        fail "$name: exit $rc, expected 2: $(head -c 300 "$TMP/stderr")"
-    elif ! head -n 1 "$TMP/stderr" | grep -Eq -- "$pat"; then
-        fail "$name: stderr '$(head -n 1 "$TMP/stderr")' does not match '$pat'"
-    elif [ -s "$TMP/stdout" ]; then
-        fail "$name: output on stdout"
-    else
-        pass "$name"
-    fi
-}
-
 # ok NAME CMD...: CMD must succeed (its stderr shown on failure).
 ok() {
     name=$1
@@ -153,12 +135,12 @@ expect_error "empty id sequence" "ids.json: sequence 1" "$TMP/out.mp" -- \
 printf '[[1, 2, 100000]]' >"$TMP/ids.json"
 expect_error "id outside the vocabulary" "100000|vocab" "$TMP/out.mp" -- \
     lr-score -m "$TMP/llama.tar" --calib-ids "$TMP/ids.json" -o "$TMP/out.mp"
-expect_usage "keep 0" "--keep" -- lr-cut-width --scores "$S" --keep 0 -m "$TMP/llama.tar"
-expect_usage "keep above 1" "--keep" -- lr-cut-width --scores "$S" --keep 1.5 -m "$TMP/llama.tar"
-expect_usage "width 0" "--width" -- lr-cut-width --scores "$S" --width 0 -m "$TMP/llama.tar"
-expect_usage "width above full" "--width" -- lr-cut-width --scores "$S" --width 161 -m "$TMP/llama.tar" -o "$TMP/out.tar"
-expect_usage "keep and width" "--keep" -- lr-cut-width --scores "$S" --keep 0.5 --width 8 -m "$TMP/llama.tar"
-expect_usage "no calibration" "calib" -- lr-score -m "$TMP/llama.tar" -o "$TMP/out.mp"
-expect_usage "unknown metric" "channel-metric" -- lr-score -m "$TMP/llama.tar" --channel-metric foo
+expect_usage "keep 0" "--keep" lr-cut-width --scores "$S" --keep 0 -m "$TMP/llama.tar"
+expect_usage "keep above 1" "--keep" lr-cut-width --scores "$S" --keep 1.5 -m "$TMP/llama.tar"
+expect_usage "width 0" "--width" lr-cut-width --scores "$S" --width 0 -m "$TMP/llama.tar"
+expect_usage "width above full" "--width" lr-cut-width --scores "$S" --width 161 -m "$TMP/llama.tar" -o "$TMP/out.tar"
+expect_usage "keep and width" "--keep" lr-cut-width --scores "$S" --keep 0.5 --width 8 -m "$TMP/llama.tar"
+expect_usage "no calibration" "calib" lr-score -m "$TMP/llama.tar" -o "$TMP/out.mp"
+expect_usage "unknown metric" "channel-metric" lr-score -m "$TMP/llama.tar" --channel-metric foo
 [ ! -e "$TMP/out.tar" ] && [ ! -e "$TMP/out.mp" ] && pass "no partial outputs" || fail "partial output left"
 finish

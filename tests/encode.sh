@@ -54,9 +54,15 @@ cmp -s "$TMP/s1.ids" "$TMP/all1.ids" && pass "shard 1/3 is every third text from
 # help, version, usage errors
 lr-encode --help | grep -q -- '--batch-tokens' && pass "help" || fail "help"
 lr-encode --version | grep -q 'lr-encode' && pass "version" || fail "version"
-lr-encode -m "$M" >/dev/null 2>&1; [ $? -eq 2 ] && pass "no input: usage error" || fail "no input: exit status"
-lr-encode -m "$M" --corpus "$TMP/c.jsonl" --pooling max >/dev/null 2>&1
-[ $? -eq 2 ] && pass "bad --pooling: usage error" || fail "bad --pooling: exit status"
+expect_usage "no input" "give one of --corpus" lr-encode -m "$M"
+expect_usage "bad --pooling" "--pooling" lr-encode -m "$M" --corpus "$TMP/c.jsonl" --pooling max
+expect_usage "unknown long option" "^lr-encode: unknown option '--bogus'; try 'lr-encode --help'$" \
+    lr-encode --bogus -m "$M"
+expect_usage "unknown short option" "unknown option '-z'" lr-encode -z -m "$M"
+expect_usage "missing argument" "option '--pooling' needs an argument" lr-encode -m "$M" --corpus "$TMP/c.jsonl" --pooling
+expect_usage "missing short argument" "option '-m' needs an argument" lr-encode --corpus "$TMP/c.jsonl" -m
+expect_usage "argument to a flag" "option '--quiet' takes no argument" lr-encode --quiet=yes -m "$M"
+expect_usage "ambiguous prefix" "option '--p' is ambiguous" lr-encode --p x -m "$M"
 
 # bad input: one line naming file and place, no output left behind
 O="$TMP/out.mp"

@@ -21,6 +21,20 @@ need_shared() {
     fi
 }
 
+# expect_usage NAME PATTERN CMD...: CMD must exit 2 (usage error), print
+# exactly one line on stderr matching PATTERN and nothing on stdout.
+expect_usage() {
+    name=$1 pat=$2
+    shift 2
+    "$@" >"$TMP/stdout" 2>"$TMP/stderr"
+    rc=$?
+    if [ $rc -ne 2 ]; then fail "$name: exit $rc, expected 2"
+    elif [ "$(wc -l <"$TMP/stderr")" -ne 1 ]; then fail "$name: not one line: $(head -c 300 "$TMP/stderr")"
+    elif ! grep -Eq -- "$pat" "$TMP/stderr"; then fail "$name: '$(cat "$TMP/stderr")'"
+    elif [ -s "$TMP/stdout" ]; then fail "$name: output on stdout"
+    else pass "$name"; fi
+}
+
 # expect_error NAME PATTERN OUTFILE -- CMD...: CMD must exit non-zero,
 # print exactly one line on stderr matching PATTERN (extended regex) and
 # leave OUTFILE absent or empty ("-" to skip that check).
