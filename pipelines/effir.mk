@@ -86,17 +86,17 @@ $(OUT)/models/heal-%.tar: $(OUT)/models/%.tar
 # model  collection  params  nDCG@10  Recall@100  encode_tokens_per_s
 $(OUT)/eval/%.tsv: $(OUT)/models/$$(basename $$*).tar
 	@mkdir -p $(OUT)/eval $(OUT)/emb
-	m=$(basename $*); c=$(subst .,,$(suffix $*)); e=$(OUT)/emb/$*; \
-	lr-encode $T -q -v -m $< --corpus $(DATA)/$$c/corpus.jsonl --max-tokens $(MAXTOK) -o $$e.docs.mp 2> $$e.log && \
-	lr-encode $T -q -m $< --queries $(DATA)/$$c/queries.jsonl --max-tokens $(MAXTOK) -o $$e.queries.mp && \
+	set -e; m=$(basename $*); c=$(subst .,,$(suffix $*)); e=$(OUT)/emb/$*; \
+	lr-encode $T -q -v -m $< --corpus $(DATA)/$$c/corpus.jsonl --max-tokens $(MAXTOK) -o $$e.docs.mp 2> $$e.log; \
+	lr-encode $T -q -m $< --queries $(DATA)/$$c/queries.jsonl --max-tokens $(MAXTOK) -o $$e.queries.mp; \
 	lr-eval --quiet --qrels $(DATA)/$$c/qrels/test.tsv --queries $$e.queries.mp --docs $$e.docs.mp \
-	  -m ndcg_cut.10 -m recall.100 --format tsv -o $$e.metrics && \
+	  -m ndcg_cut.10 -m recall.100 --format tsv -o $$e.metrics; \
 	p=$$(tar -xOf $< model.safetensors | head -c 1000000 | grep -ao '"shape":\[[0-9,]*\]' | tr -dc '0-9,\n' | \
 	     awk -F, '{ p = 1; for (i = 1; i <= NF; i++) p *= $$i; s += p } END { print s }'); \
 	tps=$$(sed -n 's/.* \([0-9.]*\) tokens\/s.*/\1/p' $$e.log | tail -1); \
 	printf '%s\t%s\t%s\t%s\t%s\t%s\n' $$m $$c $$p \
 	  $$(awk '$$1 == "ndcg_cut_10" && $$2 == "all" { print $$3 }' $$e.metrics) \
-	  $$(awk '$$1 == "recall_100" && $$2 == "all" { print $$3 }' $$e.metrics) "$${tps:-NA}" > $@.tmp && \
+	  $$(awk '$$1 == "recall_100" && $$2 == "all" { print $$3 }' $$e.metrics) "$${tps:-NA}" > $@.tmp; \
 	rm -f $$e.docs.mp $$e.queries.mp && mv $@.tmp $@
 $(OUT)/results.tsv: $(ROWS)
 	{ printf 'model\tcollection\tparams\tndcg_cut_10\trecall_100\tencode_tokens_per_s\n'; cat $^; } > $@.tmp && mv $@.tmp $@
