@@ -33,6 +33,7 @@ for t in "tides:the moon pulls the oceans and the sea level rises and falls twic
     printf '{"query":"tell me about %s","pos":["%s %s"]}\n' "$name" "$name" "$text" >> pairs.jsonl
     printf 'q%d\td%d\t1\n' $i $i >> qrels.body
     printf '{"text":"%s %s. %s"}\n' "$name" "$text" "$text" >> text.jsonl
+    printf '{"_id":"t%d","title":"all about the %s","text":"%s"}\n' $i "$name" "$text" >> titled.jsonl
     i=$((i + 1))
 done
 { printf 'query-id\tcorpus-id\tscore\n'; cat qrels.body; } > qrels.tsv
@@ -40,7 +41,17 @@ done
 run() { "$@" 2>>log || { fail "$*: $(tail -1 log)"; finish; }; }
 run lr-train -q --threads 1 --objective lm --init config.json --tokenizer "$tok" \
     --train text.jsonl --steps 4 --batch 4 --lr 1e-2 --seed 1 -o base.tar
-run lr-train -q --threads 1 -m base.tar --train pairs.jsonl --steps 4 --batch 4 --lr 1e-3 \
+# weak pairs (titles against bodies, as backbone.mk makes them), then pairs
+if command -v python3 >/dev/null; then
+    python3 "$LR_SRCDIR/pipelines/title-pairs.py" titled.jsonl > weak.jsonl 2>>log || fail "title-pairs.py"
+    n=$(grep -c '"query": "all about the' weak.jsonl)
+    [ "$n" -eq 12 ] && pass "title-pairs.py: 12 pairs" || fail "title-pairs.py: $n pairs"
+    run lr-train -q --threads 1 -m base.tar --train weak.jsonl --steps 2 --batch 4 --lr 1e-3 \
+        --max-tokens 32 --seed 1 -o weak.tar
+else
+    cp base.tar weak.tar
+fi
+run lr-train -q --threads 1 -m weak.tar --train pairs.jsonl --steps 4 --batch 4 --lr 1e-3 \
     --max-tokens 32 --seed 1 -o full.tar
 run lr-score -q --threads 1 -m full.tar --calib corpus.jsonl -o scores.mp
 run lr-cut-depth -m full.tar --scores scores.mp --drop-mlp 1 -o depth.tar
