@@ -5,8 +5,9 @@
 # evidence), then SciFact's train split with its BM25 hard negatives.
 # No download: the pretraining text is that of the collections in SHARED,
 # plus Debian's GCIDE dictionary with GCIDE=/usr/share/dictd/gcide.dict.dz
-# (apt-get install dict-gcide).  About 70 minutes on 2 cores at the
-# defaults (pretraining 1200 steps of 4096 tokens: 50 minutes).
+# (apt-get install dict-gcide).  About an hour on 2 cores at the defaults:
+# pretraining 1200 steps of 4096 tokens at about 2 s a step, then 8 and 9
+# minutes for the two fine-tuning stages.
 #
 #   make -f pipelines/backbone.mk SHARED=../shared OUT=backbone
 #
