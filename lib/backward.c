@@ -222,23 +222,11 @@ static void model_backward(lr_tmodel *tm, float *dhidden)
     if (T == 0) return;
     size_t need = (size_t)T * (2 * H + 2 * qdim + 2 * kvdim + 3 * (size_t)I);
     float *p = scratch(tm, need);
-    float *dx = p;
-    p += (size_t)T * H;
-    float *dxn = p;
-    p += (size_t)T * H;
-    float *dq = p;
-    p += (size_t)T * qdim;
-    float *datt = p;
-    p += (size_t)T * qdim;
-    float *dk = p;
-    p += (size_t)T * kvdim;
-    float *dv = p;
-    p += (size_t)T * kvdim;
-    float *dact = p;
-    p += (size_t)T * I;
-    float *dg = p;
-    p += (size_t)T * I;
-    float *du = p;
+    float *dx = lr_carve(&p, (size_t)T * H), *dxn = lr_carve(&p, (size_t)T * H);
+    float *dq = lr_carve(&p, (size_t)T * qdim), *datt = lr_carve(&p, (size_t)T * qdim);
+    float *dk = lr_carve(&p, (size_t)T * kvdim), *dv = lr_carve(&p, (size_t)T * kvdim);
+    float *dact = lr_carve(&p, (size_t)T * I), *dg = lr_carve(&p, (size_t)T * I);
+    float *du = lr_carve(&p, (size_t)T * I);
 
     rms_bwd(dx, false, dhidden, c->x_out, c->rstd_out, m->final_norm, tm->g_norm, T, H);
     for (int l = m->n_layers - 1; l >= 0; l--) {

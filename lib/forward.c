@@ -576,14 +576,14 @@ int lr_model_forward(lr_model *m, const int32_t *ids, const int *lens, int n_seq
     fill_positions(lens, n_seq, seq_start, pos);
     float *p = m->work.buf;
     lr_layer_cache b = {0};
-    b.x = p, p += (size_t)T * H;
-    b.xn1 = b.xn2 = p, p += (size_t)T * H;
-    b.q = b.qr = p, p += (size_t)T * m->qdim;
-    b.att = p, p += (size_t)T * m->qdim;
-    b.k = b.kr = p, p += (size_t)T * m->kvdim;
-    b.v = p, p += (size_t)T * m->kvdim;
-    b.gate = b.act = p, p += (size_t)T * I;
-    b.up = p, p += (size_t)T * I;
+    b.x = lr_carve(&p, (size_t)T * H);
+    b.xn1 = b.xn2 = lr_carve(&p, (size_t)T * H);
+    b.q = b.qr = lr_carve(&p, (size_t)T * m->qdim);
+    b.att = lr_carve(&p, (size_t)T * m->qdim);
+    b.k = b.kr = lr_carve(&p, (size_t)T * m->kvdim);
+    b.v = lr_carve(&p, (size_t)T * m->kvdim);
+    b.gate = b.act = lr_carve(&p, (size_t)T * I);
+    b.up = lr_carve(&p, (size_t)T * I);
     float *save = stats ? p : NULL;
     b.x_mid = b.x;
     if (lr_model_embed(m, ids, T, b.x, err)) return -1;
@@ -654,8 +654,7 @@ int lr_model_forward_cached(lr_model *m, const int32_t *ids, const int *lens, in
     memcpy(c->ids, ids, (size_t)T * sizeof(int32_t));
     fill_positions(lens, n_seq, c->seq_start, c->pos);
     float *p = c->buf;
-#define TAKE(n) (p += (n), p - (n))
-    float *x = TAKE((size_t)T * H);
+    float *x = lr_carve(&p, (size_t)T * H);
     if (lr_model_embed(m, ids, T, x, err)) return -1;
     for (int l = 0; l < L; l++) {
         const lr_layer_w *w = &m->layers[l];
@@ -664,30 +663,30 @@ int lr_model_forward_cached(lr_model *m, const int32_t *ids, const int *lens, in
         b->x = x;
         b->x_mid = x;
         if (w->attn) {
-            b->rstd1 = TAKE(T);
-            b->xn1 = TAKE((size_t)T * H);
-            b->q = TAKE((size_t)T * m->qdim);
-            b->qr = TAKE((size_t)T * m->qdim);
-            b->att = TAKE((size_t)T * m->qdim);
-            b->k = TAKE((size_t)T * m->kvdim);
-            b->kr = TAKE((size_t)T * m->kvdim);
-            b->v = TAKE((size_t)T * m->kvdim);
+            b->rstd1 = lr_carve(&p, T);
+            b->xn1 = lr_carve(&p, (size_t)T * H);
+            b->q = lr_carve(&p, (size_t)T * m->qdim);
+            b->qr = lr_carve(&p, (size_t)T * m->qdim);
+            b->att = lr_carve(&p, (size_t)T * m->qdim);
+            b->k = lr_carve(&p, (size_t)T * m->kvdim);
+            b->kr = lr_carve(&p, (size_t)T * m->kvdim);
+            b->v = lr_carve(&p, (size_t)T * m->kvdim);
             p += (size_t)T * m->kvdim;   /* spare, keeps the size formula simple */
-            b->lse = TAKE((size_t)T * m->nh);
+            b->lse = lr_carve(&p, (size_t)T * m->nh);
             if (qkn) {
-                b->q_rstd = TAKE((size_t)T * m->nh);
-                b->k_rstd = TAKE((size_t)T * m->nkv);
+                b->q_rstd = lr_carve(&p, (size_t)T * m->nh);
+                b->k_rstd = lr_carve(&p, (size_t)T * m->nkv);
             }
-            b->x_mid = TAKE((size_t)T * H);
+            b->x_mid = lr_carve(&p, (size_t)T * H);
         }
         float *xnext = b->x_mid;
         if (w->mlp) {
-            b->rstd2 = TAKE(T);
-            b->xn2 = TAKE((size_t)T * H);
-            b->gate = TAKE((size_t)T * w->mlp);
-            b->up = TAKE((size_t)T * w->mlp);
-            b->act = TAKE((size_t)T * w->mlp);
-            xnext = TAKE((size_t)T * H);
+            b->rstd2 = lr_carve(&p, T);
+            b->xn2 = lr_carve(&p, (size_t)T * H);
+            b->gate = lr_carve(&p, (size_t)T * w->mlp);
+            b->up = lr_carve(&p, (size_t)T * w->mlp);
+            b->act = lr_carve(&p, (size_t)T * w->mlp);
+            xnext = lr_carve(&p, (size_t)T * H);
         } else {
             p += (size_t)T * H;
         }
@@ -695,9 +694,8 @@ int lr_model_forward_cached(lr_model *m, const int32_t *ids, const int *lens, in
         x = xnext;
     }
     c->x_out = x;
-    c->rstd_out = TAKE(T);
-    c->hidden = TAKE((size_t)T * H);
-#undef TAKE
+    c->rstd_out = lr_carve(&p, T);
+    c->hidden = lr_carve(&p, (size_t)T * H);
     if (T) lr_rmsnorm(c->hidden, c->rstd_out, c->x_out, m->final_norm, T, H, m->eps);
     if (stats) stats->tokens += T;
     return 0;

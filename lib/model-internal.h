@@ -208,6 +208,14 @@ void lr_fwd_cache_free(lr_fwd_cache *c);
 int lr_model_forward_cached(lr_model *m, const int32_t *ids, const int *lens, int n_seq,
                             lr_fwd_cache *c, struct lr_stats *stats, lr_error *err);
 
+/* Carve the next n floats off a scratch buffer: *p advances past them. */
+static inline float *lr_carve(float **p, size_t n)
+{
+    float *r = *p;
+    *p += n;
+    return r;
+}
+
 /* Row kernels of the forward, shared with the backward: a.b, and y += a x. */
 float lr_dotf(const float *a, const float *b, int n);
 void lr_axpyf(float *y, float a, const float *x, int n);
