@@ -70,6 +70,18 @@ int lr_error_prefix(lr_error *err, const char *fmt, ...)
 
 const char *lr_version(void) { return PACKAGE_VERSION; }
 
+int lr_name_index(const char *const *names, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0) return (int)i;
+    return -1;
+}
+
+const char *lr_name_at(const char *const *names, size_t n, unsigned i)
+{
+    return i < n ? names[i] : "?";
+}
+
 void lr_cli_init(const char *argv0)
 {
     const char *slash = argv0 ? strrchr(argv0, '/') : NULL;

@@ -12,6 +12,12 @@ void *lr_xrealloc(void *p, size_t n);
 char *lr_xstrdup(const char *s);
 
 #define LR_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The parser and printer behind every named enum (pooling, schedule,
+ * objective, channel metric): the index of s in names[0..n) or -1, and
+ * names[i] or "?" when out of range. */
+int lr_name_index(const char *const *names, size_t n, const char *s);
+const char *lr_name_at(const char *const *names, size_t n, unsigned i);
 #define LR_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define LR_MAX(a, b) ((a) > (b) ? (a) : (b))
 

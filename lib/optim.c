@@ -74,21 +74,18 @@ double lr_grad_clip(lr_tparam *p, int n, double max_norm)
     return norm;
 }
 
-static const char *sched_names[] = {"constant", "linear", "cosine"};
+static const char *const sched_names[] = {"constant", "linear", "cosine"};
 
 int lr_schedule_parse(const char *s, lr_schedule *out)
 {
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, sched_names[i]) == 0) {
-            *out = (lr_schedule)i;
-            return 0;
-        }
-    return -1;
+    int i = lr_name_index(sched_names, LR_ARRAY_LEN(sched_names), s);
+    if (i >= 0) *out = (lr_schedule)i;
+    return i < 0 ? -1 : 0;
 }
 
 const char *lr_schedule_name(lr_schedule s)
 {
-    return (unsigned)s < 3 ? sched_names[s] : "?";
+    return lr_name_at(sched_names, LR_ARRAY_LEN(sched_names), (unsigned)s);
 }
 
 double lr_schedule_lr(lr_schedule s, double base, int64_t step, int64_t warmup, int64_t total)

@@ -4,17 +4,18 @@
 
 #include <math.h>
 
+static const char *const pool_names[] = {"last", "mean"};   /* lr_pooling order */
+
 const char *lr_pooling_name(lr_pooling p)
 {
-    return p == LR_POOL_MEAN ? "mean" : "last";
+    return lr_name_at(pool_names, LR_ARRAY_LEN(pool_names), (unsigned)p);
 }
 
 int lr_pooling_parse(const char *s, lr_pooling *p)
 {
-    if (!strcmp(s, "last")) *p = LR_POOL_LAST;
-    else if (!strcmp(s, "mean")) *p = LR_POOL_MEAN;
-    else return -1;
-    return 0;
+    int i = lr_name_index(pool_names, LR_ARRAY_LEN(pool_names), s);
+    if (i >= 0) *p = (lr_pooling)i;
+    return i < 0 ? -1 : 0;
 }
 
 void lr_pool(const float *hidden, const int *lens, int n_seq, int dim, lr_pooling pooling,

@@ -35,21 +35,18 @@ void lr_scores_free(lr_scores *s)
     free(s);
 }
 
-static const char *metric_names[] = {"wanda", "absmean", "weight"};
+static const char *const metric_names[] = {"wanda", "absmean", "weight"};
 
 const char *lr_channel_metric_name(lr_channel_metric m)
 {
-    return (unsigned)m < LR_ARRAY_LEN(metric_names) ? metric_names[m] : "?";
+    return lr_name_at(metric_names, LR_ARRAY_LEN(metric_names), (unsigned)m);
 }
 
 int lr_channel_metric_parse(const char *s, lr_channel_metric *m)
 {
-    for (size_t i = 0; i < LR_ARRAY_LEN(metric_names); i++)
-        if (strcmp(s, metric_names[i]) == 0) {
-            *m = (lr_channel_metric)i;
-            return 0;
-        }
-    return -1;
+    int i = lr_name_index(metric_names, LR_ARRAY_LEN(metric_names), s);
+    if (i >= 0) *m = (lr_channel_metric)i;
+    return i < 0 ? -1 : 0;
 }
 
 int lr_scores_write(FILE *f, const lr_scores *s, lr_error *err)

@@ -13,21 +13,18 @@
 /* ------------------------------------------------------------------ */
 /* options */
 
-static const char *obj_names[] = {"contrastive", "lm", "distill"};
+static const char *const obj_names[] = {"contrastive", "lm", "distill"};
 
 int lr_objective_parse(const char *s, lr_objective *o)
 {
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, obj_names[i]) == 0) {
-            *o = (lr_objective)i;
-            return 0;
-        }
-    return -1;
+    int i = lr_name_index(obj_names, LR_ARRAY_LEN(obj_names), s);
+    if (i >= 0) *o = (lr_objective)i;
+    return i < 0 ? -1 : 0;
 }
 
 const char *lr_objective_name(lr_objective o)
 {
-    return (unsigned)o < 3 ? obj_names[o] : "?";
+    return lr_name_at(obj_names, LR_ARRAY_LEN(obj_names), (unsigned)o);
 }
 
 void lr_train_opts_init(lr_train_opts *o)
