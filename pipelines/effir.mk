@@ -102,24 +102,23 @@ $(OUT)/results.tsv: $(ROWS)
 	{ printf 'model\tcollection\tparams\tndcg_cut_10\trecall_100\tencode_tokens_per_s\n'; cat $^; } > $@.tmp && mv $@.tmp $@
 
 # ---- plots ----
-$(OUT)/quality-params.png: $(OUT)/results.tsv
-	awk -F'\t' -v c=$(PLOT) 'NR > 1 && $$2 == c' $< > $(OUT)/plot.tsv
-	gnuplot -e "set terminal pngcairo noenhanced size 900,600; set output '$@'; \
-	  set title '$(PLOT) nDCG@10 against parameters'; set xlabel 'parameters (millions)'; set ylabel 'nDCG@10'; \
-	  set key outside; set datafile separator '\t'; \
-	  plot for [f in 'mlp attn layer rand width'] '$(OUT)/plot.tsv' \
+# one row per model of the plotted collection, shared by both plots
+$(OUT)/plot.tsv: $(OUT)/results.tsv
+	awk -F'\t' -v c=$(PLOT) 'NR > 1 && $$2 == c' $< > $@.tmp && mv $@.tmp $@
+PLOT_HEAD = set terminal pngcairo noenhanced size 900,600; set output '$@'; set key outside; \
+	  set datafile separator '\t'; set ylabel 'nDCG@10'
+$(OUT)/quality-params.png: $(OUT)/plot.tsv
+	gnuplot -e "$(PLOT_HEAD); set title '$(PLOT) nDCG@10 against parameters'; set xlabel 'parameters (millions)'; \
+	  plot for [f in 'mlp attn layer rand width'] '$<' \
 	    using (strstrt(strcol(1), 'heal-'.f) == 1 ? \$$3/1e6 : NaN):4 with points pt 7 title f.' (recovered)', \
-	    for [f in 'mlp attn layer rand width'] '$(OUT)/plot.tsv' \
+	    for [f in 'mlp attn layer rand width'] '$<' \
 	    using (strstrt(strcol(1), f) == 1 ? \$$3/1e6 : NaN):4 with points pt 6 title f.' (no recovery)', \
-	    '$(OUT)/plot.tsv' using (strcol(1) eq 'full' ? \$$3/1e6 : NaN):4 with points pt 5 ps 2 title 'full'"
-$(OUT)/quality-speed.png: $(OUT)/results.tsv
-	awk -F'\t' -v c=$(PLOT) 'NR > 1 && $$2 == c' $< > $(OUT)/plot.tsv
-	gnuplot -e "set terminal pngcairo noenhanced size 900,600; set output '$@'; \
-	  set title '$(PLOT) nDCG@10 against encoding speed'; set xlabel 'encoding tokens/s'; set ylabel 'nDCG@10'; \
-	  set key outside; set datafile separator '\t'; \
-	  plot for [f in 'mlp attn layer rand width'] '$(OUT)/plot.tsv' \
+	    '$<' using (strcol(1) eq 'full' ? \$$3/1e6 : NaN):4 with points pt 5 ps 2 title 'full'"
+$(OUT)/quality-speed.png: $(OUT)/plot.tsv
+	gnuplot -e "$(PLOT_HEAD); set title '$(PLOT) nDCG@10 against encoding speed'; set xlabel 'encoding tokens/s'; \
+	  plot for [f in 'mlp attn layer rand width'] '$<' \
 	    using (strstrt(strcol(1), 'heal-'.f) == 1 ? \$$6 : NaN):4 with points pt 7 title f.' (recovered)', \
-	    '$(OUT)/plot.tsv' using (strcol(1) eq 'full' ? \$$6 : NaN):4 with points pt 5 ps 2 title 'full'"
+	    '$<' using (strcol(1) eq 'full' ? \$$6 : NaN):4 with points pt 5 ps 2 title 'full'"
 $(OUT)/importance.png: $(OUT)/importance.txt
 	awk '$$1 ~ /^[0-9]+$$/ { print $$1, ($$2 == "-" ? "NaN" : $$2), ($$4 == "-" ? "NaN" : $$4) }' $< > $(OUT)/importance.dat
 	gnuplot -e "set terminal pngcairo noenhanced size 900,500; set output '$@'; \
