@@ -19,7 +19,8 @@ static void __attribute__((noreturn)) usage(void)
            "\n"
            "  -m, --model PATH       model: tar file or HF directory (default: tar on stdin)\n"
            "  -o, --output FILE      write the model to FILE (default: standard output)\n"
-           "  -s, --scores FILE      scores stream of this model, from lr-score\n"
+           "  -s, --scores FILE      scores stream of this model or of an ancestor it was\n"
+           "                         cut from, from lr-score\n"
            "  -k, --keep F           keep the fraction F (0 < F <= 1) of the channels\n"
            "  -w, --width N          keep N channels per MLP (the mean width under --global)\n"
            "      --uniform          the same fraction of every MLP (default)\n"
@@ -104,7 +105,12 @@ int main(int argc, char **argv)
     if (channels) {
         plan = lr_channels_load(channels, ck, &err);
     } else {
-        if (lr_scores_check_model(s, ck, scores_path, &err) < 0) lr_die("%s", err.msg);
+        int stages;
+        if (lr_scores_align(s, ck, scores_path, &stages, &err) < 0) lr_die("%s", err.msg);
+        if (stages > 0)
+            lr_warn("%s: scores of an ancestor of %s (%d stage%s back); using them for the "
+                    "MLPs that survive (scoring the model being cut is more faithful)",
+                    scores_path, ck->source, stages, stages > 1 ? "s" : "");
         if (wo.width > ck->cfg.intermediate)
             lr_usage_error("--width: %d is above the full MLP width %d", wo.width,
                            ck->cfg.intermediate);

@@ -18,6 +18,9 @@ char *lr_xstrdup(const char *s);
  * names[i] or "?" when out of range. */
 int lr_name_index(const char *const *names, size_t n, const char *s);
 const char *lr_name_at(const char *const *names, size_t n, unsigned i);
+/* The full-width indices of layer l's current MLP channels (lr.json
+ * kept_channels; *out NULL at full width); -1 when they are unknown. */
+int lr_kept_channels(lr_checkpoint *ck, int l, int **out, lr_error *err);
 #define LR_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define LR_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -641,6 +641,14 @@ lr_scores *lr_scores_load(const char *path, lr_error *err);   /* "-" = stdin */
 /* Refuse scores of another model: digest, layer count, layout. */
 int lr_scores_check_model(const lr_scores *s, lr_checkpoint *ck, const char *what,
                           lr_error *err);
+/* Scores of ck, or of an ancestor of ck (a model whose digest ck's lr.json
+ * history records as the input of a stage), made to describe ck: the
+ * sublayers ck dropped are dropped from s, and full-width channel scores
+ * of an MLP ck narrowed keep ck's kept_channels.  *stages is 0 for ck's
+ * own scores, else the number of stages since the scored model.  Scores
+ * of any other model are refused as lr_scores_check_model does. */
+int lr_scores_align(lr_scores *s, lr_checkpoint *ck, const char *what, int *stages,
+                    lr_error *err);
 /* Scores of ck from accumulated forward statistics (stats may be NULL
  * for LR_CM_WEIGHT: weight-only scores, no sublayer importance). */
 lr_scores *lr_scores_compute(lr_checkpoint *ck, const struct lr_stats *stats,

@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <inttypes.h>
 #include <math.h>
 
@@ -230,5 +231,73 @@ int lr_scores_check_model(const lr_scores *s, lr_checkpoint *ck, const char *wha
     if (strcmp(s->model, d) != 0)
         return lr_errorf(err, "%s: scores of model %s, but %s is model %s: score the model "
                          "being cut", what, s->model, ck->source, d);
+    return 0;
+}
+
+/* The index in ck's lr.json history of the last stage whose input was the
+ * model `digest`, or -1: that model is an ancestor of ck. */
+static int ancestor_stage(lr_checkpoint *ck, const char *digest)
+{
+    json_t *hist = json_object_get(ck->lr_json, "history");
+    if (!json_is_array(hist) || !digest[0]) return -1;
+    for (size_t i = json_array_size(hist); i-- > 0;) {
+        json_t *in = json_object_get(json_array_get(hist, i), "input");
+        if (json_is_string(in) && strcmp(json_string_value(in), digest) == 0) return (int)i;
+    }
+    return -1;
+}
+
+/* Keep the listed channels (indices into the scored width) of one layer. */
+static void take_channels(lr_scores *s, int l, const int *idx, int n)
+{
+    float **v[3] = {&s->channel[l], &s->absmean[l], &s->l2[l]};
+    for (int k = 0; k < 3; k++) {
+        if (!*v[k]) continue;
+        float *t = lr_xmalloc((size_t)n * sizeof *t);
+        for (int j = 0; j < n; j++) t[j] = (*v[k])[idx[j]];
+        free(*v[k]);
+        *v[k] = t;
+    }
+    s->mlp_width[l] = n;
+}
+
+int lr_scores_align(lr_scores *s, lr_checkpoint *ck, const char *what, int *stages,
+                    lr_error *err)
+{
+    const lr_config *c = &ck->cfg;
+    *stages = 0;
+    if (strcmp(s->model, lr_checkpoint_digest(ck)) == 0)
+        return lr_scores_check_model(s, ck, what, err);
+    int first = ancestor_stage(ck, s->model);
+    if (first < 0 || s->n_layers != c->n_layers || s->hidden != c->hidden ||
+        s->intermediate != c->intermediate)
+        return lr_errorf(err, "%s: scores of model %s, but %s is model %s, which does not "
+                         "descend from it: score the model being cut", what, s->model,
+                         ck->source, lr_checkpoint_digest(ck));
+    for (int l = 0; l < c->n_layers; l++) {
+        int w = ck->layers[l].mlp, ws = s->mlp_width[l];
+        if ((ck->layers[l].attn && !s->attn_present[l]) || (w > 0 && ws == 0))
+            return lr_errorf(err, "%s: layer %d: %s has a sublayer the scored ancestor %s had "
+                             "dropped: score the model being cut", what, l, ck->source, s->model);
+        if (!ck->layers[l].attn) s->attn_present[l] = false, s->attn[l] = NAN;
+        if (w == 0) {
+            free(s->channel[l]), free(s->absmean[l]), free(s->l2[l]);
+            s->channel[l] = s->absmean[l] = s->l2[l] = NULL;
+            s->mlp_width[l] = 0;
+            s->mlp[l] = NAN;
+        } else if (ws != w) {
+            /* a descendant keeps a subset of its ancestor's channels, so
+             * only full-width scores can be mapped through kept_channels */
+            int *kept;
+            if (ws != c->intermediate || lr_kept_channels(ck, l, &kept, NULL) < 0 || !kept)
+                return lr_errorf(err, "%s: layer %d: the MLP was narrowed from %d to %d "
+                                 "channels since it was scored: score the model being cut",
+                                 what, l, ws, w);
+            take_channels(s, l, kept, w);
+            free(kept);
+        }
+    }
+    *stages = (int)json_array_size(json_object_get(ck->lr_json, "history")) - first;
+    snprintf(s->model, sizeof s->model, "%s", lr_checkpoint_digest(ck));
     return 0;
 }

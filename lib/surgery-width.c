@@ -9,7 +9,7 @@
 /* lr.json's kept_channels[l] as full-width indices of the current
  * channels, or NULL when the layer is at full width (identity).
  * -1 when the numbering is unknown (narrower, nothing recorded). */
-static int current_channels(lr_checkpoint *ck, int l, int **out, lr_error *err)
+int lr_kept_channels(lr_checkpoint *ck, int l, int **out, lr_error *err)
 {
     int w = ck->layers[l].mlp;
     *out = NULL;
@@ -83,7 +83,7 @@ static int cut_layer(lr_checkpoint *ck, int l, const int *keep, int n, lr_error 
         return lr_errorf(err, "%s: model.layers.%d.mlp.down_proj.weight: missing or not "
                          "[%d x %d]", ck->source, l, h, w);
     int *cur;
-    if (current_channels(ck, l, &cur, err) < 0) return -1;
+    if (lr_kept_channels(ck, l, &cur, err) < 0) return -1;
 
     for (int k = 0; k < 2; k++) {
         snprintf(name, sizeof name, "mlp.%s.weight", rows_of[k]);
@@ -225,7 +225,7 @@ lr_width_plan *lr_channels_load(const char *path, lr_checkpoint *ck, lr_error *e
             }
         /* full-width numbering to the current channels */
         int *cur;
-        if (current_channels(ck, (int)l, &cur, err) < 0) goto fail;
+        if (lr_kept_channels(ck, (int)l, &cur, err) < 0) goto fail;
         if (cur) {
             int k = 0;
             for (int i = 0; i < m; i++) {
