@@ -2,6 +2,8 @@
 # with AddressSanitizer + UndefinedBehaviorSanitizer, out of tree.
 JOBS ?= 2
 check-all:
+	@if [ -n "$$CI" ] && [ ! -d "$${LR_SHARED:-../shared}/fixtures" ]; then \
+	    echo "ci.mk: CI is set but the shared reference data ($${LR_SHARED:-../shared}) is absent" >&2; exit 1; fi
 	autoreconf -fi
 	rm -rf _build _build-san
 	mkdir -p _build _build-san

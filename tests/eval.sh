@@ -143,7 +143,7 @@ same_values() {
         END { for (k in ref) if (!(k in seen)) { print "missing " k; bad = 1 }; exit bad }' "$1" "$2"
 }
 R="$LR_SHARED/datasets/runs"
-if [ -d "$R" ]; then
+if have_shared; then
     for n in scifact cranfield; do
         if lr-eval -Q "$R/$n.qrels" -r "$R/$n-bm25.trec" -q -f tsv -m ndcg_cut.5,10,100 \
             -m recall.10,100 -m recip_rank -m map -m P.10 >"$TMP/$n.out" &&
@@ -165,6 +165,6 @@ if [ -d "$R" ]; then
         -m recall.10,100 -m recip_rank -m map -m P.10 >"$TMP/scifact.te"
     if cmp -s "$TMP/scifact.te" "$R/scifact-bm25.trec_eval"; then pass "trec_eval format"; else fail "trec_eval format"; fi
 else
-    echo "skip: $R absent: golden trec_eval comparisons skipped"
+    skip_part "$R absent: golden trec_eval comparisons skipped"
 fi
 finish

@@ -381,4 +381,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void) { return run_suite(suite()); }
+int main(void) { return run_suite_shared(suite()); }

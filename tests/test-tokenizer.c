@@ -656,5 +656,5 @@ int main(void)
     tcase_add_test(tc, test_megabyte);
     tcase_add_test(tc, test_threads);
     suite_add_tcase(s, tc);
-    return run_suite(s);
+    return run_suite_shared(s);
 }

@@ -629,5 +629,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    return run_suite(suite());
+    return run_suite_shared(suite());
 }

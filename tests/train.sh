@@ -75,7 +75,7 @@ expect_usage "unknown objective" '--objective' lr-train $ctr --train x --objecti
 [ -e "$TMP/o4.tar" ] && fail "usage errors: output written"
 
 # --- contrastive fine-tuning of a real fixture (needs ../shared) ---
-if [ -d "$LR_SHARED/fixtures/tiny-mistral" ]; then
+if have_shared; then
     head -n 24 "$LR_SHARED/datasets/train/climate_fever_claim_evidence.jsonl" >"$TMP/pairs.jsonl"
     ct="-j1 -q -m $LR_SHARED/fixtures/tiny-mistral --train $TMP/pairs.jsonl --batch 8
         --negatives 1 --tau 0.05 --lr 2e-3 --max-tokens 48 --seed 1"
@@ -127,6 +127,6 @@ if [ -d "$LR_SHARED/fixtures/tiny-mistral" ]; then
             --teacher-queries "$TMP/tp.mp" --teacher-passages "$TMP/tp.mp" --max-tokens 48 \
             --steps 1 -o "$TMP/d2.tar"
 else
-    echo "skip: $LR_SHARED absent: contrastive tests skipped"
+    skip_part "$LR_SHARED absent: contrastive tests skipped"
 fi
 finish
