@@ -9,6 +9,11 @@ Plain python3 (no numpy): reads safetensors and tars itself.
   shard DIR OUT                    split DIR's model.safetensors into 2 shards
   bad KIND DIR OUT                 write a broken copy of checkpoint DIR
   bad-all DIR OUTDIR KIND...       the same for several kinds, OUTDIR/KIND.tar
+  lora BASE MERGED STATE ALPHA TARGETS
+                                   MERGED's weights are BASE's plus
+                                   (ALPHA / rank) B A, the adapters of the
+                                   lr-train state STATE, on TARGETS (q,v,...)
+                                   only; every other tensor is unchanged
 """
 import io, json, os, shutil, struct, sys, tarfile
 
@@ -91,6 +96,70 @@ def compare(a, b, skip):
             print('differs: %s (%s %s vs %s %s)' % (k, ta[k][0], ta[k][1], tb[k][0], tb[k][1]))
             bad += 1
     print('%d tensors compared, %d differences' % (len(ta), bad))
+    return 1 if bad else 0
+
+
+def floats(dt, data):
+    """Decode F32, F16 or BF16 bytes as python floats."""
+    if dt == 'F32':
+        return list(struct.unpack('<%df' % (len(data) // 4), data))
+    if dt == 'F16':
+        return list(struct.unpack('<%de' % (len(data) // 2), data))
+    if dt == 'BF16':
+        u = struct.unpack('<%dH' % (len(data) // 2), data)
+        return list(struct.unpack('<%df' % len(u), struct.pack('<%dI' % len(u), *(x << 16 for x in u))))
+    raise ValueError('dtype ' + dt)
+
+
+# stored precision: the largest rounding error relative to |value|
+HALF_ULP = {'F32': 2.0 ** -24, 'F16': 2.0 ** -11, 'BF16': 2.0 ** -8}
+PROJ = {'q': 'self_attn.q_proj', 'k': 'self_attn.k_proj', 'v': 'self_attn.v_proj',
+        'o': 'self_attn.o_proj', 'gate': 'mlp.gate_proj', 'up': 'mlp.up_proj', 'down': 'mlp.down_proj'}
+
+
+def lora(base, merged, state, alpha, targets):
+    tb, tm = tensors(base), tensors(merged)
+    sh, sdata = parse_st(open(state, 'rb').read())
+    st = {k: floats(v['dtype'], sdata[v['data_offsets'][0]:v['data_offsets'][1]]) for k, v in sh.items()}
+    suffixes = ['.' + PROJ[t] + '.weight' for t in targets.split(',')]
+    bad = n_merged = 0
+    worst = change = 0.0
+    for k in sorted(set(tb) | set(tm)):
+        if k not in tb or k not in tm:
+            print('only in one model: ' + k)
+            bad += 1
+            continue
+        if not any(k.endswith(s) for s in suffixes):
+            if tb[k] != tm[k]:
+                print('not a LoRA target but changed: ' + k)
+                bad += 1
+            continue
+        dt, (rows, cols), _ = tb[k]
+        stem = k[:-len('.weight')]
+        a, b = st.get(stem + '.lora_A'), st.get(stem + '.lora_B')
+        if a is None or b is None:
+            print('no adapters in the state for ' + k)
+            bad += 1
+            continue
+        rank = len(a) // cols
+        w0, w = floats(dt, tb[k][2]), floats(tm[k][0], tm[k][2])
+        s = alpha / rank
+        for i in range(rows):
+            bi = b[i * rank:(i + 1) * rank]
+            for j in range(cols):
+                d = s * sum(bi[r] * a[r * cols + j] for r in range(rank))
+                want = w0[i * cols + j] + d
+                # one rounding to the stored dtype, in units of its half-ulp
+                err = abs(w[i * cols + j] - want) / (HALF_ULP[dt] * max(abs(want), 1e-30))
+                worst, change = max(worst, err), max(change, abs(d))
+        n_merged += 1
+    print('%d merged tensors, largest change %.3g, largest error %.3f half-ulps' % (n_merged, change, worst))
+    # one rounding is at most one half-ulp (1.01: float64 summation noise)
+    if worst > 1.01:
+        bad += 1
+    if n_merged == 0 or change == 0:
+        print('the adapters change nothing')
+        bad += 1
     return 1 if bad else 0
 
 
@@ -221,6 +290,8 @@ def main(argv):
         return 0
     if cmd == 'bad':
         return bad(argv[2], argv[3], argv[4])
+    if cmd == 'lora':
+        return lora(argv[2], argv[3], argv[4], float(argv[5]), argv[6])
     if cmd == 'big':   # big OUTDIR DIM LAYERS FFN VOCAB: an F32 llama, arbitrary bytes
         return big(argv[2], *map(int, argv[3:7]))
     if cmd == 'bad-all':   # bad-all DIR OUTDIR KIND...: OUTDIR/KIND.tar (or dir)

@@ -115,9 +115,10 @@ expect_error "more MLPs than present" "only 3 present" "$TMP/out.tar" -- \
     lr-cut-depth --scores "$CS" --drop-mlp 4 -m "$F/tiny-llama-cut" -o "$TMP/out.tar"
 expect_error "protected layers" "protected" "$TMP/out.tar" -- \
     lr-cut-depth --scores "$S" --drop-mlp 3 --keep-first 1 --keep-last 1 -m "$TMP/llama.tar" -o "$TMP/out.tar"
-expect_error "scores of another model (width)" "tiny-llama.mp.*layer|model" "$TMP/out.tar" -- \
-    lr-cut-width --scores "$S" --keep 0.5 -m "$F/tiny-qwen2" -o "$TMP/out.tar"
-expect_error "scores of another model (depth)" "tiny-llama.mp" "$TMP/out.tar" -- \
+expect_error "scores of another model (width)" \
+    "tiny-llama\.mp: scores of model [0-9a-f]{16}, but .*/tiny-qwen2 is model [0-9a-f]{16}, which does not descend from it: score the model being cut$" \
+    "$TMP/out.tar" -- lr-cut-width --scores "$S" --keep 0.5 -m "$F/tiny-qwen2" -o "$TMP/out.tar"
+expect_error "scores of another model (depth)" "tiny-llama\.mp: scores of a 4-layer model, but .*/tiny-qwen2 has 3 layers$" "$TMP/out.tar" -- \
     lr-cut-depth --scores "$S" --drop-mlp 1 -m "$F/tiny-qwen2" -o "$TMP/out.tar"
 # scores of the model before its cut are an ancestor's (tests/readme.sh);
 # scores of the cut model do not describe the model it was cut from

@@ -70,6 +70,8 @@ if mkfifo "$TMP/fifo" 2>/dev/null; then
     else
         fail "-o FIFO: $(cat "$TMP/cmp")"
     fi
+else
+    fail "-o FIFO: mkfifo $TMP/fifo failed"
 fi
 
 # Refusals.

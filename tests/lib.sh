@@ -54,19 +54,19 @@ expect_usage() {
     else pass "$name"; fi
 }
 
-# expect_error NAME PATTERN OUTFILE -- CMD...: CMD must exit non-zero,
-# print exactly one line on stderr matching PATTERN (extended regex) and
-# leave OUTFILE absent or empty ("-" to skip that check).
+# expect_error NAME PATTERN OUTFILE -- CMD...: CMD must exit 1 (runtime
+# error), print exactly one line on stderr matching PATTERN (extended
+# regex) and leave OUTFILE absent or empty ("-" to skip that check).
 expect_error() {
     name=$1 pat=$2 out=$3
     shift 4
     "$@" >"$TMP/stdout" 2>"$TMP/stderr"
     rc=$?
     lines=$(wc -l <"$TMP/stderr")
-    if [ $rc -eq 0 ]; then
-        fail "$name: exit 0"
-    elif [ $rc -ge 128 ]; then
+    if [ $rc -ge 128 ]; then
         fail "$name: crashed (status $rc): $(head -c 300 "$TMP/stderr")"
+    elif [ $rc -ne 1 ]; then
+        fail "$name: exit $rc, expected 1: $(head -c 300 "$TMP/stderr")"
     elif [ "$lines" -ne 1 ]; then
         fail "$name: expected one line on stderr, got $lines: $(head -c 300 "$TMP/stderr")"
     elif ! grep -Eq -- "$pat" "$TMP/stderr"; then
