@@ -3,11 +3,13 @@
  *
  *   lr-eval --qrels QRELS --queries Q.mp --docs D.mp [--write-run RUN]
  *   lr-eval --qrels QRELS --run RUN.trec
+ *   lr-eval --qrels QRELS --run BASELINE --run RUN... [--test NAME]
  */
 #include "config.h"
 #include "lr.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -17,13 +19,17 @@
 static void usage(void)
 {
     printf("Usage: lr-eval --qrels QRELS (--run RUN | --queries Q.mp --docs D.mp) [OPTION]...\n"
+           "  or:  lr-eval --qrels QRELS --run BASELINE --run RUN... [--test NAME] [OPTION]...\n"
            "Evaluate a TREC run, or search document embeddings exactly for each query\n"
            "embedding, and print retrieval measures as trec_eval 10.0 computes them.\n"
+           "Given several runs, compare each with the first, query by query, with a\n"
+           "paired significance test.\n"
            "\n"
            "Inputs:\n"
            "  -Q, --qrels FILE          judgements, TREC (qid iter docno rel) or BEIR\n"
            "                            (query-id corpus-id score, header line) layout\n"
-           "  -r, --run FILE            evaluate this TREC run (qid Q0 docno rank score tag)\n"
+           "  -r, --run FILE            evaluate this TREC run (qid Q0 docno rank score tag);\n"
+           "                            may repeat: the first is the baseline of a comparison\n"
            "      --queries FILE        query embeddings stream (lr.embeddings)\n"
            "      --docs FILE           document embeddings stream; read block by block\n"
            "  -k, --top N               documents retrieved per query (default 1000)\n"
@@ -39,9 +45,23 @@ static void usage(void)
            "      --ignore-identical-ids  drop results whose docno equals the query id\n"
            "  -q, --per-query           also print each query's values\n"
            "\n"
+           "Comparing runs (two or more --run, or --run and a dense search, whose run\n"
+           "comes last):\n"
+           "      --test NAME           t (paired t test), wilcoxon (signed-rank), or\n"
+           "                            randomization (default: Fisher's, sign flips)\n"
+           "      --trials N            random sign assignments of the randomization test\n"
+           "                            and resamples of --ci (default 10000)\n"
+           "      --seed N              seed of the trials and resamples (default 1)\n"
+           "      --correction NAME     holm (default), bonferroni or none, over all the\n"
+           "                            comparisons of the invocation\n"
+           "      --alpha A             level marking significant rows (default 0.05)\n"
+           "      --ci                  add a 95%% paired bootstrap interval of each delta\n"
+           "\n"
            "Output:\n"
            "  -f, --format FMT          table (default), tsv (measure query value), json,\n"
-           "                            or trec_eval (byte-compatible with trec_eval's output)\n"
+           "                            or trec_eval (byte-compatible with trec_eval's output);\n"
+           "                            comparing: table, tsv (run measure queries mean delta\n"
+           "                            p p_adjusted) or json\n"
            "  -o, --output FILE         write the measures to FILE (default stdout)\n"
            "      --metrics-stream FILE also write the measures as an lr.metrics msgpack stream\n"
            "  -t, --threads N           threads (default: all cores)\n"
@@ -58,15 +78,26 @@ enum { FMT_TABLE, FMT_TSV, FMT_JSON, FMT_TREC };
 
 enum {
     OPT_QUERIES = 256, OPT_DOCS, OPT_BLOCK, OPT_WRITE_RUN, OPT_TAG, OPT_IGNORE_IDS,
-    OPT_METRICS_STREAM, OPT_QUIET
+    OPT_METRICS_STREAM, OPT_QUIET, OPT_TEST, OPT_TRIALS, OPT_SEED, OPT_CORRECTION, OPT_ALPHA,
+    OPT_CI
 };
 
 typedef struct {
-    const char *qrels, *run, *queries, *docs, *write_run, *tag, *output, *metrics_stream;
+    const char *qrels, *queries, *docs, *write_run, *tag, *output, *metrics_stream;
+    const char **runs;
+    int nruns;
     int k, block, format, threads;
     bool complete, ignore_ids, per_query, quiet;
     lr_measure *ms;
     int nm;
+    /* comparison */
+    const char *cmp_opt;     /* first comparison option given, for messages */
+    lr_test test;
+    lr_correction correction;
+    long trials;
+    uint64_t seed;
+    double alpha;
+    bool ci;
 } options;
 
 static FILE *open_input(const char *path)
@@ -369,10 +400,181 @@ static void write_metrics_stream(const options *o, const lr_eval_result *r, cons
     if (lr_out_commit(out, &err) < 0) lr_die("%s", err.msg);
 }
 
+/* ---- comparing runs: one row per run and measure ---- */
+typedef struct {
+    const char *run;
+    int measure;
+    int queries;
+    double mean, delta, p, p_adj, lo, hi;
+    bool baseline;
+} cmp_row;
+
+/* Evaluate every run, pair each with the first per query, test, adjust. */
+static cmp_row *compare(const options *o, const lr_trec *qrels, lr_eval_result **r,
+                        const char **names, int nr, int *nrows)
+{
+    int nm = o->nm, rows = nr * nm, ncmp = (nr - 1) * nm;
+    cmp_row *row = calloc(rows, sizeof *row);
+    double *x = malloc((qrels->n + 1) * sizeof *x), *y = malloc((qrels->n + 1) * sizeof *y);
+    double *p = malloc((ncmp + 1) * sizeof *p);
+    if (!row || !x || !y || !p) lr_die("out of memory");
+    for (int m = 0; m < nm; m++)
+        row[m] = (cmp_row){.run = names[0], .measure = m, .queries = r[0]->n_avg,
+                           .mean = r[0]->mean[m], .baseline = true};
+    for (int k = 1; k < nr; k++) {
+        for (int m = 0; m < nm; m++) {
+            int common, n = lr_eval_pair(qrels, r[0], r[k], m, o->complete, x, y, &common);
+            if (common == 0 || n < 2) {
+                free(x);
+                free(y);
+                free(p);
+                free(row);
+                if (common == 0)
+                    lr_die("%s and %s have no judged query in common", names[k], names[0]);
+                lr_die("%s and %s have only one judged query in common: a paired test needs two",
+                       names[k], names[0]);
+            }
+            cmp_row *c = &row[k * nm + m];
+            *c = (cmp_row){.run = names[k], .measure = m, .queries = n};
+            double sx = 0, sy = 0;
+            for (int i = 0; i < n; i++) {
+                sx += x[i];
+                sy += y[i];
+            }
+            c->mean = sy / n;
+            c->delta = (sy - sx) / n;
+            switch (o->test) {
+            case LR_TEST_T: c->p = lr_ttest_paired(x, y, n); break;
+            case LR_TEST_WILCOXON: c->p = lr_wilcoxon(x, y, n, NULL); break;
+            case LR_TEST_RANDOMIZATION:
+                c->p = lr_randomization(x, y, n, o->trials, o->seed);
+                break;
+            }
+            if (o->ci) lr_bootstrap_ci(x, y, n, o->trials, 0.95, o->seed, &c->lo, &c->hi);
+            p[(k - 1) * nm + m] = c->p;
+        }
+    }
+    lr_p_adjust(p, p, ncmp, o->correction);
+    for (int i = 0; i < ncmp; i++) row[nm + i].p_adj = p[i];
+    free(p);
+    free(x);
+    free(y);
+    *nrows = rows;
+    return row;
+}
+
+static const char *test_title(lr_test t)
+{
+    return t == LR_TEST_T ? "paired t test"
+         : t == LR_TEST_WILCOXON ? "Wilcoxon signed-rank test"
+                                 : "paired randomization test";
+}
+
+static void print_cmp_table(FILE *f, const options *o, const cmp_row *row, int nrows)
+{
+    int rw = 3, mw = 7;
+    for (int i = 0; i < nrows; i++) {
+        int l = (int)strlen(row[i].run), lm = (int)strlen(o->ms[row[i].measure].name);
+        if (l > rw) rw = l;
+        if (lm > mw) mw = lm;
+    }
+    fprintf(f, "%-*s  %-*s  %7s  %8s  %8s  %9s  %10s", rw, "run", mw, "measure", "queries",
+            "mean", "delta", "p", "p_adjusted");
+    if (o->ci) fputs("  95% CI of delta", f);
+    fputc('\n', f);
+    for (int i = 0; i < nrows; i++) {
+        const cmp_row *c = &row[i];
+        fprintf(f, "%-*s  %-*s  %7d  %8.4f", rw, c->run, mw, o->ms[c->measure].name, c->queries,
+                c->mean);
+        if (c->baseline) {
+            fprintf(f, "  %8s  %9s  %10s", "-", "-", "-");
+            if (o->ci) fputs("  -", f);
+        } else {
+            fprintf(f, "  %+8.4f  %9.3g  %10.3g", c->delta, c->p, c->p_adj);
+            if (o->ci) {
+                char buf[64];
+                snprintf(buf, sizeof buf, "[%+.4f, %+.4f]", c->lo, c->hi);
+                fprintf(f, "  %s", buf);
+            }
+            if (c->p_adj < o->alpha) fputs("  *", f);
+        }
+        fputc('\n', f);
+    }
+    int ncmp = nrows - o->nm;
+    fprintf(f, "(%s", test_title(o->test));
+    if (o->test == LR_TEST_RANDOMIZATION) fprintf(f, ", %ld trials", o->trials);
+    if (o->correction != LR_CORRECT_NONE)
+        fprintf(f, ", %s correction over %d comparison%s",
+                o->correction == LR_CORRECT_HOLM ? "Holm" : "Bonferroni", ncmp, ncmp == 1 ? "" : "s");
+    fprintf(f, "; * p_adjusted < %g%s)\n", o->alpha, o->complete ? "; every judged query" : "");
+}
+
+static void print_cmp_tsv(FILE *f, const options *o, const cmp_row *row, int nrows)
+{
+    fputs("run\tmeasure\tqueries\tmean\tdelta\tp\tp_adjusted", f);
+    if (o->ci) fputs("\tci_low\tci_high", f);
+    fputc('\n', f);
+    for (int i = 0; i < nrows; i++) {
+        const cmp_row *c = &row[i];
+        fprintf(f, "%s\t%s\t%d\t%.6f", c->run, o->ms[c->measure].name, c->queries, c->mean);
+        if (c->baseline) fputs(o->ci ? "\t-\t-\t-\t-\t-" : "\t-\t-\t-", f);
+        else {
+            fprintf(f, "\t%.6f\t%.6g\t%.6g", c->delta, c->p, c->p_adj);
+            if (o->ci) fprintf(f, "\t%.6f\t%.6f", c->lo, c->hi);
+        }
+        fputc('\n', f);
+    }
+}
+
+static void print_cmp_json(FILE *f, const options *o, const cmp_row *row, int nrows)
+{
+    json_t *root = json_object(), *rows = json_array();
+    json_object_set_new(root, "qrels", json_string(o->qrels));
+    json_object_set_new(root, "complete", json_boolean(o->complete));
+    json_object_set_new(root, "test", json_string(lr_test_name(o->test)));
+    if (o->test == LR_TEST_RANDOMIZATION || o->ci) {
+        json_object_set_new(root, "trials", json_integer(o->trials));
+        json_object_set_new(root, "seed", json_integer((json_int_t)o->seed));
+    }
+    json_object_set_new(root, "correction", json_string(lr_correction_name(o->correction)));
+    json_object_set_new(root, "comparisons", json_integer(nrows - o->nm));
+    json_object_set_new(root, "alpha", json_real(o->alpha));
+    for (int i = 0; i < nrows; i++) {
+        const cmp_row *c = &row[i];
+        json_t *j = json_object();
+        json_object_set_new(j, "run", json_string(c->run));
+        json_object_set_new(j, "measure", json_string(o->ms[c->measure].name));
+        json_object_set_new(j, "queries", json_integer(c->queries));
+        json_object_set_new(j, "mean", json_real(c->mean));
+        json_object_set_new(j, "baseline", json_boolean(c->baseline));
+        if (!c->baseline) {
+            json_object_set_new(j, "delta", json_real(c->delta));
+            json_object_set_new(j, "p", json_real(c->p));
+            json_object_set_new(j, "p_adjusted", json_real(c->p_adj));
+            json_object_set_new(j, "significant", json_boolean(c->p_adj < o->alpha));
+            if (o->ci) {
+                json_t *ci = json_array();
+                json_array_append_new(ci, json_real(c->lo));
+                json_array_append_new(ci, json_real(c->hi));
+                json_object_set_new(j, "ci95", ci);
+            }
+        }
+        json_array_append_new(rows, j);
+    }
+    json_object_set_new(root, "rows", rows);
+    json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+    fputc('\n', f);
+    json_decref(root);
+}
+
 int main(int argc, char **argv)
 {
     lr_cli_init(argv[0]);
-    options o = {.k = 1000, .block = 8192, .tag = "lr", .format = FMT_TABLE};
+    options o = {.k = 1000, .block = 8192, .tag = "lr", .format = FMT_TABLE,
+                 .test = LR_TEST_RANDOMIZATION, .correction = LR_CORRECT_HOLM, .trials = 10000,
+                 .seed = 1, .alpha = 0.05};
+    o.runs = calloc(argc + 1, sizeof *o.runs);
+    if (!o.runs) lr_die("out of memory");
     static const struct option longopts[] = {
         {"qrels", required_argument, 0, 'Q'},
         {"run", required_argument, 0, 'r'},
@@ -391,6 +593,12 @@ int main(int argc, char **argv)
         {"metrics-stream", required_argument, 0, OPT_METRICS_STREAM},
         {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, OPT_QUIET},
+        {"test", required_argument, 0, OPT_TEST},
+        {"trials", required_argument, 0, OPT_TRIALS},
+        {"seed", required_argument, 0, OPT_SEED},
+        {"correction", required_argument, 0, OPT_CORRECTION},
+        {"alpha", required_argument, 0, OPT_ALPHA},
+        {"ci", no_argument, 0, OPT_CI},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
@@ -400,7 +608,7 @@ int main(int argc, char **argv)
     while ((c = lr_getopt(argc, argv, "Q:r:k:m:cqf:o:t:hV", longopts)) != -1) {
         switch (c) {
         case 'Q': o.qrels = optarg; break;
-        case 'r': o.run = optarg; break;
+        case 'r': o.runs[o.nruns++] = optarg; break;
         case OPT_QUERIES: o.queries = optarg; break;
         case OPT_DOCS: o.docs = optarg; break;
         case 'k': o.k = (int)lr_parse_long("--top", optarg, 1, 100000000); break;
@@ -427,6 +635,34 @@ int main(int argc, char **argv)
         case OPT_METRICS_STREAM: o.metrics_stream = optarg; break;
         case 't': o.threads = (int)lr_parse_long("--threads", optarg, 0, 4096); break;
         case OPT_QUIET: o.quiet = true; break;
+        case OPT_TEST:
+            if (lr_test_parse(optarg, &o.test) < 0)
+                lr_usage_error("--test: '%s' is not t, randomization or wilcoxon", optarg);
+            if (!o.cmp_opt) o.cmp_opt = "--test";
+            break;
+        case OPT_TRIALS:
+            o.trials = lr_parse_long("--trials", optarg, 1, 1000000000);
+            if (!o.cmp_opt) o.cmp_opt = "--trials";
+            break;
+        case OPT_SEED:
+            o.seed = (uint64_t)lr_parse_long("--seed", optarg, 0, LONG_MAX);
+            if (!o.cmp_opt) o.cmp_opt = "--seed";
+            break;
+        case OPT_CORRECTION:
+            if (lr_correction_parse(optarg, &o.correction) < 0)
+                lr_usage_error("--correction: '%s' is not holm, bonferroni or none", optarg);
+            if (!o.cmp_opt) o.cmp_opt = "--correction";
+            break;
+        case OPT_ALPHA:
+            o.alpha = lr_parse_double("--alpha", optarg);
+            if (!(o.alpha > 0 && o.alpha < 1))
+                lr_usage_error("--alpha: '%s' is not between 0 and 1", optarg);
+            if (!o.cmp_opt) o.cmp_opt = "--alpha";
+            break;
+        case OPT_CI:
+            o.ci = true;
+            if (!o.cmp_opt) o.cmp_opt = "--ci";
+            break;
         case 'h': usage(); break;
         case 'V': lr_print_version(); break;
         default: lr_usage_error("unknown option");
@@ -437,7 +673,17 @@ int main(int argc, char **argv)
     bool dense = o.queries || o.docs;
     if (dense && (!o.queries || !o.docs))
         lr_usage_error("a dense search needs both --queries and --docs");
-    if (dense == !!o.run) lr_usage_error("give either --run or --queries and --docs");
+    if (!dense && !o.nruns) lr_usage_error("give --run, or --queries and --docs");
+    int nr = o.nruns + dense;
+    bool comparing = nr > 1;
+    if (!comparing && o.cmp_opt)
+        lr_usage_error("%s compares runs: give two or more (--run BASELINE --run OTHER)", o.cmp_opt);
+    if (comparing && o.per_query)
+        lr_usage_error("-q evaluates one run: give a single --run for per-query values");
+    if (comparing && o.format == FMT_TREC)
+        lr_usage_error("--format trec_eval evaluates one run: compare with table, tsv or json");
+    if (comparing && o.metrics_stream)
+        lr_usage_error("--metrics-stream evaluates one run: give a single --run");
     if (o.write_run && !dense) lr_usage_error("--write-run needs a dense search (--queries, --docs)");
     if (!strcmp(o.queries ? o.queries : "", "-") && !strcmp(o.docs ? o.docs : "", "-"))
         lr_usage_error("--queries and --docs cannot both read stdin");
@@ -446,6 +692,46 @@ int main(int argc, char **argv)
     lr_threads_init(o.threads);
     lr_trec *qrels = lr_qrels_load(o.qrels, &err);
     if (!qrels) lr_die("%s", err.msg);
+    if (comparing) {
+        /* the run files in the order given, then the dense search's run */
+        lr_eval_result **rs = calloc(nr, sizeof *rs);
+        const char **names = calloc(nr, sizeof *names);
+        if (!rs || !names) lr_die("out of memory");
+        for (int k = 0; k < nr; k++) {
+            lr_trec *run;
+            if (k < o.nruns) {
+                run = lr_run_load(o.runs[k], &err);
+                if (!run) lr_die("%s", err.msg);
+                names[k] = o.runs[k];
+            } else {
+                run = dense_search(&o);
+                names[k] = o.docs;
+                if (o.write_run) write_run(&o, run);
+            }
+            rs[k] = lr_evaluate(qrels, run, o.ms, o.nm, o.complete, o.ignore_ids, &err);
+            if (!rs[k]) lr_die("%s", err.msg);
+            lr_trec_free(run);
+        }
+        int nrows;
+        cmp_row *rows = compare(&o, qrels, rs, names, nr, &nrows);
+        lr_out *out = lr_out_open(o.output, &err);
+        if (!out) lr_die("%s", err.msg);
+        switch (o.format) {
+        case FMT_TABLE: print_cmp_table(out->fp, &o, rows, nrows); break;
+        case FMT_JSON: print_cmp_json(out->fp, &o, rows, nrows); break;
+        default: print_cmp_tsv(out->fp, &o, rows, nrows); break;
+        }
+        if (lr_out_commit(out, &err) < 0) lr_die("%s", err.msg);
+        for (int k = 0; k < nr; k++) lr_eval_result_free(rs[k]);
+        free(rs);
+        free(names);
+        free(rows);
+        lr_trec_free(qrels);
+        free(o.ms);
+        free(o.runs);
+        return 0;
+    }
+
     lr_trec *run;
     const char *runname;
     if (dense) {
@@ -453,9 +739,9 @@ int main(int argc, char **argv)
         runname = o.docs;
         if (o.write_run) write_run(&o, run);
     } else {
-        run = lr_run_load(o.run, &err);
+        run = lr_run_load(o.runs[0], &err);
         if (!run) lr_die("%s", err.msg);
-        runname = o.run;
+        runname = o.runs[0];
     }
     lr_eval_result *r = lr_evaluate(qrels, run, o.ms, o.nm, o.complete, o.ignore_ids, &err);
     if (!r) lr_die("%s", err.msg);
@@ -473,5 +759,6 @@ int main(int argc, char **argv)
     lr_trec_free(run);
     lr_trec_free(qrels);
     free(o.ms);
+    free(o.runs);
     return 0;
 }

@@ -502,6 +502,57 @@ void lr_eval_result_free(lr_eval_result *r);
 /* ---- end eval ---- */
 
 /* ===================================================================
+ * stats: paired significance tests over per-query values
+ * =================================================================== */
+/* ---- stats module ---- */
+/* Every test is two-sided and works on the paired differences
+ * d[i] = y[i] - x[i], i < n (x the baseline); n >= 2. */
+typedef enum lr_test { LR_TEST_T, LR_TEST_RANDOMIZATION, LR_TEST_WILCOXON } lr_test;
+typedef enum lr_correction {
+    LR_CORRECT_HOLM, LR_CORRECT_BONFERRONI, LR_CORRECT_NONE
+} lr_correction;
+/* "t", "randomization", "wilcoxon"; "holm", "bonferroni", "none".
+ * Parsers return -1 on an unknown name. */
+int lr_test_parse(const char *s, lr_test *t);
+const char *lr_test_name(lr_test t);
+int lr_correction_parse(const char *s, lr_correction *c);
+const char *lr_correction_name(lr_correction c);
+
+/* Paired Student t test: t = mean(d) / (sd(d) / sqrt(n)), n - 1 degrees
+ * of freedom (GSL's t distribution); p = 1 when every d is 0, p = 0 when
+ * every d is the same non-zero value. */
+double lr_ttest_paired(const double *x, const double *y, int n);
+/* Wilcoxon signed-rank test (zero differences dropped, midranks for ties,
+ * no continuity correction).  Differences within LR_STATS_TIE of each
+ * other are ties, within LR_STATS_TIE of 0 are zeros.  Exact null
+ * distribution when n <= 50 with no zero and no tie (*exact = true), the
+ * normal approximation with the tie correction of the variance otherwise.
+ * p = 1 when every difference is 0. */
+#define LR_STATS_TIE 1e-9
+double lr_wilcoxon(const double *x, const double *y, int n, bool *exact);
+/* Fisher's paired randomization test: `trials` random sign assignments
+ * of the d[i] (xoshiro256** seeded with seed); count those whose
+ * |mean| >= |mean(d)| - LR_STATS_TIE; p = (count + 1) / (trials + 1). */
+double lr_randomization(const double *x, const double *y, int n, long trials, uint64_t seed);
+/* Paired percentile bootstrap of mean(d): `resamples` resamples of the n
+ * pairs with replacement (seeded), the (1-level)/2 and (1+level)/2
+ * quantiles of the resampled means, linearly interpolated. */
+void lr_bootstrap_ci(const double *x, const double *y, int n, long resamples, double level,
+                     uint64_t seed, double *lo, double *hi);
+/* Adjust n p-values for multiple comparisons (Holm's step-down or
+ * Bonferroni, capped at 1); out may equal p. */
+void lr_p_adjust(const double *p, double *out, int n, lr_correction c);
+
+/* Pair the per-query values of measure m of two evaluations of runs
+ * against the same qrels: the queries both have, or with complete every
+ * qrels query (a query a run lacks scores 0).  x and y need room for
+ * qrels->n values; returns the number of pairs, and in *common the number
+ * of queries both evaluations have (0: disjoint). */
+int lr_eval_pair(const lr_trec *qrels, const lr_eval_result *a, const lr_eval_result *b, int m,
+                 bool complete, double *x, double *y, int *common);
+/* ---- end stats ---- */
+
+/* ===================================================================
  * model: forward pass, pooling, text inputs for encoding
  * =================================================================== */
 /* ---- model module ---- */
