@@ -41,6 +41,14 @@ static inline double rel_err_f32_f64(const float *a, const double *r, size_t n)
     return rmax > 0 ? dmax / rmax : dmax;
 }
 
+/* With LR_TEST_VERBOSE set, print a measured error (tolerances are set from
+ * these: "LR_TEST_VERBOSE=1 tests/test-forward 2>&1 | grep ^measured"). */
+static inline double measured(const char *what, const char *where, double err)
+{
+    if (getenv("LR_TEST_VERBOSE")) fprintf(stderr, "measured %s %s %.3g\n", what, where, err);
+    return err;
+}
+
 /* Run a suite; exit status for automake (0 passed, 1 failed). */
 static inline int run_suite(Suite *s)
 {
