@@ -23,6 +23,25 @@ for fx in tiny-llama tiny-llama-cut tiny-mistral tiny-qwen2 tiny-qwen3 tiny-llam
     fi
 done
 
+# channel importance against its definition, computed by mp-tool.py from
+# the weights and the reference's float64 activation statistics (largest
+# error measured 3.1e-7 of the largest value; 5e-6 is a margin of 16)
+MP="python3 $LR_SRCDIR/tests/mp-tool.py"
+if command -v python3 >/dev/null; then
+    for fx in tiny-llama tiny-llama-cut tiny-mistral tiny-qwen2 tiny-qwen3 tiny-llama3rope aidreams260K; do
+        ok "wanda channels of $fx" $MP channels "$TMP/$fx.mp" "$F/$fx" "$F/$fx/ref-forward.safetensors" 5e-6
+    done
+    for fx in tiny-llama-cut tiny-qwen3; do
+        for cm in absmean weight; do
+            lr-score -q -m "$F/$fx" --calib-ids "$F/$fx/ref-ids.json" --channel-metric $cm -o "$TMP/$fx-$cm.mp" &&
+                ok "$cm channels of $fx" $MP channels "$TMP/$fx-$cm.mp" "$F/$fx" "$F/$fx/ref-forward.safetensors" 5e-6 ||
+                fail "lr-score --channel-metric $cm $fx"
+        done
+    done
+else
+    skip_part "python3 absent: channel metrics not checked"
+fi
+
 # the model may come as a tar on stdin; the summary is a table
 tar -C "$F/tiny-llama" -cf "$TMP/llama.tar" .
 lr-score -q --calib-ids "$F/tiny-llama/ref-ids.json" <"$TMP/llama.tar" >"$TMP/stdin.mp" &&
@@ -99,6 +118,27 @@ expect_error "malformed calibration text" "bad.jsonl.*2" "$TMP/out.mp" -- \
     lr-score -m "$TMP/mistral.tar" --calib "$TMP/bad.jsonl" -o "$TMP/out.mp"
 expect_error "calibration without a tokenizer" "tokenizer" "$TMP/out.mp" -- \
     lr-score -m "$TMP/llama.tar" --calib "$TMP/calib.tsv" -o "$TMP/out.mp"
+
+# width options by their effect: mp-tool.py reads the kept channels and
+# widths of lr.json and checks them against the scores (each MLP keeps its
+# best channels; uniform widths are the fraction, rounded to the multiple;
+# global: one threshold above the floor, the fraction of all channels)
+if command -v python3 >/dev/null; then
+    for c in "uniform 0.5 0.1 1" "uniform 0.33 0.1 8" "global 0.5 0.1 1" "global 0.3 0.4 1" "global 0.4 0.1 16"; do
+        set -- $c
+        fl=
+        [ $1 = global ] && fl="--floor $3"
+        lr-cut-width -q --scores "$S" --$1 --keep $2 $fl --multiple-of $4 -m "$TMP/llama.tar" -o "$TMP/wo.tar" &&
+            tar -xOf "$TMP/wo.tar" lr.json >"$TMP/wo.json" &&
+            ok "--$1 --keep $2 --floor $3 --multiple-of $4 by effect" $MP widths "$S" "$TMP/wo.json" $1 $2 $3 $4 ||
+            fail "lr-cut-width --$1 --keep $2 --floor $3 --multiple-of $4"
+    done
+    # the default is --uniform
+    lr-cut-width -q --scores "$S" --keep 0.5 -m "$TMP/llama.tar" -o "$TMP/wo.tar" &&
+        tar -xOf "$TMP/wo.tar" lr.json >"$TMP/wo.json" &&
+        ok "uniform by default" $MP widths "$S" "$TMP/wo.json" uniform 0.5 0.1 1
+    rm -f "$TMP/wo.tar"
+fi
 
 # 4. every MLP, every attention sublayer
 ok "drop every MLP" lr-cut-depth --scores "$S" --drop-mlp 4 -m "$TMP/llama.tar" -o "$TMP/nomlp.tar"

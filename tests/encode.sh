@@ -51,6 +51,78 @@ lr-encode -m "$M" --corpus "$TMP/c.jsonl" --tokenize --max-tokens 8 | awk 'NR % 
 cmp -s "$TMP/s1.ids" "$TMP/all1.ids" && pass "shard 1/3 is every third text from the second" ||
     fail "shard slices"
 
+# vectors, read back by mp-tool.py: shards hold the unsharded run's vectors;
+# default vectors have unit norm and are the --no-normalize ones scaled;
+# mean pooling is the mean of the hidden states, which for a causal model
+# are the last-token vectors of the text's prefixes (--max-tokens 1..n)
+if command -v python3 >/dev/null; then
+    MP="python3 $LR_SRCDIR/tests/mp-tool.py"
+    # compare A B TOL: same ids in the same order (A may be a concatenation),
+    # every vector within TOL (absolute); prints the largest difference
+    compare() {
+        python3 -c '
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])][1:]
+b = [json.loads(l) for l in open(sys.argv[2])][1:]
+a = sorted(a, key=lambda r: r["id"]) if sys.argv[4] == "sort" else a
+b = sorted(b, key=lambda r: r["id"]) if sys.argv[4] == "sort" else b
+if [r["id"] for r in a] != [r["id"] for r in b] or not a:
+    sys.exit("ids differ")
+d = max(abs(x - y) for r, s in zip(a, b) for x, y in zip(r["vec"], s["vec"]))
+print("largest difference %.3g" % d)
+sys.exit(0 if d <= float(sys.argv[3]) else 1)' "$@"
+    }
+    for f in all s0 s1 s2; do $MP dump "$TMP/$f.mp" >"$TMP/$f.dump"; done
+    { head -n 1 "$TMP/s0.dump"; tail -q -n +2 "$TMP/s0.dump" "$TMP/s1.dump" "$TMP/s2.dump"; } >"$TMP/s.dump"
+    # measured: identical (difference 0); 1e-6 allows another packing's rounding
+    r=$(compare "$TMP/s.dump" "$TMP/all.dump" 1e-6 sort) && pass "shards hold the unsharded vectors: $r" ||
+        fail "shard vectors: $r"
+    lr-encode -q -m "$M" --corpus "$TMP/c.jsonl" --max-tokens 32 --no-normalize -o "$TMP/raw.mp"
+    $MP dump "$TMP/raw.mp" >"$TMP/raw.dump"
+    python3 -c '
+import json, math, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = [json.loads(l) for l in open(sys.argv[2])]
+assert a[0]["normalized"] is True and b[0]["normalized"] is False, "header flags"
+worst = 0
+for r, s in zip(a[1:], b[1:]):
+    n = math.sqrt(sum(x * x for x in s["vec"]))
+    worst = max([worst, abs(math.sqrt(sum(x * x for x in r["vec"])) - 1)] +
+                [abs(x - y / n) for x, y in zip(r["vec"], s["vec"])])
+print("largest error %.3g" % worst)
+# float32 normalisation: measured 5.6e-8; 1e-6 is a margin of 18
+sys.exit(0 if len(a) == len(b) == 41 and worst <= 1e-6 else 1)' "$TMP/all.dump" "$TMP/raw.dump" >"$TMP/norm.out" &&
+        pass "default L2 normalisation: $(cat "$TMP/norm.out")" || fail "normalisation: $(cat "$TMP/norm.out")"
+    printf 'm1\tthe cat sat\nm2\trivers flow to the sea\n' >"$TMP/mean.tsv"
+    lr-encode -q -m "$M" --corpus "$TMP/mean.tsv" --pooling mean --no-eos --no-normalize -o "$TMP/mean.mp"
+    : >"$TMP/prefix.dump"
+    n=$(lr-encode -m "$M" --corpus "$TMP/mean.tsv" --tokenize --no-eos | awk -F, '{ if (NF > n) n = NF } END { print n }')
+    for t in $(seq 1 "$n"); do
+        lr-encode -q -m "$M" --corpus "$TMP/mean.tsv" --pooling last --no-eos --no-normalize --max-tokens "$t" \
+            -o "$TMP/p$t.mp" && $MP dump "$TMP/p$t.mp" | tail -n +2 >>"$TMP/prefix.dump"
+    done
+    $MP dump "$TMP/mean.mp" >"$TMP/mean.dump"
+    python3 -c '
+import json, sys
+got = [json.loads(l) for l in open(sys.argv[1])][1:]
+pre = [json.loads(l) for l in open(sys.argv[2])]
+lens = [len(json.loads(l)) for l in open(sys.argv[3])]
+worst = 0
+for r, n in zip(got, lens):
+    # prefixes longer than the text repeat its last token: use the first n
+    vs = [p["vec"] for p in pre if p["id"] == r["id"]][:n]
+    want = [sum(v[k] for v in vs) / n for k in range(len(r["vec"]))]
+    worst = max([worst] + [abs(x - y) for x, y in zip(r["vec"], want)])
+print("largest error %.3g over texts of %s tokens" % (worst, lens))
+# measured 6.0e-8 (float32 sums in another order); 1e-6 is a margin of 17
+sys.exit(0 if len(got) == 2 and worst <= 1e-6 else 1)' "$TMP/mean.dump" "$TMP/prefix.dump" \
+        "$(lr-encode -m "$M" --corpus "$TMP/mean.tsv" --tokenize --no-eos >"$TMP/mean.ids"; echo "$TMP/mean.ids")" \
+        >"$TMP/mean.out" && pass "mean pooling = mean of the prefixes' last states: $(cat "$TMP/mean.out")" ||
+        fail "mean pooling: $(cat "$TMP/mean.out")"
+else
+    skip_part "python3 absent: vectors not read back"
+fi
+
 # help, version, usage errors
 lr-encode --help | grep -q -- '--batch-tokens' && pass "help" || fail "help"
 lr-encode --version | grep -q 'lr-encode' && pass "version" || fail "version"

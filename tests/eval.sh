@@ -86,6 +86,54 @@ if cmp -s "$TMP/run.cat" "$TMP/expected.run"; then pass "concatenated shards"; e
 lr-eval -Q "$TMP/qrels.tsv" -r "$TMP/run.1" -m map -f json --metrics-stream "$TMP/m.mp" >"$TMP/m.json"
 if grep -q '"map": 0.3444' "$TMP/m.json" && [ -s "$TMP/m.mp" ]; then pass "json and metrics stream"; else fail "json and metrics stream: $(cat "$TMP/m.json")"; fi
 
+# --- a run file: negative judgements, # lines, identical ids, formats ---
+# q1: d2 is judged -1 (judged, not relevant): the first relevant document,
+# d1, is at rank 2, so recip_rank 1/2; relevant d1, d3 at ranks 2 and 3,
+# so map (1/2 + 2/3) / 2 = 0.5833. q2: its own id q2 ranks first; with
+# --ignore-identical-ids d2 is at rank 1 (recip_rank and map 1), without
+# it at rank 2 (1/2). Lines starting with # are skipped.
+printf 'q1 0 d1 1\nq1 0 d2 -1\nq1 0 d3 2\nq2 0 d2 1\n' >"$TMP/n.qrels"
+printf '# a comment\nq1 Q0 d2 1 3.0 t\nq1 Q0 d1 2 2.0 t\nq1 Q0 d3 3 1.0 t\n# q2\nq2 Q0 q2 1 5.0 t\nq2 Q0 d2 2 4.0 t\n' >"$TMP/n.run"
+printf '%s\n' 'query     map  recip_rank' 'q1     0.5833      0.5000' 'q2     0.5000      0.5000' \
+    'all    0.5417      0.5000' '(2 queries averaged)' >"$TMP/n.table"
+lr-eval -Q "$TMP/n.qrels" -r "$TMP/n.run" -m recip_rank -m map -q >"$TMP/n.out" 2>&1 &&
+    cmp -s "$TMP/n.out" "$TMP/n.table" && pass "table format; negative judgements; # lines" ||
+    fail "table format: $(cat "$TMP/n.out")"
+lr-eval -Q "$TMP/n.qrels" -r "$TMP/n.run" -m recip_rank -m map -q --ignore-identical-ids \
+    -f json --metrics-stream "$TMP/n.mp" >"$TMP/n.json"
+if command -v python3 >/dev/null; then
+    python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+want = {"queries": 2, "complete": False, "all": {"map": (7 / 12 + 1) / 2, "recip_rank": 0.75},
+        "per_query": {"q1": {"map": 7 / 12, "recip_rank": 0.5}, "q2": {"map": 1.0, "recip_rank": 1.0}}}
+def same(a, b):
+    if isinstance(b, dict):
+        return isinstance(a, dict) and all(k in a and same(a[k], v) for k, v in b.items())
+    if isinstance(b, float):
+        return isinstance(a, float) and abs(a - b) < 1e-9
+    return a == b
+ok = same(j, want) and j["run"].endswith("n.run") and j["qrels"].endswith("n.qrels")
+sys.exit(0 if ok else 1)' "$TMP/n.json" &&
+        pass "json format, --ignore-identical-ids on a run" || fail "json: $(cat "$TMP/n.json")"
+    python3 "$LR_SRCDIR/tests/mp-tool.py" dump "$TMP/n.mp" >"$TMP/n.dump"
+    {
+        printf '{"complete": false, "qrels": "%s", "queries": 2, "run": "%s", "stream": "lr.metrics", "version": 1}\n' \
+            "$TMP/n.qrels" "$TMP/n.run"
+        printf '{"measure": "%s", "query": "%s", "value": %s}\n' map q1 0.5833333333333333 \
+            recip_rank q1 0.5 map q2 1.0 recip_rank q2 1.0 map all 0.7916666666666666 recip_rank all 0.75
+    } >"$TMP/n.dump.want"
+    cmp -s "$TMP/n.dump" "$TMP/n.dump.want" && pass "metrics stream contents" ||
+        fail "metrics stream: $(diff "$TMP/n.dump.want" "$TMP/n.dump" | head -5)"
+else
+    skip_part "python3 absent: json and metrics stream contents not checked"
+fi
+# --tag names the written run
+lr-eval --quiet -Q "$TMP/qrels.tsv" --queries "$TMP/queries.mp" --docs "$TMP/docs.mp" \
+    --tag my-run --write-run "$TMP/run.tag" >/dev/null
+[ "$(awk '{ print $6 }' "$TMP/run.tag" | sort -u)" = my-run ] && [ "$(wc -l <"$TMP/run.tag")" -eq 15 ] &&
+    pass "--tag" || fail "--tag: $(head -2 "$TMP/run.tag")"
+
 # --- bad input ----------------------------------------------------------
 printf '1 0 d1 1\n1 0 d2\n' >"$TMP/short.qrels"
 expect_error "qrels line too short" 'short\.qrels: line 2: expected 4 fields' "$TMP/o" -- \
