@@ -13,6 +13,22 @@
 # Results: $(OUT)/results.tsv (one line per model and collection) and
 # $(OUT)/*.png (gnuplot; PLOT names the collection plotted, default the
 # first).  MODEL must be a tar.  Targets are independent files, so -j is safe.
+#
+# Per query: every evaluation keeps its run, the top RUN_DEPTH documents
+# per query (enough for nDCG@10 and Recall@100, whose values do not change),
+# in $(OUT)/runs/MODEL.COLLECTION.trec, and its per-query values
+# (lr-eval -q: measure, query, value) in $(OUT)/perquery/MODEL.COLLECTION.tsv.
+# $(OUT)/significance.tsv (also `make -f pipelines/effir.mk significance`)
+# compares each model with its control on every collection, by lr-eval over
+# those runs (a run that is missing is made again by its evaluation):
+#   model  collection  measure  mean  delta  p  p_holm
+# The control of a model without recovery and of heal-full is full; the
+# control of heal-X is heal-full, the full model given the same recovery.
+# The control's row has - for delta, p and p_holm; heal-full's row is its
+# comparison with full.  p: SIG_TEST (lr-eval --test: randomization, t or
+# wilcoxon) on the queries of the collection; p_holm: Holm's correction
+# over the comparisons that share a collection and a control (every model
+# of the group times both measures).
 SHARED ?= ../shared
 MODEL ?= backbone/retriever.tar
 OUT ?= effir
@@ -28,6 +44,9 @@ HEAL_EPOCHS ?= 1
 HEAL_LR ?= 1e-4
 TAU ?= 0.05
 SEED ?= 7
+RUN_DEPTH ?= 100
+SIG_TEST ?= randomization
+SIG_TRIALS ?= 10000
 DATA ?= $(SHARED)/datasets
 CALIB ?= $(DATA)/scifact/corpus.jsonl
 TRAIN ?= --train $(DATA)/train/scifact_train_bm25negs.jsonl --corpus $(DATA)/scifact/corpus.jsonl --negatives 3
@@ -36,10 +55,10 @@ T = --threads $(THREADS)
 
 VARIANTS = full $(foreach k,$(DROPS),mlp$(k) attn$(k) layer$(k) rand$(k)) \
 	$(foreach r,$(KEEPS),width$(WIDTH_DROP)x$(r))
-MODELS = full $(foreach v,$(filter-out full,$(VARIANTS)),$(v) heal-$(v))
+MODELS = full heal-full $(foreach v,$(filter-out full,$(VARIANTS)),$(v) heal-$(v))
 ROWS = $(foreach m,$(MODELS),$(foreach c,$(COLLECTIONS),$(OUT)/eval/$(m).$(c).tsv))
 
-all: $(OUT)/results.tsv $(OUT)/quality-params.png $(OUT)/quality-speed.png $(OUT)/importance.png
+all: $(OUT)/results.tsv $(OUT)/significance.tsv $(OUT)/quality-params.png $(OUT)/quality-speed.png $(OUT)/importance.png
 
 # ---- importance profile ----
 $(OUT)/scores.mp:
@@ -84,22 +103,47 @@ $(OUT)/models/heal-%.tar: $(OUT)/models/%.tar
 
 # ---- evaluation: one line per model and collection ----
 # model  collection  params  nDCG@10  Recall@100  encode_tokens_per_s
-$(OUT)/eval/%.tsv: $(OUT)/models/$$(basename $$*).tar
-	@mkdir -p $(OUT)/eval $(OUT)/emb
+# (one recipe makes the row, the run and the per-query values)
+$(OUT)/eval/%.tsv $(OUT)/runs/%.trec $(OUT)/perquery/%.tsv: $(OUT)/models/$$(basename $$*).tar
+	@mkdir -p $(OUT)/eval $(OUT)/emb $(OUT)/runs $(OUT)/perquery
 	set -e; m=$(basename $*); c=$(subst .,,$(suffix $*)); e=$(OUT)/emb/$*; \
 	lr-encode $T -q -v -m $< --corpus $(DATA)/$$c/corpus.jsonl --max-tokens $(MAXTOK) -o $$e.docs.mp 2> $$e.log; \
 	lr-encode $T -q -m $< --queries $(DATA)/$$c/queries.jsonl --max-tokens $(MAXTOK) -o $$e.queries.mp; \
 	lr-eval --quiet --qrels $(DATA)/$$c/qrels/test.tsv --queries $$e.queries.mp --docs $$e.docs.mp \
-	  -m ndcg_cut.10 -m recall.100 --format tsv -o $$e.metrics; \
+	  -k $(RUN_DEPTH) --write-run $(OUT)/runs/$*.trec --tag $$m \
+	  -m ndcg_cut.10 -m recall.100 -q --format tsv -o $(OUT)/perquery/$*.tsv; \
 	p=$$(tar -xOf $< model.safetensors | head -c 1000000 | grep -ao '"shape":\[[0-9,]*\]' | tr -dc '0-9,\n' | \
 	     awk -F, '{ p = 1; for (i = 1; i <= NF; i++) p *= $$i; s += p } END { print s }'); \
 	tps=$$(sed -n 's/.* \([0-9.]*\) tokens\/s.*/\1/p' $$e.log | tail -1); \
 	printf '%s\t%s\t%s\t%s\t%s\t%s\n' $$m $$c $$p \
-	  $$(awk '$$1 == "ndcg_cut_10" && $$2 == "all" { print $$3 }' $$e.metrics) \
-	  $$(awk '$$1 == "recall_100" && $$2 == "all" { print $$3 }' $$e.metrics) "$${tps:-NA}" > $@.tmp; \
-	rm -f $$e.docs.mp $$e.queries.mp && mv $@.tmp $@
+	  $$(awk '$$1 == "ndcg_cut_10" && $$2 == "all" { print $$3 }' $(OUT)/perquery/$*.tsv) \
+	  $$(awk '$$1 == "recall_100" && $$2 == "all" { print $$3 }' $(OUT)/perquery/$*.tsv) "$${tps:-NA}" \
+	  > $(OUT)/eval/$*.tsv.tmp; \
+	rm -f $$e.docs.mp $$e.queries.mp && mv $(OUT)/eval/$*.tsv.tmp $(OUT)/eval/$*.tsv
 $(OUT)/results.tsv: $(ROWS)
 	{ printf 'model\tcollection\tparams\tndcg_cut_10\trecall_100\tencode_tokens_per_s\n'; cat $^; } > $@.tmp && mv $@.tmp $@
+
+# ---- significance: each model against its control, per collection ----
+# Two lr-eval comparisons per collection: full against the models without
+# recovery and heal-full, then heal-full against the recovered models.
+SIG_OPTS = --test $(SIG_TEST) --trials $(SIG_TRIALS) --seed $(SEED) --correction holm \
+	-m ndcg_cut.10 -m recall.100 --format tsv
+NOHEAL = $(filter-out full heal-%,$(MODELS)) $(filter heal-full,$(MODELS))
+HEALED = $(filter-out heal-full,$(filter heal-%,$(MODELS)))
+$(OUT)/significance/%.tsv: $(foreach m,$(MODELS),$(OUT)/runs/$(m).%.trec)
+	@mkdir -p $(OUT)/significance
+	set -e; c=$*; r=$(OUT)/runs; q=$(DATA)/$$c/qrels/test.tsv; \
+	lr-eval --qrels $$q --run $$r/full.$$c.trec $(foreach m,$(NOHEAL),--run $$r/$(m).$$c.trec) \
+	  $(SIG_OPTS) -o $@.noheal; \
+	$(if $(HEALED),lr-eval --qrels $$q --run $$r/heal-full.$$c.trec \
+	  $(foreach m,$(HEALED),--run $$r/$(m).$$c.trec) $(SIG_OPTS) -o $@.heal,: > $@.heal); \
+	{ tail -n +2 $@.noheal; tail -n +2 $@.heal | awk -F'\t' '$$5 != "-"'; } | \
+	  awk -F'\t' -v c=$$c -v OFS='\t' '{ m = $$1; sub(/.*\//, "", m); sub(/\.[^.]*\.trec$$/, "", m); \
+	    print m, c, $$2, $$4, $$5, $$6, $$7 }' > $@.tmp; \
+	rm -f $@.noheal $@.heal; mv $@.tmp $@
+$(OUT)/significance.tsv: $(foreach c,$(COLLECTIONS),$(OUT)/significance/$(c).tsv)
+	{ printf 'model\tcollection\tmeasure\tmean\tdelta\tp\tp_holm\n'; cat $^; } > $@.tmp && mv $@.tmp $@
+significance: $(OUT)/significance.tsv
 
 # ---- plots ----
 # one row per model of the plotted collection, shared by both plots
@@ -126,6 +170,6 @@ $(OUT)/importance.png: $(OUT)/importance.txt
 	  set style data histograms; set style fill solid 0.8; set boxwidth 0.9; \
 	  plot '$(OUT)/importance.dat' using 2:xtic(1) title 'attention', '' using 3 title 'MLP'"
 
-.PHONY: all
+.PHONY: all significance
 .DELETE_ON_ERROR:
 .SECONDARY:
