@@ -84,7 +84,8 @@ static void __attribute__((noreturn)) usage(void)
            "  -V, --version             show the version and exit\n"
            "\n"
            "Weights train in float32 (master copy) whatever the stored dtype; BF16/F16\n"
-           "tensors are rounded back on save.  See lr-train(1).\n");
+           "tensors are rounded back on save.  Under `mpirun -np N` the global batch is\n"
+           "split over N ranks (data parallelism; rank 0 writes).  See lr-train(1).\n");
     exit(0);
 }
 
@@ -99,6 +100,7 @@ enum {
 int main(int argc, char **argv)
 {
     lr_cli_init(argv[0]);
+    lr_dist_init(&argc, &argv);
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},      {"init", required_argument, 0, OPT_INIT},
         {"tokenizer", required_argument, 0, OPT_TOKENIZER},
@@ -204,7 +206,8 @@ int main(int argc, char **argv)
         case OPT_SAVE: o.save_every = lr_parse_long("--save-every", optarg, 1, INT64_MAX / 1024); break;
         case OPT_RESUME: o.resume = optarg; break;
         case OPT_LOG:
-            if (!(o.log = fopen(optarg, "a"))) lr_die("%s: %s", optarg, strerror(errno));
+            if (lr_dist_rank() == 0 && !(o.log = fopen(optarg, "a")))   /* rank 0 logs */
+                lr_die("%s: %s", optarg, strerror(errno));
             break;
         case 'j': threads = (int)lr_parse_long("--threads", optarg, 0, 1024); break;
         case 'q': o.quiet = true; break;
@@ -225,19 +228,26 @@ int main(int argc, char **argv)
     lr_pooling pool_v = LR_POOL_LAST;
     if (pooling && lr_pooling_parse(pooling, &pool_v))
         lr_usage_error("--pooling: expected last or mean, not '%s'", pooling);
+    if (lr_dist_size() > 1 && !init && (!model || !strcmp(model, "-")))
+        lr_usage_error("with %d ranks, give the model as -m PATH (standard input reaches rank 0 only)",
+                       lr_dist_size());
+    if (lr_dist_size() > 1 && !strcmp(train, "-"))
+        lr_usage_error("with %d ranks, --train must be a file (standard input reaches rank 0 only)",
+                       lr_dist_size());
     if (!lr_set) o.lr = o.lora_rank ? 1e-4 : init ? 5e-4 : 2e-5;
     o.argc = argc;
     o.argv = argv;
     lr_threads_init(threads);
 
     lr_error err = {{0}};
+    /* lr_dist_check: under MPI, a failure on any rank stops every rank */
     lr_checkpoint *ck = init ? lr_train_init_random(init, tokenizer, o.seed, &err)
                              : lr_checkpoint_load(model ? model : "-", &err);
-    if (!ck) lr_die("%s", err.msg);
+    if (lr_dist_check(ck ? 0 : -1, &err)) lr_die("%s", err.msg);
     lr_tokenizer *tok = lr_tokenizer_from_checkpoint(ck, &err);
-    if (!tok) lr_die("%s", err.msg);
+    if (lr_dist_check(tok ? 0 : -1, &err)) lr_die("%s", err.msg);
     lr_retrieval r;
-    if (lr_retrieval_from_checkpoint(ck, &r, &err)) lr_die("%s", err.msg);
+    if (lr_dist_check(lr_retrieval_from_checkpoint(ck, &r, &err), &err)) lr_die("%s", err.msg);
     if (pooling) r.pooling = pool_v;
     if (no_norm) r.normalize = false;
     if (no_eos) r.append_eos = false;
@@ -250,11 +260,12 @@ int main(int argc, char **argv)
     lr_teacher *teacher = NULL;
     if (o.objective == LR_OBJ_LM) {
         lm = lr_lm_data_load(train, tok, max_tokens ? max_tokens : 512, &err);
-        if (!lm) lr_die("%s", err.msg);
+        if (lr_dist_check(lm ? 0 : -1, &err)) lr_die("%s", err.msg);
     } else {
         data = lr_train_data_load(train, corpus, hardneg, &err);
-        if (!data) lr_die("%s", err.msg);
-        if (o.objective == LR_OBJ_DISTILL && !(teacher = lr_teacher_load(tq, tp, &err)))
+        if (lr_dist_check(data ? 0 : -1, &err)) lr_die("%s", err.msg);
+        if (o.objective == LR_OBJ_DISTILL) teacher = lr_teacher_load(tq, tp, &err);
+        if (lr_dist_check(o.objective == LR_OBJ_DISTILL && !teacher ? -1 : 0, &err))
             lr_die("%s", err.msg);
     }
     if (lr_train(ck, tok, &r, &o, data, lm, teacher, &err)) lr_die("%s", err.msg);

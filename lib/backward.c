@@ -592,52 +592,78 @@ static int chunk_backward(lr_tmodel *tm, const int32_t *ids, const int *lens, in
     return 0;
 }
 
+/* Under data parallelism (lib/dist.c) each rank embeds and backpropagates
+ * its share of the batch's queries and of its passages; the embeddings
+ * are gathered so that every rank computes the loss over the whole batch
+ * (every passage a negative for every other query) and the same
+ * embedding gradients, of which it backpropagates its own rows.  The
+ * caller sums the weight gradients over the ranks.  With one rank the
+ * share is the whole batch. */
 double lr_tmodel_contrastive(lr_tmodel *tm, const lr_contrastive_batch *b, double tau,
                              double tau_teacher, lr_pooling pooling, bool normalize, double scale,
                              float *scores, lr_error *err)
 {
     lr_model *m = tm->m;
-    const int H = m->H, n = b->nq + b->np;
+    const int H = m->H;
     if (b->nq < 1 || b->np < 1) return lr_errorf(err, "contrastive batch without queries or passages"), NAN;
     for (int i = 0; i < b->nq; i++)
         if (b->pos[i] < 0 || b->pos[i] >= b->np)
             return lr_errorf(err, "query %d: positive %d outside the batch", i, b->pos[i]), NAN;
     if (tm->n_lora) lora_merge(tm);
-    /* queries then passages, packed */
-    size_t tq = 0, tp = 0;
-    for (int i = 0; i < b->nq; i++) tq += b->q_lens[i];
-    for (int i = 0; i < b->np; i++) tp += b->p_lens[i];
-    int32_t *ids = lr_xmalloc((tq + tp) * sizeof(int32_t));
-    int *lens = lr_xmalloc(n * sizeof(int));
-    memcpy(ids, b->q_ids, tq * sizeof(int32_t));
-    memcpy(ids + tq, b->p_ids, tp * sizeof(int32_t));
-    memcpy(lens, b->q_lens, b->nq * sizeof(int));
-    memcpy(lens + b->nq, b->p_lens, b->np * sizeof(int));
-    float *E = lr_xmalloc((size_t)n * H * sizeof(float));
-    float *dE = lr_xcalloc((size_t)n * H, sizeof(float));
+    /* this rank's queries [qa, qb) then passages [pa, pb), packed */
+    int64_t qa, qb, pa, pb;
+    lr_dist_share(b->nq, &qa, &qb);
+    lr_dist_share(b->np, &pa, &pb);
+    const int nq = (int)(qb - qa), n = nq + (int)(pb - pa);
+    size_t q0 = 0, tq = 0, p0 = 0, tp = 0;
+    for (int i = 0; i < qb; i++) {
+        if (i < qa) q0 += b->q_lens[i];
+        else tq += b->q_lens[i];
+    }
+    for (int i = 0; i < pb; i++) {
+        if (i < pa) p0 += b->p_lens[i];
+        else tp += b->p_lens[i];
+    }
+    int32_t *ids = lr_xmalloc((tq + tp + 1) * sizeof(int32_t));
+    int *lens = lr_xmalloc((n + 1) * sizeof(int));
+    memcpy(ids, b->q_ids + q0, tq * sizeof(int32_t));
+    memcpy(ids + tq, b->p_ids + p0, tp * sizeof(int32_t));
+    memcpy(lens, b->q_lens + qa, nq * sizeof(int));
+    memcpy(lens + nq, b->p_lens + pa, (n - nq) * sizeof(int));
+    float *E = lr_xmalloc(((size_t)n + 1) * H * sizeof(float));
+    float *dE = lr_xcalloc(((size_t)n + 1) * H, sizeof(float));
+    const size_t nall = (size_t)b->nq + b->np;
+    float *Eall = lr_xmalloc(nall * H * sizeof(float));
+    float *dEall = lr_xcalloc(nall * H, sizeof(float));
     double loss = NAN;
     bool one = tq + tp <= (size_t)tm->chunk;
-    if (one) {
-        /* the whole batch fits: one forward with cache */
-        if (lr_model_forward_cached(m, ids, lens, n, tm->cache, NULL, err)) goto done;
-        pool_rows(tm->cache->hidden, lens, n, H, pooling, E);
-    } else if (lr_tmodel_embed(tm, ids, lens, n, pooling, E, err)) {
-        goto done;
+    int rc = 0;
+    if (n > 0 && one) {
+        /* the whole share fits: one forward with cache */
+        rc = lr_model_forward_cached(m, ids, lens, n, tm->cache, NULL, err);
+        if (rc == 0) pool_rows(tm->cache->hidden, lens, n, H, pooling, E);
+    } else if (n > 0) {
+        rc = lr_tmodel_embed(tm, ids, lens, n, pooling, E, err);
     }
-    const float *Eq = E, *Ep = E + (size_t)b->nq * H;
-    float *dq = dE, *dp = dE + (size_t)b->nq * H;
+    if (lr_dist_check(rc, err)) goto done;
+    lr_dist_gather_rows(E, Eall, b->nq, H);
+    lr_dist_gather_rows(E + (size_t)nq * H, Eall + (size_t)b->nq * H, b->np, H);
+    const float *Eq = Eall, *Ep = Eall + (size_t)b->nq * H;
+    float *dq = dEall, *dp = dEall + (size_t)b->nq * H;
     if (b->teacher)
         loss = lr_distill_kl(Eq, b->nq, Ep, b->np, H, b->teacher, tau, tau_teacher, normalize, scale,
                              dq, dp);
     else
         loss = lr_infonce(Eq, b->nq, Ep, b->np, H, b->pos, tau, normalize, scale, dq, dp, scores);
     if (!isfinite(loss)) goto done;   /* the caller stops; no gradient */
-    if (one) {
+    memcpy(dE, dq + (size_t)qa * H, (size_t)nq * H * sizeof(float));
+    memcpy(dE + (size_t)nq * H, dp + (size_t)pa * H, (size_t)(n - nq) * H * sizeof(float));
+    if (n > 0 && one) {
         float *dh = lr_xmalloc((size_t)tm->cache->T * H * sizeof(float));
         pool_bwd(dh, dE, lens, n, H, pooling);
         model_backward(tm, dh);
         free(dh);
-    } else {
+    } else if (n > 0) {
         /* gradient caching: recompute each chunk with its graph */
         int s0 = 0;
         size_t t0 = 0;
@@ -659,6 +685,8 @@ done:
     free(lens);
     free(E);
     free(dE);
+    free(Eall);
+    free(dEall);
     return loss;
 }
 

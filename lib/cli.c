@@ -106,6 +106,13 @@ void lr_die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    if (lr_dist_size() > 1) {
+        char buf[2048];
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        for (char *c = buf; *c; c++)
+            if (*c == '\n' || *c == '\r') *c = ' ';
+        lr_dist_die(buf);
+    }
     vmessage(fmt, ap, "");
     va_end(ap);
     exit(1);
@@ -113,6 +120,7 @@ void lr_die(const char *fmt, ...)
 
 void lr_usage_error(const char *fmt, ...)
 {
+    if (lr_dist_rank() > 0) exit(2);   /* every rank has the same arguments: rank 0 says it */
     va_list ap;
     va_start(ap, fmt);
     char tail[256];

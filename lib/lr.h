@@ -961,6 +961,39 @@ int lr_train(lr_checkpoint *ck, const lr_tokenizer *tok, const lr_retrieval *r,
              const lr_teacher *teacher, lr_error *err);
 /* ---- end train ---- */
 
+/* ===================================================================
+ * dist: data parallelism over MPI ranks (the one module that uses MPI)
+ * =================================================================== */
+/* Call first in main.  Started by an MPI launcher (mpirun, srun) in a
+ * build with MPI, the process becomes rank r of n; otherwise rank 0 of 1,
+ * and every call below is the identity.  Returns n. */
+int lr_dist_init(int *argc, char ***argv);
+int lr_dist_rank(void);
+int lr_dist_size(void);
+/* This rank's contiguous share [begin, end) of n items (rank order). */
+void lr_dist_share(int64_t n, int64_t *begin, int64_t *end);
+/* Collective sums in place; every rank gets bitwise the same result. */
+void lr_dist_sum_float(float *x, size_t n);
+void lr_dist_sum_double(double *x, size_t n);
+void lr_dist_sum_int64(int64_t *x, size_t n);
+/* All-gather of rows: each rank holds its share (lr_dist_share) of n rows
+ * of width floats in mine; all receives the n rows in rank order. */
+void lr_dist_gather_rows(const float *mine, float *all, int64_t n, int64_t width);
+/* Collective: rc is this rank's status.  Returns 0 when every rank
+ * succeeded, else -1 on every rank with err holding the first failing
+ * rank's message ("rank R of N: ..." when R > 0). */
+int lr_dist_check(int rc, lr_error *err);
+/* Collective: -1 with err set on every rank unless every rank passes the
+ * same digest; what names it ("training data"). */
+int lr_dist_agree(uint64_t digest, const char *what, lr_error *err);
+/* lr_die under n > 1 ranks: after a failure shared by lr_dist_check or
+ * lr_dist_agree, rank 0 prints msg and every rank exits 1; otherwise
+ * "rank R of N: msg" and the whole job is aborted. */
+void lr_dist_die(const char *msg) __attribute__((noreturn));
+/* Running 64-bit digest of n bytes (start with h = 0). */
+uint64_t lr_digest(uint64_t h, const void *data, size_t n);
+/* ---- end dist ---- */
+
 #ifdef __cplusplus
 }
 #endif

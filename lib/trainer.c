@@ -515,6 +515,78 @@ static void build_lm(trainer *t, int64_t mb, batch *b)
 }
 
 /* ------------------------------------------------------------------ */
+/* data-parallel agreement: every rank must train the same run */
+
+static uint64_t digest_str(uint64_t h, const char *s) { return lr_digest(h, s, strlen(s) + 1); }
+
+/* The data and every option that changes the numbers. */
+static uint64_t run_digest(const trainer *t, int64_t total)
+{
+    const lr_train_opts *o = t->o;
+    uint64_t h = 0;
+    const double d[] = {o->lr, o->weight_decay, o->clip, o->tau, o->tau_teacher, o->epochs};
+    const int64_t i[] = {o->objective, o->batch, o->negatives, o->accum, o->warmup, o->schedule,
+                         (int64_t)o->seed, o->lora_rank, total};
+    h = lr_digest(h, d, sizeof d);
+    h = lr_digest(h, i, sizeof i);
+    if (t->lm) {
+        h = lr_digest(h, t->lm->ids, (size_t)t->lm->n_ids * sizeof *t->lm->ids);
+        h = lr_digest(h, t->lm->start, (size_t)(t->lm->n_seq + 1) * sizeof *t->lm->start);
+    }
+    if (t->data) {
+        for (size_t k = 0; k < t->data->n; k++) {
+            const lr_train_example *ex = &t->data->ex[k];
+            h = digest_str(digest_str(h, ex->qid), ex->query);
+            h = lr_digest(h, ex->pos, (size_t)ex->n_pos * sizeof *ex->pos);
+            h = lr_digest(h, ex->neg, (size_t)ex->n_neg * sizeof *ex->neg);
+        }
+        for (size_t k = 0; k < t->data->n_passages; k++) h = digest_str(h, t->data->passages[k]);
+    }
+    return h;
+}
+
+/* The trainable weights and optimizer state. */
+static uint64_t model_digest(const lr_tparam *p, int np, const lr_adamw *opt, int64_t step)
+{
+    uint64_t h = lr_digest(0, &step, sizeof step);
+    h = lr_digest(h, &opt->step, sizeof opt->step);
+    for (int i = 0; i < np; i++) {
+        h = digest_str(h, p[i].name);
+        h = lr_digest(h, p[i].w, (size_t)p[i].n * sizeof *p[i].w);
+        if (p[i].m) h = lr_digest(h, p[i].m, (size_t)p[i].n * sizeof *p[i].m);
+        if (p[i].v) h = lr_digest(h, p[i].v, (size_t)p[i].n * sizeof *p[i].v);
+    }
+    return h;
+}
+
+/* One micro-batch of the lm objective on this rank's share of the global
+ * batch b: the loss and gradient scaled as parts of the global mean. */
+static double lm_share(lr_tmodel *tm, const batch *b, double scale, lr_error *err)
+{
+    int64_t s0, s1, n_all = 0, n_mine = 0;
+    lr_dist_share(b->nq, &s0, &s1);
+    size_t t0 = 0;
+    for (int s = 0; s < b->nq; s++) {
+        int pred = b->ql[s] > 1 ? b->ql[s] - 1 : 0;
+        n_all += pred;
+        if (s < s0) t0 += (size_t)b->ql[s];
+        else if (s < s1) n_mine += pred;
+    }
+    double l = 0;
+    if (n_all == 0) {
+        lr_errorf(err, "lm objective: no sequence of two tokens or more");
+        return NAN;
+    }
+    if (n_mine > 0) {
+        double part = (double)n_mine / (double)n_all;
+        l = lr_tmodel_lm(tm, b->q.ids + t0, b->ql + s0, (int)(s1 - s0), scale * part, NULL, err) * part;
+    }
+    if (lr_dist_check(err->msg[0] ? -1 : 0, err)) return NAN;
+    lr_dist_sum_double(&l, 1);
+    return l;
+}
+
+/* ------------------------------------------------------------------ */
 /* the loop */
 
 static int save_model(lr_tmodel *tm, lr_checkpoint *ck, const lr_retrieval *r, const char *path,
@@ -557,11 +629,11 @@ int lr_train(lr_checkpoint *ck, const lr_tokenizer *tok, const lr_retrieval *r,
     lr_progress *prog = NULL;
     char state_path[4200] = "";
     lr_tmodel *tm = lr_tmodel_new(ck, is_lm, err);
-    if (!tm) goto out;
+    if (lr_dist_check(tm ? 0 : -1, err)) goto out;
     lr_tmodel_set_chunk(tm, o->chunk);
-    if (o->lora_rank > 0 &&
-        lr_tmodel_lora(tm, o->lora_rank, o->lora_alpha > 0 ? o->lora_alpha : 2.0 * o->lora_rank,
-                       o->lora_targets, o->seed, err))
+    if (lr_dist_check(o->lora_rank > 0 &&
+                      lr_tmodel_lora(tm, o->lora_rank, o->lora_alpha > 0 ? o->lora_alpha : 2.0 * o->lora_rank,
+                                     o->lora_targets, o->seed, err), err))
         goto out;
     int np;
     lr_tparam *p = lr_tmodel_params(tm, &np);
@@ -570,18 +642,25 @@ int lr_train(lr_checkpoint *ck, const lr_tokenizer *tok, const lr_retrieval *r,
     opt.weight_decay = o->weight_decay;
     int64_t step = 0, last_saved = -1;
     if (o->resume) {
-        if (state_load(o->resume, p, np, &opt, &step, o, err)) goto out;
-        if (step > total) {
-            lr_errorf(err, "%s: state at step %lld, beyond the %lld steps of this run", o->resume,
-                      (long long)step, (long long)total);
-            goto out;
-        }
+        int rs = state_load(o->resume, p, np, &opt, &step, o, err);
+        if (rs == 0 && step > total)
+            rs = lr_errorf(err, "%s: state at step %lld, beyond the %lld steps of this run", o->resume,
+                           (long long)step, (long long)total);
+        if (lr_dist_check(rs, err)) goto out;
     }
+    /* under MPI every rank loads the model and the data itself: they must agree */
+    if (lr_dist_agree(run_digest(&t, total), "training data or options", err) ||
+        lr_dist_agree(model_digest(p, np, &opt, step), "model (weights or training state)", err))
+        goto out;
+    const int ranks = lr_dist_size();
+    const bool rank0 = lr_dist_rank() == 0;
     if (to_file) snprintf(state_path, sizeof state_path, "%s.state", o->output);
     lr_checkpoint_add_history(ck, o->argc, o->argv);
 
     const int64_t start = step;
-    prog = lr_progress_new("lr-train", total - step, o->quiet);
+    char what[64];
+    snprintf(what, sizeof what, ranks > 1 ? "lr-train, %d ranks" : "lr-train", ranks);
+    prog = lr_progress_new(what, total - step, o->quiet || !rank0);
     double ema = NAN;
     for (; step < total; step++) {
         lr_grad_zero(p, np);
@@ -593,15 +672,17 @@ int lr_train(lr_checkpoint *ck, const lr_tokenizer *tok, const lr_retrieval *r,
             lr_error e2 = {{0}};
             if (is_lm) {
                 build_lm(&t, mb, &b);
-                l = lr_tmodel_lm(tm, b.q.ids, b.ql, b.nq, 1.0 / o->accum, NULL, &e2);
+                l = ranks > 1 ? lm_share(tm, &b, 1.0 / o->accum, &e2)
+                              : lr_tmodel_lm(tm, b.q.ids, b.ql, b.nq, 1.0 / o->accum, NULL, &e2);
             } else {
-                if (build_contrastive(&t, mb, &b, err)) goto out;
+                /* every rank builds the whole global batch; the model takes its share */
+                if (lr_dist_check(build_contrastive(&t, mb, &b, err), err)) goto out;
                 lr_contrastive_batch cb = {b.q.ids, b.ql, b.nq, b.p.ids, b.pl, b.np, b.pos,
                                            o->objective == LR_OBJ_DISTILL ? b.teacher : NULL};
                 l = lr_tmodel_contrastive(tm, &cb, o->tau, o->tau_teacher, r->pooling, r->normalize,
                                           1.0 / o->accum, NULL, &e2);
             }
-            if (e2.msg[0]) {
+            if (lr_dist_check(e2.msg[0] ? -1 : 0, &e2)) {
                 /* an input error (bad id, bad length), not a diverged loss */
                 lr_errorf(err, "step %lld: %s", (long long)step + 1, e2.msg);
                 goto out;
@@ -609,6 +690,8 @@ int lr_train(lr_checkpoint *ck, const lr_tokenizer *tok, const lr_retrieval *r,
             loss += l / o->accum;
             tokens += b.tokens;
         }
+        if (ranks > 1)
+            for (int i = 0; i < np; i++) lr_dist_sum_float(p[i].g, (size_t)p[i].n);
         double gnorm = o->clip > 0 ? lr_grad_clip(p, np, o->clip) : lr_grad_norm(p, np);
         if (!isfinite(loss) || !isfinite(gnorm)) {
             if (last_saved >= 0)
@@ -618,12 +701,14 @@ int lr_train(lr_checkpoint *ck, const lr_tokenizer *tok, const lr_retrieval *r,
             else
                 lr_errorf(err, "step %lld: loss is %s; stopped, nothing written", (long long)step + 1,
                           isfinite(loss) ? "finite but the gradient is not" : "NaN");
+            lr_dist_check(-1, err);   /* every rank sees the same loss: one message */
             goto out;
         }
         /* weights after `step` updates gave a finite loss: a good checkpoint */
         if (o->save_every > 0 && step > start && step % o->save_every == 0) {
-            if (save_model(tm, ck, r, o->output, err) || state_save(state_path, p, np, &opt, step, o, err))
-                goto out;
+            int rs = rank0 ? save_model(tm, ck, r, o->output, err) ||
+                                 state_save(state_path, p, np, &opt, step, o, err) : 0;
+            if (lr_dist_check(rs ? -1 : 0, err)) goto out;
             last_saved = step;
         }
         double lr_now_ = lr_schedule_lr(o->schedule, o->lr, step, o->warmup, total);
@@ -631,13 +716,13 @@ int lr_train(lr_checkpoint *ck, const lr_tokenizer *tok, const lr_retrieval *r,
         ema = isnan(ema) ? loss : 0.9 * ema + 0.1 * loss;
         lr_progress_note(prog, "loss %.4f (avg %.4f) lr %.2e", loss, ema, lr_now_);
         lr_progress_add(prog, 1, tokens);
-        if (o->log) {
+        if (o->log && rank0) {
             fprintf(o->log, "%lld\t%.6f\t%.6e\t%.4f\t%lld\n", (long long)step + 1, loss, lr_now_,
                     gnorm, (long long)tokens);
             fflush(o->log);
         }
     }
-    if (save_model(tm, ck, r, o->output, err)) goto out;
+    if (lr_dist_check(rank0 && save_model(tm, ck, r, o->output, err) ? -1 : 0, err)) goto out;
     rc = 0;
 out:
     if (prog) lr_progress_done(prog);
