@@ -40,7 +40,9 @@ static void __attribute__((noreturn)) usage(void)
            "  -t, --threads N          threads (default 0: all cores)\n"
            "  -q, --quiet              no progress and no table\n"
            "  -h, --help               show this help and exit\n"
-           "  -V, --version            show the version and exit\n",
+           "  -V, --version            show the version and exit\n"
+           "Under `mpirun -np N` the batches are dealt to N ranks and the sums added;\n"
+           "rank 0 writes.  See lr-score(1).\n",
            lr_progname(), lr_progname(), DEFAULT_MAX_TOKENS, DEFAULT_BATCH_TOKENS);
     exit(0);
 }
@@ -56,16 +58,35 @@ typedef struct {
     int32_t *ids;             /* current batch */
     int *lens;
     int n_ids, n_seq, cap_ids, cap_seq;
+    int64_t batches;          /* batches formed so far */
 } calib;
 
+/* Under MPI every rank reads the whole calibration input and forms the
+ * same batches; rank r runs batches r, r + n, r + 2n, ... and the sums
+ * are added over the ranks at the end. */
 static void flush_batch(calib *c)
 {
     if (c->n_seq == 0) return;
-    lr_error err = {{0}};
-    if (lr_model_forward(c->m, c->ids, c->lens, c->n_seq, NULL, c->stats, &err) < 0)
-        lr_die("%s", err.msg);
-    lr_progress_add(c->prog, c->n_seq, c->n_ids);
+    if (c->batches++ % lr_dist_size() == lr_dist_rank()) {
+        lr_error err = {{0}};
+        if (lr_model_forward(c->m, c->ids, c->lens, c->n_seq, NULL, c->stats, &err) < 0)
+            lr_die("%s", err.msg);
+        lr_progress_add(c->prog, c->n_seq, c->n_ids);
+    }
     c->n_ids = c->n_seq = 0;
+}
+
+/* The statistics are sums over tokens: add them over the ranks. */
+static void sum_over_ranks(lr_stats *s)
+{
+    lr_dist_sum_int64(&s->tokens, 1);
+    lr_dist_sum_double(s->attn_cos, (size_t)s->n_layers);
+    lr_dist_sum_double(s->mlp_cos, (size_t)s->n_layers);
+    for (int l = 0; l < s->n_layers; l++)
+        if (s->mlp_width[l] > 0) {
+            lr_dist_sum_double(s->act_abs[l], (size_t)s->mlp_width[l]);
+            lr_dist_sum_double(s->act_sq[l], (size_t)s->mlp_width[l]);
+        }
 }
 
 /* Add one sequence (cut to --max-length); false once the budget is spent. */
@@ -233,6 +254,7 @@ static void calib_text_file(calib *c, encoder *e, const char *path, bool is_quer
 int main(int argc, char **argv)
 {
     lr_cli_init(argv[0]);
+    lr_dist_init(&argc, &argv);
     enum { OPT_IDS = 256, OPT_QUERIES, OPT_MAXTOK, OPT_MAXLEN, OPT_BATCH, OPT_METRIC,
            OPT_SUMMARY, OPT_SHOW };
     static const struct option opts[] = {
@@ -303,12 +325,16 @@ int main(int argc, char **argv)
     int n_stdin = (strcmp(model, "-") == 0);
     for (int i = 0; i < n_calib; i++) n_stdin += strcmp(calibs[i], "-") == 0;
     if (n_stdin > 1) lr_usage_error("only one input can come from standard input");
+    if (n_stdin && lr_dist_size() > 1)
+        lr_usage_error("with %d ranks, inputs must be files (standard input reaches rank 0 only)",
+                       lr_dist_size());
     if (!output && isatty(1))
         lr_usage_error("refusing to write a binary stream to a terminal: redirect or use -o FILE");
 
     lr_threads_init(threads);
     lr_checkpoint *ck = lr_checkpoint_load(model, &err);
-    if (!ck) lr_die("%s", err.msg);
+    if (lr_dist_check(ck ? 0 : -1, &err)) lr_die("%s", err.msg);
+    const bool rank0 = lr_dist_rank() == 0;
     lr_stats *stats = NULL;
     calib cal = {0};
     if (n_calib) {
@@ -331,7 +357,10 @@ int main(int argc, char **argv)
         if (max_length) cal.max_length = max_length;
         if (cal.max_length > cal.budget) cal.max_length = (int)cal.budget;   /* fit one text at least */
         cal.batch_tokens = batch_tokens;
-        cal.prog = lr_progress_new("scoring", 0, quiet);
+        char what[64];
+        snprintf(what, sizeof what, lr_dist_size() > 1 ? "scoring, %d ranks" : "scoring",
+                 lr_dist_size());
+        cal.prog = lr_progress_new(what, 0, quiet || !rank0);
         for (int i = 0; i < n_calib && !cal.full; i++) {
             if (calib_is_ids[i]) calib_ids_file(&cal, calibs[i]);
             else {
@@ -342,6 +371,7 @@ int main(int argc, char **argv)
         }
         flush_batch(&cal);
         lr_progress_done(cal.prog);
+        sum_over_ranks(stats);
         if (cal.used == 0) lr_die("no calibration tokens: the calibration input is empty");
         free(cal.ids), free(cal.lens), free(e.ids.ids);
         lr_tokenizer_free((lr_tokenizer *)e.tok);
@@ -351,11 +381,15 @@ int main(int argc, char **argv)
     lr_scores *s = lr_scores_compute(ck, stats, metric, &err);
     if (!s) lr_die("%s", err.msg);
     s->sequences = cal.seqs;
-    lr_out *o = lr_out_open(output, &err);
-    if (!o) lr_die("%s", err.msg);
-    if (lr_scores_write(o->fp, s, &err) < 0 || lr_out_commit(o, &err) < 0)
-        lr_die("%s", err.msg);
-    if (summary || (!quiet && isatty(2))) lr_scores_print(s, stderr);
+    int rc = 0;
+    if (rank0) {   /* rank 0 alone writes */
+        lr_out *o = lr_out_open(output, &err);
+        if (!o) rc = -1;
+        else if (lr_scores_write(o->fp, s, &err) < 0) rc = -1, lr_out_abort(o);
+        else rc = lr_out_commit(o, &err);
+    }
+    if (lr_dist_check(rc, &err)) lr_die("%s", err.msg);
+    if (rank0 && (summary || (!quiet && isatty(2)))) lr_scores_print(s, stderr);
     lr_scores_free(s);
     lr_stats_free(stats);
     lr_checkpoint_free(ck);

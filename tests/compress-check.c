@@ -6,6 +6,9 @@
  *   compress-check forward MODEL IDS.json REF.safetensors
  *       final-norm hidden states of MODEL over IDS within TOL_HIDDEN of "hidden"
  *       (relative to the largest reference magnitude); REF "-" only runs it
+ *   compress-check same-scores A.mp B.mp TOL
+ *       two scores streams with the same header and layout, every value
+ *       within TOL (relative to its array's largest magnitude)
  *   compress-check digest MODEL
  *       print the model digest
  *   compress-check bench MODEL THREADS N_SEQ LEN SECONDS
@@ -28,6 +31,7 @@
 #include <time.h>
 
 #define LR_MIN_(a, b) ((a) < (b) ? (a) : (b))
+#define LR_MAX_(a, b) ((a) > (b) ? (a) : (b))
 
 static void __attribute__((noreturn)) die(const char *fmt, const char *a, const char *b)
 {
@@ -248,10 +252,60 @@ static int gemm(int threads, int t, int h, int w, double secs)
     return 0;
 }
 
+/* Two scores streams of the same model and calibration: the same header
+ * and layout, every number within tol of the other (relative to the
+ * largest magnitude of its array).  Prints the worst relative gap. */
+static double gap(const double *a, const double *b, const float *fa, const float *fb, int n)
+{
+    double d = 0, m = 0;
+    for (int i = 0; i < n; i++) {
+        double x = fa ? fa[i] : a[i], y = fb ? fb[i] : b[i];
+        if (isnan(x) && isnan(y)) continue;
+        if (isnan(x) != isnan(y)) return INFINITY;
+        if (fabs(x - y) > d) d = fabs(x - y);
+        if (fabs(x) > m) m = fabs(x);
+    }
+    return m > 0 ? d / m : d;
+}
+
+static int same_scores(const char *pa, const char *pb, double tol)
+{
+    lr_error err = {{0}};
+    lr_scores *a = lr_scores_load(pa, &err), *b = a ? lr_scores_load(pb, &err) : NULL;
+    if (!a || !b) die("%s%s", err.msg, "");
+    if (strcmp(a->model, b->model) || a->n_layers != b->n_layers || a->tokens != b->tokens ||
+        a->sequences != b->sequences || strcmp(a->channel_metric, b->channel_metric)) {
+        printf("headers differ: tokens %lld vs %lld, sequences %lld vs %lld\n", (long long)a->tokens,
+               (long long)b->tokens, (long long)a->sequences, (long long)b->sequences);
+        return 1;
+    }
+    double worst = LR_MAX_(gap(a->attn, b->attn, NULL, NULL, a->n_layers),
+                           gap(a->mlp, b->mlp, NULL, NULL, a->n_layers));
+    for (int l = 0; l < a->n_layers; l++) {
+        int w = a->mlp_width[l];
+        if (w != b->mlp_width[l] || a->attn_present[l] != b->attn_present[l]) {
+            printf("layer %d: layouts differ\n", l);
+            return 1;
+        }
+        if (!w) continue;
+        float *fa[3] = {a->channel[l], a->absmean[l], a->l2[l]}, *fb[3] = {b->channel[l], b->absmean[l], b->l2[l]};
+        for (int k = 0; k < 3; k++) {
+            if (!fa[k] != !fb[k]) return printf("layer %d: statistics present in one only\n", l), 1;
+            if (fa[k]) worst = LR_MAX_(worst, gap(NULL, NULL, fa[k], fb[k], w));
+        }
+    }
+    printf("worst relative gap %.3g\n", worst);
+    lr_scores_free(a);
+    lr_scores_free(b);
+    return worst <= tol ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     lr_cli_init("compress-check");
     if (argc == 4 && strcmp(argv[1], "scores") == 0) return check_scores(argv[2], argv[3]);
+    if (argc == 5 && strcmp(argv[1], "same-scores") == 0)
+        return same_scores(argv[2], argv[3], atof(argv[4]));
     if (argc == 5 && strcmp(argv[1], "forward") == 0)
         return check_forward(argv[2], argv[3], argv[4]);
     if (argc == 3 && strcmp(argv[1], "digest") == 0) {

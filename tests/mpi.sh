@@ -1,6 +1,6 @@
 #!/bin/sh
-# mpi.sh - data-parallel lr-train under Open MPI on localhost:
-# two ranks give the losses and weights of one process (float32
+# mpi.sh - data-parallel lr-train and lr-score under Open MPI on localhost:
+# two ranks give the losses, weights and scores of one process (float32
 # reduction order aside), --resume works with two ranks, and ranks that
 # disagree or die stop the job with one message and no output.
 . "${LR_SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
@@ -88,6 +88,23 @@ if lr-train $lm --log "$TMP/lm1.log" -o "$TMP/lm1.tar" &&
         fail "lm: loss gap $gap, $(cat "$TMP/wd")"
 else
     fail "lm, 2 ranks: exit status"
+fi
+
+# --- lr-score: batches dealt to the ranks, sums over tokens added up ---
+# (--batch-tokens 8: the fixture's 8 sequences make several batches per rank;
+# the sums differ from one process only in double rounding, 1e-12 relative)
+F="$LR_SHARED/fixtures/tiny-llama"
+CHECK="$LR_BIN/../tests/compress-check"
+sc="-q -t 1 -m $F --calib-ids $F/ref-ids.json --batch-tokens 8"
+if lr-score $sc -o "$TMP/s1.mp" && $MPIRUN -np 2 lr-score $sc -o "$TMP/s2.mp"; then
+    "$CHECK" scores "$TMP/s2.mp" "$F/ref-forward.safetensors" >"$TMP/sc" &&
+        pass "lr-score, 2 ranks: scores match the float64 reference ($(cat "$TMP/sc"))" ||
+        fail "lr-score, 2 ranks: $(cat "$TMP/sc")"
+    "$CHECK" same-scores "$TMP/s1.mp" "$TMP/s2.mp" 1e-12 >"$TMP/sc" &&
+        pass "lr-score, 2 ranks == one process ($(cat "$TMP/sc"))" ||
+        fail "lr-score, 2 ranks differ from one process: $(cat "$TMP/sc")"
+else
+    fail "lr-score, 2 ranks: exit status"
 fi
 
 # --- ranks that disagree or fail: one line, every rank stops, nothing written ---
