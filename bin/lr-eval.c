@@ -4,6 +4,7 @@
  *   lr-eval --qrels QRELS --queries Q.mp --docs D.mp [--write-run RUN]
  *   lr-eval --qrels QRELS --run RUN.trec
  *   lr-eval --qrels QRELS --run BASELINE --run RUN... [--test NAME]
+ *   lr-eval [--qrels QRELS] --merge SHARD.run... [--write-run RUN]
  */
 #include "config.h"
 #include "lr.h"
@@ -20,6 +21,7 @@ static void usage(void)
 {
     printf("Usage: lr-eval --qrels QRELS (--run RUN | --queries Q.mp --docs D.mp) [OPTION]...\n"
            "  or:  lr-eval --qrels QRELS --run BASELINE --run RUN... [--test NAME] [OPTION]...\n"
+           "  or:  lr-eval [--qrels QRELS] --merge RUN... [--write-run RUN] [OPTION]...\n"
            "Evaluate a TREC run, or search document embeddings exactly for each query\n"
            "embedding, and print retrieval measures as trec_eval 10.0 computes them.\n"
            "Given several runs, compare each with the first, query by query, with a\n"
@@ -34,8 +36,13 @@ static void usage(void)
            "      --docs FILE           document embeddings stream; read block by block\n"
            "  -k, --top N               documents retrieved per query (default 1000)\n"
            "      --block N             documents per GEMM block (default 8192)\n"
-           "      --write-run FILE      write the dense search's run (qid Q0 docno rank score tag)\n"
+           "      --write-run FILE      write the dense search's or the merge's run (qid Q0\n"
+           "                            docno rank score tag); without --qrels, only that\n"
            "      --tag TAG             run tag written by --write-run (default lr)\n"
+           "      --merge RUN           a run of one shard of the documents (- for stdin;\n"
+           "                            repeat for every shard, or concatenate them): merge\n"
+           "                            them into the top --top of the whole collection,\n"
+           "                            exactly as one search over it would rank\n"
            "\n"
            "Measures (trec_eval's names and definitions):\n"
            "  -m, --measure SPEC        map, recip_rank, P.k, recall.k, ndcg_cut.k, MRR@k;\n"
@@ -79,7 +86,7 @@ enum { FMT_TABLE, FMT_TSV, FMT_JSON, FMT_TREC };
 enum {
     OPT_QUERIES = 256, OPT_DOCS, OPT_BLOCK, OPT_WRITE_RUN, OPT_TAG, OPT_IGNORE_IDS,
     OPT_METRICS_STREAM, OPT_QUIET, OPT_TEST, OPT_TRIALS, OPT_SEED, OPT_CORRECTION, OPT_ALPHA,
-    OPT_CI
+    OPT_CI, OPT_MERGE
 };
 
 typedef struct {
@@ -98,6 +105,8 @@ typedef struct {
     uint64_t seed;
     double alpha;
     bool ci;
+    const char **merge;      /* --merge: the shards' runs */
+    int n_merge;
 } options;
 
 static FILE *open_input(const char *path)
@@ -574,7 +583,8 @@ int main(int argc, char **argv)
                  .test = LR_TEST_RANDOMIZATION, .correction = LR_CORRECT_HOLM, .trials = 10000,
                  .seed = 1, .alpha = 0.05};
     o.runs = calloc(argc + 1, sizeof *o.runs);
-    if (!o.runs) lr_die("out of memory");
+    o.merge = calloc(argc + 1, sizeof *o.merge);
+    if (!o.runs || !o.merge) lr_die("out of memory");
     static const struct option longopts[] = {
         {"qrels", required_argument, 0, 'Q'},
         {"run", required_argument, 0, 'r'},
@@ -599,6 +609,7 @@ int main(int argc, char **argv)
         {"correction", required_argument, 0, OPT_CORRECTION},
         {"alpha", required_argument, 0, OPT_ALPHA},
         {"ci", no_argument, 0, OPT_CI},
+        {"merge", required_argument, 0, OPT_MERGE},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
@@ -663,19 +674,27 @@ int main(int argc, char **argv)
             o.ci = true;
             if (!o.cmp_opt) o.cmp_opt = "--ci";
             break;
+        case OPT_MERGE: o.merge[o.n_merge++] = optarg; break;
         case 'h': usage(); break;
         case 'V': lr_print_version(); break;
         default: lr_usage_error("unknown option");
         }
     }
     if (optind < argc) lr_usage_error("unexpected argument '%s'", argv[optind]);
-    if (!o.qrels) lr_usage_error("--qrels is required");
+    if (!o.qrels && !o.write_run)
+        lr_usage_error("--qrels is required (or --write-run to only search or merge)");
     bool dense = o.queries || o.docs;
     if (dense && (!o.queries || !o.docs))
         lr_usage_error("a dense search needs both --queries and --docs");
-    if (!dense && !o.nruns) lr_usage_error("give --run, or --queries and --docs");
+    if (!dense && !o.nruns && !o.n_merge) lr_usage_error("give --run, --queries and --docs, or --merge");
+    if (o.n_merge && (dense || o.nruns))
+        lr_usage_error("--merge makes the run: give no --run, --queries or --docs with it");
+    int merge_stdin = 0;
+    for (int i = 0; i < o.n_merge; i++) merge_stdin += !strcmp(o.merge[i], "-");
+    if (merge_stdin > 1) lr_usage_error("--merge: standard input can be read once");
     int nr = o.nruns + dense;
     bool comparing = nr > 1;
+    if (comparing && !o.qrels) lr_usage_error("--qrels is required to compare runs");
     if (!comparing && o.cmp_opt)
         lr_usage_error("%s compares runs: give two or more (--run BASELINE --run OTHER)", o.cmp_opt);
     if (comparing && o.per_query)
@@ -684,14 +703,15 @@ int main(int argc, char **argv)
         lr_usage_error("--format trec_eval evaluates one run: compare with table, tsv or json");
     if (comparing && o.metrics_stream)
         lr_usage_error("--metrics-stream evaluates one run: give a single --run");
-    if (o.write_run && !dense) lr_usage_error("--write-run needs a dense search (--queries, --docs)");
+    if (o.write_run && !dense && !o.n_merge)
+        lr_usage_error("--write-run needs a dense search (--queries, --docs) or --merge");
     if (!strcmp(o.queries ? o.queries : "", "-") && !strcmp(o.docs ? o.docs : "", "-"))
         lr_usage_error("--queries and --docs cannot both read stdin");
     if (!o.nm) lr_measures_default(&o.ms, &o.nm);
 
     lr_threads_init(o.threads);
-    lr_trec *qrels = lr_qrels_load(o.qrels, &err);
-    if (!qrels) lr_die("%s", err.msg);
+    lr_trec *qrels = o.qrels ? lr_qrels_load(o.qrels, &err) : NULL;
+    if (o.qrels && !qrels) lr_die("%s", err.msg);
     if (comparing) {
         /* the run files in the order given, then the dense search's run */
         lr_eval_result **rs = calloc(nr, sizeof *rs);
@@ -729,6 +749,7 @@ int main(int argc, char **argv)
         lr_trec_free(qrels);
         free(o.ms);
         free(o.runs);
+        free(o.merge);
         return 0;
     }
 
@@ -738,10 +759,27 @@ int main(int argc, char **argv)
         run = dense_search(&o);
         runname = o.docs;
         if (o.write_run) write_run(&o, run);
+    } else if (o.n_merge) {
+        lr_trec **shards = malloc((size_t)o.n_merge * sizeof *shards);
+        if (!shards) lr_die("out of memory");
+        for (int i = 0; i < o.n_merge; i++)
+            if (!(shards[i] = lr_run_load(o.merge[i], &err))) lr_die("%s", err.msg);
+        if (!(run = lr_runs_merge(shards, o.n_merge, o.k, &err))) lr_die("%s", err.msg);
+        for (int i = 0; i < o.n_merge; i++) lr_trec_free(shards[i]);
+        free(shards);
+        runname = o.n_merge == 1 ? o.merge[0] : "merged runs";
+        if (o.write_run) write_run(&o, run);
     } else {
         run = lr_run_load(o.runs[0], &err);
         if (!run) lr_die("%s", err.msg);
         runname = o.runs[0];
+    }
+    if (!qrels) {   /* --write-run alone: searched or merged, nothing to evaluate */
+        lr_trec_free(run);
+        free(o.ms);
+        free(o.runs);
+        free(o.merge);
+        return 0;
     }
     lr_eval_result *r = lr_evaluate(qrels, run, o.ms, o.nm, o.complete, o.ignore_ids, &err);
     if (!r) lr_die("%s", err.msg);
@@ -760,5 +798,6 @@ int main(int argc, char **argv)
     lr_trec_free(qrels);
     free(o.ms);
     free(o.runs);
+    free(o.merge);
     return 0;
 }

@@ -437,6 +437,12 @@ lr_trec *lr_qrels_load(const char *path, lr_error *err);
 lr_trec *lr_run_load(const char *path, lr_error *err);
 const lr_topic *lr_trec_find(const lr_trec *t, const char *qid);
 void lr_trec_free(lr_trec *t);
+/* Merge the runs of disjoint shards of one collection (each a shard's top
+ * k or more) into the top k of the whole: per query, the union ranked as
+ * trec_eval ranks (score descending, then docno descending), cut at k;
+ * topics sorted by qid, each topic's entries best first.  A document in
+ * two runs of one query is an error (the shards overlap). */
+lr_trec *lr_runs_merge(lr_trec *const *runs, int n, int k, lr_error *err);
 
 /* One retrieved document. */
 typedef struct lr_hit {

@@ -280,3 +280,92 @@ int lr_run_write_topic(FILE *f, const char *qid, const lr_hit *h, int n, const c
             return -1;
     return 0;
 }
+
+/* ---------------- merging the runs of shards ---------------- */
+
+typedef struct {
+    const char *qid;
+    int run, topic;
+} topic_ref;
+
+static int cmp_topic_ref(const void *a, const void *b)
+{
+    const topic_ref *x = a, *y = b;
+    int c = strcmp(x->qid, y->qid);
+    return c ? c : x->run - y->run;
+}
+
+typedef struct {
+    lr_hit h;
+    int run;
+} run_hit;
+
+static int cmp_run_hit_docno(const void *a, const void *b)
+{
+    return strcmp(((const run_hit *)a)->h.docno, ((const run_hit *)b)->h.docno);
+}
+
+lr_trec *lr_runs_merge(lr_trec *const *runs, int n, int k, lr_error *err)
+{
+    size_t nref = 0;
+    for (int r = 0; r < n; r++) nref += (size_t)runs[r]->n;
+    topic_ref *ref = lr_xmalloc((nref + 1) * sizeof *ref);
+    nref = 0;
+    for (int r = 0; r < n; r++)
+        for (int t = 0; t < runs[r]->n; t++) ref[nref++] = (topic_ref){runs[r]->topics[t].qid, r, t};
+    qsort(ref, nref, sizeof *ref, cmp_topic_ref);
+    size_t nq = 0;
+    for (size_t i = 0; i < nref; i++)
+        if (i == 0 || strcmp(ref[i].qid, ref[i - 1].qid)) nq++;
+    lr_trec *out = lr_xcalloc(1, sizeof *out);
+    out->path = lr_xstrdup(n ? runs[0]->path : "merged runs");
+    out->topics = lr_xcalloc(nq + 1, sizeof *out->topics);
+    run_hit *rh = NULL;
+    lr_hit *h = NULL;
+    size_t cap = 0;
+    for (size_t i = 0, j; i < nref; i = j) {
+        size_t nh = 0;
+        for (j = i; j < nref && !strcmp(ref[j].qid, ref[i].qid); j++)
+            nh += (size_t)runs[ref[j].run]->topics[ref[j].topic].n;
+        if (nh > cap) {
+            cap = nh;
+            rh = lr_xrealloc(rh, cap * sizeof *rh);
+            h = lr_xrealloc(h, cap * sizeof *h);
+        }
+        nh = 0;
+        for (size_t x = i; x < j; x++) {
+            const lr_topic *tp = &runs[ref[x].run]->topics[ref[x].topic];
+            for (int e = 0; e < tp->n; e++)
+                rh[nh++] = (run_hit){{tp->docno[e], tp->value[e]}, ref[x].run};
+        }
+        /* within one run a document is listed once (lr_run_load checks) */
+        qsort(rh, nh, sizeof *rh, cmp_run_hit_docno);
+        for (size_t e = 1; e < nh; e++)
+            if (!strcmp(rh[e].h.docno, rh[e - 1].h.docno)) {
+                lr_errorf(err, "%s: query %s: document %s is also in %s: the shards overlap",
+                          runs[LR_MAX(rh[e].run, rh[e - 1].run)]->path, ref[i].qid, rh[e].h.docno,
+                          runs[LR_MIN(rh[e].run, rh[e - 1].run)]->path);
+                free(rh);
+                free(h);
+                free(ref);
+                lr_trec_free(out);
+                return NULL;
+            }
+        for (size_t e = 0; e < nh; e++) h[e] = rh[e].h;
+        lr_hits_sort(h, nh);
+        int keep = (int)LR_MIN(nh, (size_t)k);
+        lr_topic *t = &out->topics[out->n++];
+        t->qid = lr_xstrdup(ref[i].qid);
+        t->n = keep;
+        t->docno = lr_xmalloc(((size_t)keep + 1) * sizeof *t->docno);
+        t->value = lr_xmalloc(((size_t)keep + 1) * sizeof *t->value);
+        for (int e = 0; e < keep; e++) {
+            t->docno[e] = lr_xstrdup(h[e].docno);
+            t->value[e] = h[e].score;
+        }
+    }
+    free(rh);
+    free(h);
+    free(ref);
+    return out;
+}
