@@ -25,6 +25,8 @@ static void usage(void)
            "      --drop-attn M       drop the M least important attention sublayers\n"
            "      --keep-first K      never drop by score in the first K layers\n"
            "      --keep-last K       never drop by score in the last K layers\n"
+           "  -t, --threads N         threads (default 0: all cores; the surgery itself\n"
+           "                          runs on one)\n"
            "  -h, --help              show this help and exit\n"
            "  -V, --version           show the version and exit\n"
            "\n"
@@ -88,14 +90,15 @@ int main(int argc, char **argv)
         {"drop-attn", required_argument, NULL, OPT_DROP_ATTN},
         {"keep-first", required_argument, NULL, OPT_KEEP_FIRST},
         {"keep-last", required_argument, NULL, OPT_KEEP_LAST},
+        {"threads", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *model = "-", *output = "-";
     selection sel = {NULL, NULL, NULL, 0, 0, 0, 0, false};
-    int c;
-    while ((c = lr_getopt(argc, argv, "m:o:s:hV", opts)) != -1) {
+    int c, threads = 0;
+    while ((c = lr_getopt(argc, argv, "m:o:s:t:hV", opts)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'o': output = optarg; break;
@@ -112,6 +115,7 @@ int main(int argc, char **argv)
             break;
         case OPT_KEEP_FIRST: sel.keep_first = (int)lr_parse_long("--keep-first", optarg, 0, 1 << 20); break;
         case OPT_KEEP_LAST: sel.keep_last = (int)lr_parse_long("--keep-last", optarg, 0, 1 << 20); break;
+        case 't': threads = (int)lr_parse_long("--threads", optarg, 0, 4096); break;
         case 'h': usage(); exit(0);
         case 'V': lr_print_version();
         default: lr_usage_error("unknown option");
@@ -130,6 +134,7 @@ int main(int argc, char **argv)
     if (strcmp(output, "-") == 0 && isatty(STDOUT_FILENO))
         lr_usage_error("refusing to write a tar to a terminal: use -o FILE or redirect standard output");
 
+    lr_threads_init(threads);
     lr_error err;
     lr_scores *sc = NULL;   /* read first: a bad stream fails before the model is read */
     if (sel.scores && !(sc = lr_scores_load(sel.scores, &err))) lr_die("%s", err.msg);

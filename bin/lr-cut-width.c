@@ -21,7 +21,7 @@ static void __attribute__((noreturn)) usage(void)
            "  -o, --output FILE      write the model to FILE (default: standard output)\n"
            "  -s, --scores FILE      scores stream of this model or of an ancestor it was\n"
            "                         cut from, from lr-score\n"
-           "  -k, --keep F           keep the fraction F (0 < F <= 1) of the channels\n"
+           "      --keep F           keep the fraction F (0 < F <= 1) of the channels\n"
            "  -w, --width N          keep N channels per MLP (the mean width under --global)\n"
            "      --uniform          the same fraction of every MLP (default)\n"
            "      --global           one importance threshold across all MLPs\n"
@@ -32,6 +32,8 @@ static void __attribute__((noreturn)) usage(void)
            "      --channels FILE    keep exactly the channels listed in FILE: JSON\n"
            "                         {\"<layer>\": [channel, ...]} or an lr.json with\n"
            "                         kept_channels (full-width channel numbers)\n"
+           "  -t, --threads N        threads (default 0: all cores; the surgery itself\n"
+           "                         runs on one)\n"
            "  -q, --quiet            no summary of the new widths on stderr\n"
            "  -h, --help             show this help and exit\n"
            "  -V, --version          show the version and exit\n",
@@ -42,26 +44,29 @@ static void __attribute__((noreturn)) usage(void)
 int main(int argc, char **argv)
 {
     lr_cli_init(argv[0]);
-    enum { OPT_UNIFORM = 256, OPT_GLOBAL, OPT_FLOOR, OPT_MULTIPLE, OPT_CHANNELS };
+    enum { OPT_KEEP = 256, OPT_UNIFORM, OPT_GLOBAL, OPT_FLOOR, OPT_MULTIPLE, OPT_CHANNELS };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},   {"output", required_argument, 0, 'o'},
-        {"scores", required_argument, 0, 's'},  {"keep", required_argument, 0, 'k'},
+        {"scores", required_argument, 0, 's'},  {"keep", required_argument, 0, OPT_KEEP},
         {"width", required_argument, 0, 'w'},   {"uniform", no_argument, 0, OPT_UNIFORM},
         {"global", no_argument, 0, OPT_GLOBAL}, {"floor", required_argument, 0, OPT_FLOOR},
         {"multiple-of", required_argument, 0, OPT_MULTIPLE},
         {"channels", required_argument, 0, OPT_CHANNELS},
+        {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},       {0, 0, 0, 0}};
     const char *model = NULL, *output = NULL, *scores_path = NULL, *channels = NULL;
     lr_width_opts wo = {.floor = 0.1, .multiple_of = DEFAULT_MULTIPLE};
     bool quiet = false, mode_given = false, floor_given = false;
-    int c;
-    while ((c = lr_getopt(argc, argv, "m:o:s:k:w:qhV", opts)) != -1) {
+    int c, threads = 0;
+    while ((c = lr_getopt(argc, argv, "m:o:s:k:w:t:qhV", opts)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'o': output = optarg; break;
         case 's': scores_path = optarg; break;
         case 'k':
+            lr_usage_error("-k is lr-eval's --top; say --keep F");
+        case OPT_KEEP:
             wo.keep = lr_parse_double("--keep", optarg);
             if (!(wo.keep > 0 && wo.keep <= 1))
                 lr_usage_error("--keep: %s is outside (0, 1]", optarg);
@@ -77,6 +82,7 @@ int main(int argc, char **argv)
             break;
         case OPT_MULTIPLE: wo.multiple_of = (int)lr_parse_long("--multiple-of", optarg, 1, 1 << 20); break;
         case OPT_CHANNELS: channels = optarg; break;
+        case 't': threads = (int)lr_parse_long("--threads", optarg, 0, 4096); break;
         case 'q': quiet = true; break;
         case 'h': usage();
         case 'V': lr_print_version();
@@ -96,6 +102,7 @@ int main(int argc, char **argv)
     if (!output && isatty(1))
         lr_usage_error("refusing to write a model to a terminal: redirect or use -o FILE");
 
+    lr_threads_init(threads);
     lr_error err = {{0}};
     lr_scores *s = NULL;
     if (scores_path && !(s = lr_scores_load(scores_path, &err))) lr_die("%s", err.msg);

@@ -27,10 +27,11 @@ static void __attribute__((noreturn)) usage(void)
            "                           training pairs JSONL ({\"query\": ..., \"pos\": [...]}),\n"
            "                           or id<TAB>text lines; may be repeated\n"
            "      --calib-ids FILE     calibration token ids: a JSON array of id arrays\n"
-           "      --queries            encode every --calib text as a query (BEIR queries\n"
+           "      --as-queries         encode every --calib text as a query (BEIR queries\n"
            "                           files and the queries of pairs always are)\n"
-           "      --max-tokens N       calibration budget in tokens (default %d)\n"
-           "      --max-length N       tokens per text (default: the model's max_tokens)\n"
+           "      --calib-tokens N     calibration budget: tokens in all (default %d)\n"
+           "      --max-tokens N       truncate every text to N tokens (default: the\n"
+           "                           model's max_tokens); --max-length N is the same\n"
            "      --batch-tokens N     tokens per forward pass (default %d)\n"
            "      --channel-metric M   wanda (default), absmean or weight (weight needs no\n"
            "                           calibration)\n"
@@ -255,16 +256,18 @@ int main(int argc, char **argv)
 {
     lr_cli_init(argv[0]);
     lr_dist_init(&argc, &argv);
-    enum { OPT_IDS = 256, OPT_QUERIES, OPT_MAXTOK, OPT_MAXLEN, OPT_BATCH, OPT_METRIC,
-           OPT_SUMMARY, OPT_SHOW };
+    enum { OPT_IDS = 256, OPT_QUERIES, OPT_AS_QUERIES, OPT_CALIBTOK, OPT_MAXTOK, OPT_BATCH,
+           OPT_METRIC, OPT_SUMMARY, OPT_SHOW };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},
         {"output", required_argument, 0, 'o'},
         {"calib", required_argument, 0, 'c'},
         {"calib-ids", required_argument, 0, OPT_IDS},
-        {"queries", no_argument, 0, OPT_QUERIES},
+        {"as-queries", no_argument, 0, OPT_AS_QUERIES},
+        {"queries", no_argument, 0, OPT_QUERIES},   /* renamed: a pointer to the new name */
+        {"calib-tokens", required_argument, 0, OPT_CALIBTOK},
         {"max-tokens", required_argument, 0, OPT_MAXTOK},
-        {"max-length", required_argument, 0, OPT_MAXLEN},
+        {"max-length", required_argument, 0, OPT_MAXTOK},
         {"batch-tokens", required_argument, 0, OPT_BATCH},
         {"channel-metric", required_argument, 0, OPT_METRIC},
         {"summary", no_argument, 0, OPT_SUMMARY},
@@ -289,9 +292,13 @@ int main(int argc, char **argv)
         case 'o': output = optarg; break;
         case 'c': calibs[n_calib++] = optarg; break;
         case OPT_IDS: calib_is_ids[n_calib] = true, calibs[n_calib++] = optarg; break;
-        case OPT_QUERIES: queries = true; break;
-        case OPT_MAXTOK: max_tokens = lr_parse_long("--max-tokens", optarg, 1, 1L << 40); break;
-        case OPT_MAXLEN: max_length = (int)lr_parse_long("--max-length", optarg, 1, 1 << 24); break;
+        case OPT_AS_QUERIES: queries = true; break;
+        case OPT_QUERIES:
+            lr_usage_error("--queries is now --as-queries (lr-encode's --queries takes a file)");
+        case OPT_CALIBTOK:
+            max_tokens = lr_parse_long("--calib-tokens", optarg, 1, 1L << 40);
+            break;
+        case OPT_MAXTOK: max_length = (int)lr_parse_long("--max-tokens", optarg, 1, 1 << 24); break;
         case OPT_BATCH: batch_tokens = (int)lr_parse_long("--batch-tokens", optarg, 1, 1 << 24); break;
         case OPT_METRIC:
             if (lr_channel_metric_parse(optarg, &metric) < 0)

@@ -30,7 +30,7 @@ static void __attribute__((noreturn)) usage(void)
            "  -o, --output FILE         trained model tar (default stdout)\n"
            "\n"
            "Data:\n"
-           "  -t, --train PATH          contrastive/distill: JSONL rows {\"query\", \"pos\",\n"
+           "      --train PATH          contrastive/distill: JSONL rows {\"query\", \"pos\",\n"
            "                            \"neg\"} of texts, corpus ids or {id, title, text}\n"
            "                            objects, or a BEIR directory (queries.jsonl,\n"
            "                            qrels/train.tsv, corpus.jsonl); lm: plain text\n"
@@ -67,7 +67,9 @@ static void __attribute__((noreturn)) usage(void)
            "Retrieval settings (recorded in lr.json for lr-encode):\n"
            "      --pooling P           last (default) or mean\n"
            "      --no-normalize        do not L2-normalise embeddings\n"
+           "      --normalize           L2-normalise embeddings\n"
            "      --no-eos              do not append EOS to texts\n"
+           "      --eos                 append EOS to texts\n"
            "      --query-prefix S      text put before every query\n"
            "      --passage-prefix S    text put before every passage\n"
            "      --max-tokens N        tokens per text (lm: per sequence); default 512\n"
@@ -78,7 +80,7 @@ static void __attribute__((noreturn)) usage(void)
            "      --resume STATE        continue a run from its OUTPUT.state (same options)\n"
            "      --log FILE            append \"step loss lr grad-norm tokens\" per update\n"
            "\n"
-           "  -j, --threads N           threads (default 0: all cores)\n"
+           "  -t, --threads N           threads (default 0: all cores); -j N is the same\n"
            "  -q, --quiet               no progress on stderr\n"
            "  -h, --help                show this help and exit\n"
            "  -V, --version             show the version and exit\n"
@@ -94,7 +96,7 @@ enum {
     OPT_EPOCHS, OPT_STEPS, OPT_LR, OPT_BATCH, OPT_NEG, OPT_TAU, OPT_TTAU, OPT_WARMUP,
     OPT_SCHEDULE, OPT_WD, OPT_CLIP, OPT_ACCUM, OPT_SEED, OPT_CHUNK, OPT_LRANK, OPT_LALPHA,
     OPT_LTARGETS, OPT_POOLING, OPT_NONORM, OPT_NOEOS, OPT_QP, OPT_PP, OPT_MAXTOK, OPT_SAVE,
-    OPT_RESUME, OPT_LOG
+    OPT_RESUME, OPT_LOG, OPT_TRAIN, OPT_NORM, OPT_EOS
 };
 
 int main(int argc, char **argv)
@@ -104,7 +106,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},      {"init", required_argument, 0, OPT_INIT},
         {"tokenizer", required_argument, 0, OPT_TOKENIZER},
-        {"output", required_argument, 0, 'o'},     {"train", required_argument, 0, 't'},
+        {"output", required_argument, 0, 'o'},     {"train", required_argument, 0, OPT_TRAIN},
         {"corpus", required_argument, 0, OPT_CORPUS},
         {"hard-negatives", required_argument, 0, OPT_HARDNEG},
         {"teacher-queries", required_argument, 0, OPT_TQ},
@@ -130,14 +132,16 @@ int main(int argc, char **argv)
         {"save-every", required_argument, 0, OPT_SAVE},
         {"resume", required_argument, 0, OPT_RESUME},
         {"log", required_argument, 0, OPT_LOG},
-        {"threads", required_argument, 0, 'j'},    {"quiet", no_argument, 0, 'q'},
+        {"threads", required_argument, 0, 't'},    {"quiet", no_argument, 0, 'q'},
+        {"normalize", no_argument, 0, OPT_NORM},   {"eos", no_argument, 0, OPT_EOS},
         {"help", no_argument, 0, 'h'},             {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     lr_train_opts o;
     lr_train_opts_init(&o);
     const char *model = NULL, *init = NULL, *tokenizer = NULL, *train = NULL, *corpus = NULL;
     const char *hardneg = NULL, *tq = NULL, *tp = NULL, *pooling = NULL, *qp = NULL, *pp = NULL;
-    bool lr_set = false, no_norm = false, no_eos = false;
+    bool lr_set = false;
+    int normalize = -1, eos = -1;
     int max_tokens = 0, threads = 0;
     int c;
     while ((c = lr_getopt(argc, argv, "m:o:t:j:qhV", longopts)) != -1) {
@@ -146,7 +150,7 @@ int main(int argc, char **argv)
         case OPT_INIT: init = optarg; break;
         case OPT_TOKENIZER: tokenizer = optarg; break;
         case 'o': o.output = optarg; break;
-        case 't': train = optarg; break;
+        case OPT_TRAIN: train = optarg; break;
         case OPT_CORPUS: corpus = optarg; break;
         case OPT_HARDNEG: hardneg = optarg; break;
         case OPT_TQ: tq = optarg; break;
@@ -198,8 +202,10 @@ int main(int argc, char **argv)
             break;
         case OPT_LTARGETS: o.lora_targets = optarg; break;
         case OPT_POOLING: pooling = optarg; break;
-        case OPT_NONORM: no_norm = true; break;
-        case OPT_NOEOS: no_eos = true; break;
+        case OPT_NONORM: normalize = 0; break;
+        case OPT_NORM: normalize = 1; break;
+        case OPT_NOEOS: eos = 0; break;
+        case OPT_EOS: eos = 1; break;
         case OPT_QP: qp = optarg; break;
         case OPT_PP: pp = optarg; break;
         case OPT_MAXTOK: max_tokens = (int)lr_parse_long("--max-tokens", optarg, 2, 1 << 24); break;
@@ -209,7 +215,8 @@ int main(int argc, char **argv)
             if (lr_dist_rank() == 0 && !(o.log = fopen(optarg, "a")))   /* rank 0 logs */
                 lr_die("%s: %s", optarg, strerror(errno));
             break;
-        case 'j': threads = (int)lr_parse_long("--threads", optarg, 0, 1024); break;
+        case 't':
+        case 'j': threads = (int)lr_parse_long("--threads", optarg, 0, 4096); break;
         case 'q': o.quiet = true; break;
         case 'h': usage();
         case 'V': lr_print_version();
@@ -249,8 +256,8 @@ int main(int argc, char **argv)
     lr_retrieval r;
     if (lr_dist_check(lr_retrieval_from_checkpoint(ck, &r, &err), &err)) lr_die("%s", err.msg);
     if (pooling) r.pooling = pool_v;
-    if (no_norm) r.normalize = false;
-    if (no_eos) r.append_eos = false;
+    if (normalize >= 0) r.normalize = normalize;
+    if (eos >= 0) r.append_eos = eos;
     if (qp) free(r.query_prefix), r.query_prefix = strdup(qp);
     if (pp) free(r.passage_prefix), r.passage_prefix = strdup(pp);
     if (max_tokens) r.max_tokens = max_tokens;

@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <blis.h>
+#include <strings.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -11,20 +12,84 @@
 static int n_threads = 1;
 static bool initialised;
 
+/* BLIS 0.9 reads BLIS_ARCH_TYPE once, at its first call, as the integer
+ * value of arch_t: a name reads as 0 (skx), and an id it was not built
+ * with aborts inside it.  The x86-64 sub-configurations Debian's BLIS is
+ * built with (the x86_64 family), with the instructions each needs. */
+#if defined(__x86_64__)
+static bool cpu_runs(arch_t a)
+{
+    __builtin_cpu_init();
+    switch (a) {
+    case BLIS_ARCH_SKX:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    case BLIS_ARCH_KNL:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512pf") &&
+               __builtin_cpu_supports("avx512er");
+    case BLIS_ARCH_HASWELL:
+    case BLIS_ARCH_ZEN3:
+    case BLIS_ARCH_ZEN2:
+    case BLIS_ARCH_ZEN:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case BLIS_ARCH_SANDYBRIDGE: return __builtin_cpu_supports("avx");
+    case BLIS_ARCH_PENRYN: return __builtin_cpu_supports("ssse3");
+    case BLIS_ARCH_EXCAVATOR:
+    case BLIS_ARCH_STEAMROLLER:
+    case BLIS_ARCH_PILEDRIVER:
+    case BLIS_ARCH_BULLDOZER:
+        return __builtin_cpu_supports("fma4") && __builtin_cpu_supports("xop");
+    case BLIS_ARCH_GENERIC: return true;
+    default: return false;
+    }
+}
+static const arch_t built[] = {
+    BLIS_ARCH_SKX, BLIS_ARCH_KNL, BLIS_ARCH_HASWELL, BLIS_ARCH_SANDYBRIDGE, BLIS_ARCH_PENRYN,
+    BLIS_ARCH_ZEN3, BLIS_ARCH_ZEN2, BLIS_ARCH_ZEN, BLIS_ARCH_EXCAVATOR, BLIS_ARCH_STEAMROLLER,
+    BLIS_ARCH_PILEDRIVER, BLIS_ARCH_BULLDOZER, BLIS_ARCH_GENERIC};
+#else
+static bool cpu_runs(arch_t a) { return a == BLIS_ARCH_GENERIC; }
+static const arch_t built[] = {BLIS_ARCH_GENERIC};
+#endif
+
+/* BLIS_ARCH_TYPE as a sub-configuration: its name (any case) or number. */
+static int parse_arch(const char *v)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    bool number = end != v && *end == 0;
+    for (size_t i = 0; i < LR_ARRAY_LEN(built); i++)
+        if (number ? n == (long)built[i] : strcasecmp(v, bli_arch_string(built[i])) == 0)
+            return (int)built[i];
+    return -1;
+}
+
 /* Debian's BLIS 0.9.0 picks its generic kernels on CPUs it does not know
- * (Zen 4/5 among them), several times slower.  BLIS reads BLIS_ARCH_TYPE
- * once, at its first call, as the integer value of arch_t, so choose the
- * best sub-configuration the CPU can run before touching BLIS. */
+ * (Zen 4/5 among them), several times slower, so choose the best
+ * sub-configuration the CPU can run before touching BLIS; a user's
+ * BLIS_ARCH_TYPE is checked and handed to BLIS as the number it reads. */
 static void select_blis_arch(void)
 {
-    if (getenv("BLIS_ARCH_TYPE")) return;   /* the user's choice wins */
+    const char *v = getenv("BLIS_ARCH_TYPE");
     int arch = -1;
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+    if (v && *v) {
+        arch = parse_arch(v);
+        if (arch < 0) {
+            char names[256] = "";
+            for (size_t i = 0; i < LR_ARRAY_LEN(built); i++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                         i ? ", " : "", bli_arch_string(built[i]));
+            lr_die("BLIS_ARCH_TYPE: '%.40s' is not a sub-configuration of this BLIS (%s)", v,
+                   names);
+        }
+        if (!cpu_runs((arch_t)arch))
+            lr_die("BLIS_ARCH_TYPE: this CPU lacks the instructions of BLIS's %s kernels",
+                   bli_arch_string((arch_t)arch));
+    } else if (cpu_runs(BLIS_ARCH_SKX)) {
         arch = BLIS_ARCH_SKX;
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    } else if (cpu_runs(BLIS_ARCH_HASWELL)) {
         arch = BLIS_ARCH_HASWELL;
+    }
     if (arch >= 0) {
         char buf[16];
         snprintf(buf, sizeof buf, "%d", arch);

@@ -101,7 +101,9 @@ double lr_now(void);   /* monotonic seconds */
 /* --- threads and BLIS ---
  * lr_threads_init(n): n <= 0 means all online cores.  Selects a BLIS
  * sub-configuration that the CPU supports (skx on AVX-512, haswell on
- * AVX2) unless BLIS_ARCH_TYPE is set, then sets BLIS and OpenMP threads.
+ * AVX2) unless BLIS_ARCH_TYPE names one (skx, zen3, haswell, generic, ...,
+ * or its arch_t number; an unknown one, or one the CPU cannot run, is a
+ * one-line error and exit 1), then sets BLIS and OpenMP threads.
  * Must run before the first BLIS call. Returns the thread count. */
 int lr_threads_init(int n);
 int lr_threads(void);

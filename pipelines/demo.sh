@@ -68,12 +68,12 @@ fi
 
 # ---- compression, coarse to fine ----
 say "sublayer importance of the full retriever"
-lr-score $T -m "$full" --calib "$data/corpus.jsonl" --max-tokens 50000 --summary > "$work/scores.mp"
+lr-score $T -m "$full" --calib "$data/corpus.jsonl" --calib-tokens 50000 --summary > "$work/scores.mp"
 layers=$(lr-score --show "$work/scores.mp" | sed -n 's/.*, \([0-9]*\) layers,.*/\1/p')
 drop=${LR_DROP_MLP:-$((layers / 3))}
 say "dropping the $drop least important MLP sublayers"
 lr-cut-depth --scores "$work/scores.mp" --drop-mlp "$drop" -m "$full" -o "$work/depth.tar"
-lr-score $T -m "$work/depth.tar" --calib "$data/corpus.jsonl" --max-tokens 50000 > "$work/scores-depth.mp"
+lr-score $T -m "$work/depth.tar" --calib "$data/corpus.jsonl" --calib-tokens 50000 > "$work/scores-depth.mp"
 say "keeping $keep of the channels of every remaining MLP"
 lr-cut-width --scores "$work/scores-depth.mp" --keep "$keep" -m "$work/depth.tar" -o "$work/cut.tar"
 if [ -n "$train" ]; then

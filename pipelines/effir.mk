@@ -63,7 +63,7 @@ all: $(OUT)/results.tsv $(OUT)/significance.tsv $(OUT)/quality-params.png $(OUT)
 # ---- importance profile ----
 $(OUT)/scores.mp:
 	@mkdir -p $(OUT)
-	lr-score $T -m $(MODEL) --calib $(CALIB) --max-tokens $(CALIB_TOKENS) -o $@
+	lr-score $T -m $(MODEL) --calib $(CALIB) --calib-tokens $(CALIB_TOKENS) -o $@
 $(OUT)/importance.txt: $(OUT)/scores.mp
 	lr-score --show $< > $@.tmp && mv $@.tmp $@
 
@@ -92,7 +92,7 @@ $(OUT)/models/rand%.tar: $(OUT)/importance.txt
 	lr-cut-depth -m $(MODEL) --mlp-layers $$l -o $@
 # coarse to fine: drop WIDTH_DROP MLPs, re-score, prune channels
 $(OUT)/models/depth$(WIDTH_DROP).scores.mp: $(OUT)/models/mlp$(WIDTH_DROP).tar
-	lr-score $T -m $< --calib $(CALIB) --max-tokens $(CALIB_TOKENS) -o $@
+	lr-score $T -m $< --calib $(CALIB) --calib-tokens $(CALIB_TOKENS) -o $@
 $(OUT)/models/width$(WIDTH_DROP)x%.tar: $(OUT)/models/depth$(WIDTH_DROP).scores.mp
 	lr-cut-width -q -m $(OUT)/models/mlp$(WIDTH_DROP).tar --scores $< --keep $* -o $@
 # recovery: retrieval fine-tuning on SciFact train with hard negatives, at

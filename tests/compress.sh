@@ -103,7 +103,7 @@ else
     fail "lr-encode --tokenize: $(cat "$TMP/err")"
 fi
 head -n 5 "$LR_SHARED/datasets/train/climate_fever_claim_evidence.jsonl" >"$TMP/pairs.jsonl"
-ok "score from training pairs" lr-score -q -m "$TMP/mistral.tar" --calib "$TMP/pairs.jsonl" --max-tokens 300 -o "$TMP/p.mp"
+ok "score from training pairs" lr-score -q -m "$TMP/mistral.tar" --calib "$TMP/pairs.jsonl" --calib-tokens 300 -o "$TMP/p.mp"
 printf 'a\tThe quick brown fox\nb\tjumps over the lazy dog\n' >"$TMP/calib.tsv"
 ok "score from id<TAB>text" lr-score -q -m "$TMP/mistral.tar" --calib "$TMP/calib.tsv" -o "$TMP/t.mp"
 # the uncut model's scores after a cut: an ancestor's, used with a note

@@ -1,0 +1,113 @@
+#!/bin/sh
+# conventions.sh - what every tool shares: lr(7)'s option table against
+# each tool's --help, the renamed options, and BLIS_ARCH_TYPE.
+. "$(dirname "$0")/lib.sh"
+TOOLS="score depth width train encode eval"
+bin() { case $1 in depth) echo lr-cut-depth ;; width) echo lr-cut-width ;; *) echo "lr-$1" ;; esac; }
+
+# ---- 1. one option table: lr(7) against --help ----
+# the options of each tool's --help, as "-x --long" or "--long" lines
+for t in $TOOLS; do
+    "$(bin $t)" --help | sed -n 's/^ *\(-[a-zA-Z]\), \(--[a-z-]*\).*/\1 \2/p; s/^  *\(--[a-z-]*\).*/\1/p' > "$TMP/help.$t"
+    [ -s "$TMP/help.$t" ] || fail "$(bin $t) --help lists no options"
+done
+# the table: option<TAB>meaning<TAB>tools rows between the header and .TE
+awk -F'\t' '/^option\tmeaning\ttools$/ { on = 1; next } on && /^\.TE/ { exit }
+    on && NF == 3 { gsub(/\\-/, "-", $1); print $1 "\t" $3 }' "$LR_SRCDIR/man/lr.7" > "$TMP/table"
+[ "$(wc -l < "$TMP/table")" -ge 20 ] && pass "lr(7) has an option table" || fail "lr(7) table: $(cat "$TMP/table")"
+expand_tools() {
+    case $1 in
+        all) echo "$TOOLS" ;;
+        "all but "*) echo "$TOOLS" | tr ' ' '\n' | grep -vx "${1#all but }" | tr '\n' ' ' ;;
+        *) echo "$1" ;;
+    esac
+}
+: > "$TMP/listed"
+while IFS="$(printf '\t')" read -r opt tools; do
+    long=$(echo "$opt" | grep -o -- '--[a-z-]*' | head -1)
+    short=$(echo "$opt" | grep -o -- '^-[a-zA-Z],' | tr -d ,)
+    for t in $(expand_tools "$tools"); do
+        echo "$t $long" >> "$TMP/listed"
+        # lr-eval's -m, -c and -q are trec_eval's: only the long name there
+        if [ -n "$short" ] && ! { [ $t = eval ] && echo "$short" | grep -Eqx -- '-(m|c|q)'; }; then
+            grep -qx -- "$short $long" "$TMP/help.$t" || fail "lr(7): $(bin $t) $short, $long not in its --help"
+        else
+            grep -q -- " *$long\$" "$TMP/help.$t" || fail "lr(7): $(bin $t) $long not in its --help"
+        fi
+    done
+done < "$TMP/table"
+# every long option more than one tool takes is in the table, for each of them
+for t in $TOOLS; do sed 's/.* //' "$TMP/help.$t" | sed "s/^/$t /"; done > "$TMP/all"
+for long in $(awk '{ print $2 }' "$TMP/all" | sort | uniq -d); do
+    for t in $(awk -v l="$long" '$2 == l { print $1 }' "$TMP/all"); do
+        grep -qx -- "$t $long" "$TMP/listed" || fail "$(bin $t) and another tool take $long; lr(7)'s table does not list it for $(bin $t)"
+    done
+done
+# a short letter means one long option across the suite (lr-eval's -m, -c
+# and -q are trec_eval's), and it is in the table
+for t in $TOOLS; do
+    grep '^-[a-zA-Z] ' "$TMP/help.$t" | { [ $t = eval ] && grep -Ev '^-(m|c|q) ' || cat; }
+done | sort -u > "$TMP/shorts"
+dups=$(awk '{ print $1 }' "$TMP/shorts" | uniq -d | tr '\n' ' ')
+[ -z "$dups" ] && pass "a short letter means one option" || fail "short letters with two meanings: $dups"
+while read -r short long; do
+    awk -F'\t' '{ print $1 }' "$TMP/table" | grep -q -- "^$short, $long" || fail "$short, $long is not in lr(7)'s table"
+done < "$TMP/shorts"
+pass "lr(7)'s table matches every --help"
+
+# ---- 2. the renamed options behave as the table says ----
+expect_usage "lr-train -t is --threads" "--threads: 'pairs.jsonl' is not an integer" lr-train -t pairs.jsonl
+expect_usage "lr-score --queries points to --as-queries" "--queries is now --as-queries" \
+    lr-score --queries --calib x
+expect_usage "lr-cut-width -k points to --keep" "-k is lr-eval's --top; say --keep F" \
+    lr-cut-width -k 0.5 --scores x
+for t in score depth width train encode eval; do
+    expect_usage "$(bin $t) --threads checks its value" "--threads: 'x' is not an integer" "$(bin $t)" --threads x
+done
+
+need_shared
+F=$LR_SHARED/fixtures
+lr-cut-depth -t 1 --mlp-layers 0 -m "$F/tiny-llama" -o "$TMP/d.tar" 2>"$TMP/err" &&
+    lr-cut-width --threads 1 -q --channels "$F/tiny-llama-cut/lr.json" -m "$F/tiny-llama" -o "$TMP/w.tar" 2>>"$TMP/err" &&
+    [ -s "$TMP/d.tar" ] && [ -s "$TMP/w.tar" ] && pass "lr-cut-depth and lr-cut-width take --threads" ||
+    fail "cut --threads: $(cat "$TMP/err")"
+# lr-score: --max-tokens cuts each text, --calib-tokens is the budget;
+# three sequences of 6, 8 and 2 ids
+echo '[[5,6,7,8,9,10],[5,6,7,8,9,10,11,12],[5,6]]' > "$TMP/ids.json"
+calib_tokens() { lr-score --show "$1" | sed -n 's/.* layers, \([0-9]*\) calibration tokens.*/\1/p'; }
+lr-score -q -t 1 -m "$F/tiny-llama" --calib-ids "$TMP/ids.json" --max-tokens 4 -o "$TMP/s1.mp" 2>"$TMP/err"
+[ "$(calib_tokens "$TMP/s1.mp")" = 10 ] && pass "lr-score --max-tokens 4: 4 + 4 + 2 tokens" ||
+    fail "--max-tokens: $(calib_tokens "$TMP/s1.mp") tokens $(cat "$TMP/err")"
+lr-score -q -t 1 -m "$F/tiny-llama" --calib-ids "$TMP/ids.json" --max-length 4 --calib-tokens 9 -o "$TMP/s2.mp" 2>"$TMP/err"
+[ "$(calib_tokens "$TMP/s2.mp")" = 8 ] && pass "lr-score --calib-tokens 9: stops before the third text" ||
+    fail "--calib-tokens: $(calib_tokens "$TMP/s2.mp") tokens $(cat "$TMP/err")"
+
+# ---- 3. BLIS_ARCH_TYPE: names, numbers, refusals; -v says what runs ----
+printf 'q1\tthe moon and the tides\n' > "$TMP/q.tsv"
+arch_used() {
+    BLIS_ARCH_TYPE=$1 lr-encode -q -v -t 1 -m "$F/tiny-mistral" --queries "$TMP/q.tsv" -o "$TMP/q.mp" 2>&1 |
+        sed -n 's/.*BLIS \([a-z0-9]*\)).*/\1/p'
+}
+flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+has() { for f in "$@"; do echo " $flags " | grep -q " $f " || return 1; done; }
+[ "$(arch_used generic)" = generic ] && pass "BLIS_ARCH_TYPE=generic" || fail "generic: $(arch_used generic)"
+[ "$(arch_used 25)" = generic ] && pass "BLIS_ARCH_TYPE=25 (its number)" || fail "25: $(arch_used 25)"
+if has avx2 fma; then
+    [ "$(arch_used HASWELL)" = haswell ] && [ "$(arch_used zen3)" = zen3 ] &&
+        pass "BLIS_ARCH_TYPE=HASWELL, zen3" || fail "haswell: $(arch_used HASWELL), zen3: $(arch_used zen3)"
+fi
+if has avx512f avx512dq avx512bw avx512vl; then
+    [ "$(arch_used skx)" = skx ] && [ "$(arch_used '')" = skx ] && pass "BLIS_ARCH_TYPE=skx, and unset on AVX-512" ||
+        fail "skx: $(arch_used skx), unset: $(arch_used '')"
+else
+    expect_error "skx on a CPU without AVX-512" "BLIS_ARCH_TYPE: this CPU lacks the instructions of BLIS's skx kernels" \
+        "$TMP/q.mp" -- env BLIS_ARCH_TYPE=skx lr-encode -q -m "$F/tiny-mistral" --queries "$TMP/q.tsv" -o "$TMP/q.mp"
+fi
+rm -f "$TMP/q.mp"
+for v in 99 foo cortexa57 knc; do
+    expect_error "BLIS_ARCH_TYPE=$v refused" "BLIS_ARCH_TYPE: '$v' is not a sub-configuration of this BLIS \\(skx, .*generic\\)" \
+        "$TMP/q.mp" -- env BLIS_ARCH_TYPE=$v lr-encode -q -m "$F/tiny-mistral" --queries "$TMP/q.tsv" -o "$TMP/q.mp"
+done
+has fma4 || expect_error "BLIS_ARCH_TYPE=bulldozer needs FMA4" "lacks the instructions of BLIS's bulldozer kernels" - -- \
+    env BLIS_ARCH_TYPE=bulldozer lr-cut-depth --mlp-layers 0 -m "$F/tiny-llama" -o "$TMP/x.tar"
+finish
