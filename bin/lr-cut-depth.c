@@ -129,10 +129,11 @@ int main(int argc, char **argv)
     if (by_score != (sel.scores != NULL))
         lr_usage_error(by_score ? "--drop-mlp and --drop-attn need --scores FILE"
                                 : "--scores needs --drop-mlp N and/or --drop-attn M");
+    if (by_score && sel.drop_mlp == 0 && sel.drop_attn == 0 && !sel.mlp_list && !sel.attn_list)
+        lr_usage_error("nothing to drop: --drop-mlp and --drop-attn are 0");
     if ((sel.keep_first || sel.keep_last) && !by_score)
         lr_usage_error("--keep-first and --keep-last apply to --drop-mlp and --drop-attn");
-    if (strcmp(output, "-") == 0 && isatty(STDOUT_FILENO))
-        lr_usage_error("refusing to write a tar to a terminal: use -o FILE or redirect standard output");
+    lr_refuse_binary_tty(output, "a model tar");
 
     lr_threads_init(threads);
     lr_error err;

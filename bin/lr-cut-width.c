@@ -99,8 +99,7 @@ int main(int argc, char **argv)
         if ((wo.keep > 0) == (wo.width > 0)) lr_usage_error("give one of --keep F and --width N");
         if (floor_given && !wo.global) lr_usage_error("--floor applies to --global only");
     }
-    if (!output && isatty(1))
-        lr_usage_error("refusing to write a model to a terminal: redirect or use -o FILE");
+    lr_refuse_binary_tty(output, "a model tar");
 
     lr_threads_init(threads);
     lr_error err = {{0}};

@@ -224,6 +224,7 @@ int main(int argc, char **argv)
     s.path = s.is_query ? queries : corpus;
     if ((!model || !strcmp(model, "-")) && !strcmp(s.path, "-"))
         lr_usage_error("the model and the texts cannot both come from stdin");
+    if (!s.tokenize) lr_refuse_binary_tty(output, "an embeddings stream");
     lr_threads_init(threads);
 
     lr_error err;

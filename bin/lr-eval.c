@@ -708,6 +708,7 @@ int main(int argc, char **argv)
     if (!strcmp(o.queries ? o.queries : "", "-") && !strcmp(o.docs ? o.docs : "", "-"))
         lr_usage_error("--queries and --docs cannot both read stdin");
     if (!o.nm) lr_measures_default(&o.ms, &o.nm);
+    if (o.metrics_stream) lr_refuse_binary_tty(o.metrics_stream, "a metrics stream");
 
     lr_threads_init(o.threads);
     lr_trec *qrels = o.qrels ? lr_qrels_load(o.qrels, &err) : NULL;

@@ -26,6 +26,8 @@ static void __attribute__((noreturn)) usage(void)
            "  -c, --calib FILE         calibration texts: BEIR corpus or queries JSONL,\n"
            "                           training pairs JSONL ({\"query\": ..., \"pos\": [...]}),\n"
            "                           or id<TAB>text lines; may be repeated\n"
+           "      --corpus FILE        corpus.jsonl: strings in the pos/neg of training\n"
+           "                           pairs are its ids (as in lr-train)\n"
            "      --calib-ids FILE     calibration token ids: a JSON array of id arrays\n"
            "      --as-queries         encode every --calib text as a query (BEIR queries\n"
            "                           files and the queries of pairs always are)\n"
@@ -54,7 +56,7 @@ typedef struct {
     lr_stats *stats;
     lr_progress *prog;
     int64_t budget, used, seqs;
-    int max_length, batch_tokens;
+    int max_length, batch_tokens, vocab;
     bool full;                /* the budget is spent */
     int32_t *ids;             /* current batch */
     int *lens;
@@ -138,6 +140,9 @@ static void calib_ids_file(calib *c, const char *path)
             if (!json_is_integer(x) || json_integer_value(x) < 0 ||
                 json_integer_value(x) > INT32_MAX)
                 lr_die("%s: sequence %zu, position %zu: expected a token id", path, i, k);
+            if (json_integer_value(x) >= c->vocab)
+                lr_die("%s: sequence %zu, position %zu: token id %lld is outside the vocabulary "
+                       "(size %d)", path, i, k, (long long)json_integer_value(x), c->vocab);
             buf[k] = (int32_t)json_integer_value(x);
         }
         if (!add_seq(c, buf, (int)n)) break;
@@ -192,51 +197,24 @@ static int calib_kind(const char *path)
     return kind;
 }
 
-/* Training pairs: the query and every positive given as text (positives
- * given by id need the corpus, which can be given as another --calib). */
-static void calib_pairs_file(calib *c, encoder *e, const char *path)
+/* Training pairs, read as lr-train reads them (strings in pos/neg are
+ * texts, or ids of --corpus): each query, then its positives and
+ * negatives. */
+static void calib_pairs_file(calib *c, encoder *e, const char *path, const char *corpus)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) lr_die("%s: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    int64_t no = 0;
     lr_error err = {{0}};
-    while (getline(&line, &cap, f) > 0 && !c->full) {
-        no++;
-        char *p = line;
-        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
-        if (!*p) continue;
-        snprintf(err.msg, sizeof err.msg, "%s:%lld", path, (long long)no);
-        json_t *j = lr_json_parse(p, strlen(p), err.msg, &err);
-        if (!j) lr_die("%s", err.msg);
-        json_t *q = json_object_get(j, "query"), *pos = json_object_get(j, "pos");
-        if (!json_is_string(q))
-            lr_die("%s: line %lld: expected a \"query\" string", path, (long long)no);
-        add_text(c, e, true, json_string_value(q), json_string_length(q), path, no);
-        size_t i;
-        json_t *d;
-        json_array_foreach(pos, i, d) {
-            if (!json_is_object(d)) continue;   /* a doc id */
-            json_t *t = json_object_get(d, "text"), *ti = json_object_get(d, "title");
-            if (!json_is_string(t)) continue;
-            char *s;
-            if (json_is_string(ti) && json_string_length(ti) > 0) {
-                size_t n = json_string_length(ti) + json_string_length(t) + 2;
-                s = malloc(n);
-                if (s) snprintf(s, n, "%s %s", json_string_value(ti), json_string_value(t));
-            } else {
-                s = strdup(json_string_value(t));
-            }
-            if (!s) lr_die("out of memory");
-            bool more = add_text(c, e, false, s, strlen(s), path, no);
-            free(s);
-            if (!more) break;
+    lr_train_data *d = lr_train_data_load(path, corpus, NULL, &err);
+    if (!d) lr_die("%s", err.msg);
+    for (size_t i = 0; i < d->n && !c->full; i++) {
+        const lr_train_example *ex = &d->ex[i];
+        int line = ex->line;
+        if (!add_text(c, e, true, ex->query, strlen(ex->query), path, line)) break;
+        for (int k = 0; k < ex->n_pos + ex->n_neg; k++) {
+            const char *t = d->passages[k < ex->n_pos ? ex->pos[k] : ex->neg[k - ex->n_pos]];
+            if (!add_text(c, e, false, t, strlen(t), path, line)) break;
         }
-        json_decref(j);
     }
-    free(line);
-    fclose(f);
+    lr_train_data_free(d);
 }
 
 static void calib_text_file(calib *c, encoder *e, const char *path, bool is_query)
@@ -257,12 +235,13 @@ int main(int argc, char **argv)
     lr_cli_init(argv[0]);
     lr_dist_init(&argc, &argv);
     enum { OPT_IDS = 256, OPT_QUERIES, OPT_AS_QUERIES, OPT_CALIBTOK, OPT_MAXTOK, OPT_BATCH,
-           OPT_METRIC, OPT_SUMMARY, OPT_SHOW };
+           OPT_METRIC, OPT_SUMMARY, OPT_SHOW, OPT_CORPUS };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},
         {"output", required_argument, 0, 'o'},
         {"calib", required_argument, 0, 'c'},
         {"calib-ids", required_argument, 0, OPT_IDS},
+        {"corpus", required_argument, 0, OPT_CORPUS},
         {"as-queries", no_argument, 0, OPT_AS_QUERIES},
         {"queries", no_argument, 0, OPT_QUERIES},   /* renamed: a pointer to the new name */
         {"calib-tokens", required_argument, 0, OPT_CALIBTOK},
@@ -277,7 +256,7 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
-    const char *model = NULL, *output = NULL, *show = NULL;
+    const char *model = NULL, *output = NULL, *show = NULL, *corpus = NULL;
     const char **calibs = calloc(argc, sizeof *calibs);
     bool *calib_is_ids = calloc(argc, sizeof *calib_is_ids);
     int n_calib = 0, threads = 0, max_length = 0, batch_tokens = DEFAULT_BATCH_TOKENS;
@@ -306,6 +285,7 @@ int main(int argc, char **argv)
             break;
         case OPT_SUMMARY: summary = true; break;
         case OPT_SHOW: show = optarg; break;
+        case OPT_CORPUS: corpus = optarg; break;
         case 't': threads = (int)lr_parse_long("--threads", optarg, 0, 4096); break;
         case 'q': quiet = true; break;
         case 'h': usage();
@@ -331,12 +311,12 @@ int main(int argc, char **argv)
                        "(only --channel-metric weight needs none)");
     int n_stdin = (strcmp(model, "-") == 0);
     for (int i = 0; i < n_calib; i++) n_stdin += strcmp(calibs[i], "-") == 0;
+    n_stdin += corpus && strcmp(corpus, "-") == 0;
     if (n_stdin > 1) lr_usage_error("only one input can come from standard input");
     if (n_stdin && lr_dist_size() > 1)
         lr_usage_error("with %d ranks, inputs must be files (standard input reaches rank 0 only)",
                        lr_dist_size());
-    if (!output && isatty(1))
-        lr_usage_error("refusing to write a binary stream to a terminal: redirect or use -o FILE");
+    lr_refuse_binary_tty(output, "a scores stream");
 
     lr_threads_init(threads);
     lr_checkpoint *ck = lr_checkpoint_load(model, &err);
@@ -364,6 +344,7 @@ int main(int argc, char **argv)
         if (max_length) cal.max_length = max_length;
         if (cal.max_length > cal.budget) cal.max_length = (int)cal.budget;   /* fit one text at least */
         cal.batch_tokens = batch_tokens;
+        cal.vocab = ck->cfg.vocab;
         char what[64];
         snprintf(what, sizeof what, lr_dist_size() > 1 ? "scoring, %d ranks" : "scoring",
                  lr_dist_size());
@@ -372,7 +353,7 @@ int main(int argc, char **argv)
             if (calib_is_ids[i]) calib_ids_file(&cal, calibs[i]);
             else {
                 int kind = calib_kind(calibs[i]);
-                if (kind == CALIB_PAIRS) calib_pairs_file(&cal, &e, calibs[i]);
+                if (kind == CALIB_PAIRS) calib_pairs_file(&cal, &e, calibs[i], corpus);
                 else calib_text_file(&cal, &e, calibs[i], queries || kind == CALIB_QUERIES);
             }
         }

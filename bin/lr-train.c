@@ -34,7 +34,8 @@ static void __attribute__((noreturn)) usage(void)
            "                            \"neg\"} of texts, corpus ids or {id, title, text}\n"
            "                            objects, or a BEIR directory (queries.jsonl,\n"
            "                            qrels/train.tsv, corpus.jsonl); lm: plain text\n"
-           "                            (blank-line separated) or JSONL with \"text\"\n"
+           "                            (blank-line separated) or JSONL with \"text\";\n"
+           "                            - = stdin (then -m or --init gives the model)\n"
            "      --corpus FILE         corpus.jsonl: strings in pos/neg are its ids\n"
            "      --hard-negatives FILE JSONL {\"qid\", \"neg\": [ids]} adding hard negatives\n"
            "      --teacher-queries FILE   distill: the teacher's query embeddings\n"
@@ -200,7 +201,13 @@ int main(int argc, char **argv)
             o.lora_alpha = lr_parse_double("--lora-alpha", optarg);
             if (!(o.lora_alpha > 0) || !isfinite(o.lora_alpha)) lr_usage_error("--lora-alpha: must be positive");
             break;
-        case OPT_LTARGETS: o.lora_targets = optarg; break;
+        case OPT_LTARGETS: {
+            bool use[7];
+            lr_error e;
+            if (lr_lora_targets_parse(optarg, use, &e) < 0) lr_usage_error("--lora-targets: %s", e.msg);
+            o.lora_targets = optarg;
+            break;
+        }
         case OPT_POOLING: pooling = optarg; break;
         case OPT_NONORM: normalize = 0; break;
         case OPT_NORM: normalize = 1; break;
@@ -232,6 +239,14 @@ int main(int argc, char **argv)
         lr_usage_error("--objective distill needs --teacher-queries and --teacher-passages");
     if (o.save_every && (!o.output || !strcmp(o.output, "-")))
         lr_usage_error("--save-every needs -o FILE");
+    {
+        const char *in[] = {init ? NULL : model ? model : "-", train, corpus, hardneg, tq, tp};
+        int n_stdin = 0;
+        for (size_t i = 0; i < sizeof in / sizeof *in; i++) n_stdin += in[i] && !strcmp(in[i], "-");
+        if (n_stdin > 1)
+            lr_usage_error("only one input can come from standard input (the model does unless "
+                           "-m or --init is given)");
+    }
     lr_pooling pool_v = LR_POOL_LAST;
     if (pooling && lr_pooling_parse(pooling, &pool_v))
         lr_usage_error("--pooling: expected last or mean, not '%s'", pooling);
@@ -241,6 +256,7 @@ int main(int argc, char **argv)
     if (lr_dist_size() > 1 && !strcmp(train, "-"))
         lr_usage_error("with %d ranks, --train must be a file (standard input reaches rank 0 only)",
                        lr_dist_size());
+    lr_refuse_binary_tty(o.output, "a model tar");
     if (!lr_set) o.lr = o.lora_rank ? 1e-4 : init ? 5e-4 : 2e-5;
     o.argc = argc;
     o.argv = argv;
@@ -271,8 +287,10 @@ int main(int argc, char **argv)
     } else {
         data = lr_train_data_load(train, corpus, hardneg, &err);
         if (lr_dist_check(data ? 0 : -1, &err)) lr_die("%s", err.msg);
-        if (o.objective == LR_OBJ_DISTILL) teacher = lr_teacher_load(tq, tp, &err);
-        if (lr_dist_check(o.objective == LR_OBJ_DISTILL && !teacher ? -1 : 0, &err))
+        int bad = o.objective == LR_OBJ_DISTILL &&
+            (!(teacher = lr_teacher_load(tq, tp, &err)) ||
+             lr_teacher_check(teacher, data, strcmp(train, "-") ? train : "stdin", &err) < 0);
+        if (lr_dist_check(bad ? -1 : 0, &err))
             lr_die("%s", err.msg);
     }
     if (lr_train(ck, tok, &r, &o, data, lm, teacher, &err)) lr_die("%s", err.msg);

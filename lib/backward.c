@@ -392,16 +392,15 @@ void lr_tmodel_set_chunk(lr_tmodel *tm, int max_tokens)
 /* LoRA */
 
 static const char *const lora_names[] = {"q", "k", "v", "o", "gate", "up", "down"};
+_Static_assert(LR_NW == 7, "lr_lora_targets_parse fills seven projections");
 
-int lr_tmodel_lora(lr_tmodel *tm, int rank, double alpha, const char *targets, uint64_t seed,
-                   lr_error *err)
+int lr_lora_targets_parse(const char *targets, bool use[7], lr_error *err)
 {
-    lr_model *m = tm->m;
-    if (rank < 1) return lr_errorf(err, "LoRA rank %d: must be at least 1", rank);
-    if (tm->n_lora) return lr_errorf(err, "LoRA already set up");
-    bool use[LR_NW] = {false};
+    for (int i = 0; i < LR_NW; i++) use[i] = false;
     char *list = lr_xstrdup(targets && *targets ? targets : "all");
-    for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    int rc = 0;
+    for (char *save = NULL, *t = strtok_r(list, ",", &save); t && rc == 0;
+         t = strtok_r(NULL, ",", &save)) {
         bool ok = false;
         if (strcmp(t, "all") == 0) {
             for (int i = 0; i < LR_NW; i++) use[i] = true;
@@ -413,13 +412,20 @@ int lr_tmodel_lora(lr_tmodel *tm, int rank, double alpha, const char *targets, u
             if (strncmp(t, lora_names[i], n) == 0 && (!t[n] || strcmp(t + n, "_proj") == 0))
                 use[i] = ok = true;
         }
-        if (!ok) {
-            lr_errorf(err, "LoRA target \"%s\": expected q, k, v, o, gate, up, down or all", t);
-            free(list);
-            return -1;
-        }
+        if (!ok) rc = lr_errorf(err, "LoRA target \"%s\": expected q, k, v, o, gate, up, down or all", t);
     }
     free(list);
+    return rc;
+}
+
+int lr_tmodel_lora(lr_tmodel *tm, int rank, double alpha, const char *targets, uint64_t seed,
+                   lr_error *err)
+{
+    lr_model *m = tm->m;
+    if (rank < 1) return lr_errorf(err, "LoRA rank %d: must be at least 1", rank);
+    if (tm->n_lora) return lr_errorf(err, "LoRA already set up");
+    bool use[LR_NW] = {false};
+    if (lr_lora_targets_parse(targets, use, err) < 0) return -1;
     /* drop the full parameters: only adapters train */
     for (int i = 0; i < tm->n_params; i++) {
         free(tm->params[i].name);

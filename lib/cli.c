@@ -362,6 +362,13 @@ void lr_out_abort(lr_out *o)
     free(o->path), free(o->tmppath), free(o);
 }
 
+void lr_refuse_binary_tty(const char *path, const char *what)
+{
+    if ((!path || strcmp(path, "-") == 0) && isatty(STDOUT_FILENO))
+        lr_usage_error("refusing to write %s to a terminal: redirect standard output or use "
+                       "-o FILE", what);
+}
+
 /* ---------------- files ---------------- */
 
 char *lr_read_file(const char *path, size_t *len, lr_error *err)

@@ -236,9 +236,11 @@ static int *order_channels(const float *imp, int w)
 }
 
 /* Round to the nearest multiple of m (halves down: never keep more than
- * asked when it is a tie), within [min(m, w), w]. */
+ * asked when it is a tie), within [min(m, w), w]; asking for the whole
+ * width keeps it, multiple or not. */
 static int round_width(double x, int m, int w)
 {
+    if (x >= w) return w;
     int r = (int)ceil(x / m - 0.5) * m;
     if (r < LR_MIN(m, w)) r = LR_MIN(m, w);
     if (r < 1) r = 1;

@@ -84,6 +84,10 @@ typedef struct lr_out {
 lr_out *lr_out_open(const char *path, lr_error *err);
 int lr_out_commit(lr_out *o, lr_error *err);   /* flush, fsync, rename, free */
 void lr_out_abort(lr_out *o);                  /* unlink temporary, free */
+/* The suite's one rule for binary output (tars, msgpack streams): when it
+ * would go to standard output (path NULL or "-") and that is a terminal,
+ * a usage error naming `what` (exit 2).  Call before reading any input. */
+void lr_refuse_binary_tty(const char *path, const char *what);
 
 /* --- progress on stderr: a bar with rate and ETA on a terminal,
  * a plain line every few seconds otherwise; silent with quiet. --- */
@@ -793,8 +797,11 @@ typedef enum { LR_SCHED_CONSTANT = 0, LR_SCHED_LINEAR = 1, LR_SCHED_COSINE = 2 }
 int lr_schedule_parse(const char *s, lr_schedule *out);   /* 0, or -1 if unknown */
 const char *lr_schedule_name(lr_schedule s);
 /* Learning rate for update number step (0-based) of total: linear warm-up
- * from base/warmup to base over `warmup` steps, then constant, linear decay
- * to 0 or cosine decay to 0 at step total. */
+ * from base/warmup to base over `warmup` steps, then constant, or linear
+ * or cosine decay from base at update `warmup` to 0 at the last update,
+ * total - 1 (with t = (step - warmup) / (total - 1 - warmup): base (1 - t)
+ * or base (1 + cos(pi t)) / 2; base when only one update follows the
+ * warm-up). */
 double lr_schedule_lr(lr_schedule s, double base, int64_t step, int64_t warmup, int64_t total);
 
 /* --- losses ---
@@ -825,6 +832,7 @@ typedef struct lr_train_example {
     char *query;
     int *pos, *neg;        /* indexes into lr_train_data.passages */
     int n_pos, n_neg;
+    int line;              /* the row's line in its JSONL file (0: a BEIR directory) */
 } lr_train_example;
 typedef struct lr_train_data {
     lr_train_example *ex;
@@ -867,6 +875,9 @@ typedef struct lr_tmodel lr_tmodel;
 lr_tmodel *lr_tmodel_new(const lr_checkpoint *ck, bool train_head, lr_error *err);
 void lr_tmodel_free(lr_tmodel *m);
 const lr_config *lr_tmodel_config(const lr_tmodel *m);
+/* The projections a LoRA target list names ("q,k,v,o,gate,up,down", with
+ * or without "_proj", or "all"; NULL or "" = all), in that order. */
+int lr_lora_targets_parse(const char *targets, bool use[7], lr_error *err);
 /* LoRA on the named projections ("q,k,v,o,gate,up,down" or "all"): base
  * weights frozen, A ~ Kaiming-uniform, B = 0, scale alpha / rank.  Call
  * before training; only the adapters are trainable afterwards. */
@@ -926,6 +937,10 @@ void lr_teacher_free(lr_teacher *t);
 const float *lr_teacher_query(const lr_teacher *t, const char *id);
 const float *lr_teacher_passage(const lr_teacher *t, const char *id);
 int lr_teacher_dim(const lr_teacher *t);
+/* Every query and passage of d (read from `what`) has a teacher
+ * embedding; else an error naming the row, the id and the stream. */
+int lr_teacher_check(const lr_teacher *t, const lr_train_data *d, const char *what,
+                     lr_error *err);
 
 /* --- the training loop (lr-train) --- */
 typedef enum { LR_OBJ_CONTRASTIVE = 0, LR_OBJ_LM = 1, LR_OBJ_DISTILL = 2 } lr_objective;

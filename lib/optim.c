@@ -91,8 +91,10 @@ const char *lr_schedule_name(lr_schedule s)
 double lr_schedule_lr(lr_schedule s, double base, int64_t step, int64_t warmup, int64_t total)
 {
     if (warmup > 0 && step < warmup) return base * (double)(step + 1) / (double)warmup;
-    if (s == LR_SCHED_CONSTANT || total <= warmup) return base;
-    double t = (double)(step - warmup) / (double)(total - warmup);
+    /* the decay runs over updates warmup .. total - 1 and reaches 0 at the
+     * last one; a single update after the warm-up keeps the base rate */
+    if (s == LR_SCHED_CONSTANT || total - warmup <= 1) return base;
+    double t = (double)(step - warmup) / (double)(total - warmup - 1);
     if (t > 1) t = 1;
     if (t < 0) t = 0;
     if (s == LR_SCHED_LINEAR) return base * (1.0 - t);

@@ -200,7 +200,7 @@ static int each_file_row(const char *path, row_fn fn, void *ctx, lr_error *err)
     size_t len;
     char *buf = lr_read_file(path, &len, err);
     if (!buf) return -1;
-    int rc = each_row(buf, len, path, fn, ctx, err);
+    int rc = each_row(buf, len, strcmp(path, "-") ? path : "stdin", fn, ctx, err);
     free(buf);
     return rc;
 }
@@ -312,6 +312,7 @@ static int train_row(json_t *o, const char *path, int line, void *ctx, lr_error 
     const char *qid = json_str_field(o, qid_keys);
     e->qid = lr_xstrdup(qid ? qid : "");
     e->query = lr_xstrdup(q);
+    e->line = line;
     if (add_entries(d, json_array_field(o, pos_keys), &e->pos, &e->n_pos, path, line, "positive",
                     err) ||
         add_entries(d, json_array_field(o, neg_keys), &e->neg, &e->n_neg, path, line, "negative",
@@ -450,11 +451,12 @@ lr_train_data *lr_train_data_load(const char *path, const char *corpus, const ch
     data_priv *pv = lr_xcalloc(1, sizeof *pv);
     d->priv = pv;
     struct stat st;
-    if (stat(path, &st) != 0) {
+    bool is_stdin = strcmp(path, "-") == 0;   /* rows on standard input */
+    if (!is_stdin && stat(path, &st) != 0) {
         lr_errorf(err, "%s: %s", path, strerror(errno));
         goto fail;
     }
-    if (S_ISDIR(st.st_mode)) {
+    if (!is_stdin && S_ISDIR(st.st_mode)) {
         char cpath[4096];
         if (!corpus) {
             snprintf(cpath, sizeof cpath, "%s/corpus.jsonl", path);
@@ -542,13 +544,14 @@ lr_lm_data *lr_lm_data_load(const char *path, const lr_tokenizer *tok, int max_l
     }
     size_t len;
     char *buf = lr_read_file(path, &len, err);
+    const char *what = strcmp(path, "-") ? path : "stdin";
     if (!buf) return NULL;
     lr_ids all = {0};
     int rc = 0;
     const char *p = buf;
     while (p < buf + len && isspace((unsigned char)*p)) p++;
     if (p < buf + len && *p == '{') {
-        rc = each_row(buf, len, path, lm_row, &(lm_ctx){&all, tok}, err);
+        rc = each_row(buf, len, what, lm_row, &(lm_ctx){&all, tok}, err);
     } else {
         /* paragraphs: runs of non-blank lines */
         line_iter it = {buf, buf + len, 0};
@@ -560,7 +563,7 @@ lr_lm_data *lr_lm_data_load(const char *path, const lr_tokenizer *tok, int max_l
         for (;;) {
             s = next_line(&it, &n);
             if (!s || blank(s)) {
-                if (plen) rc = lm_add_doc(&all, tok, para, plen, path, pline, err);
+                if (plen) rc = lm_add_doc(&all, tok, para, plen, what, pline, err);
                 plen = 0;
                 if (!s || rc) break;
                 continue;
@@ -575,7 +578,7 @@ lr_lm_data *lr_lm_data_load(const char *path, const lr_tokenizer *tok, int max_l
         free(para);
     }
     free(buf);
-    if (rc == 0 && all.n < 2) rc = lr_errorf(err, "%s: no text to train on", path);
+    if (rc == 0 && all.n < 2) rc = lr_errorf(err, "%s: no text to train on", what);
     if (rc) {
         free(all.ids);
         return NULL;
@@ -607,6 +610,7 @@ void lr_lm_data_free(lr_lm_data *d)
 /* ---------------- teacher embeddings ---------------- */
 
 struct lr_teacher {
+    char *qpath, *ppath;
     int dim;
     strmap q, p;
     float *qv, *pv;
@@ -648,6 +652,8 @@ static int load_emb(const char *path, int *dim, strmap *map, float **vecs, size_
 lr_teacher *lr_teacher_load(const char *queries, const char *passages, lr_error *err)
 {
     lr_teacher *t = lr_xcalloc(1, sizeof *t);
+    t->qpath = lr_xstrdup(queries);
+    t->ppath = lr_xstrdup(passages);
     if (load_emb(queries, &t->dim, &t->q, &t->qv, &t->nq, err) ||
         load_emb(passages, &t->dim, &t->p, &t->pv, &t->np, err)) {
         lr_teacher_free(t);
@@ -661,6 +667,7 @@ void lr_teacher_free(lr_teacher *t)
     if (!t) return;
     strmap_free(&t->q);
     strmap_free(&t->p);
+    free(t->qpath), free(t->ppath);
     free(t->qv);
     free(t->pv);
     free(t);
@@ -681,4 +688,38 @@ const float *lr_teacher_passage(const lr_teacher *t, const char *id)
 int lr_teacher_dim(const lr_teacher *t)
 {
     return t->dim;
+}
+
+/* The row of an example, for messages: "FILE: line N" or "FILE: query ID". */
+static void example_place(char *buf, size_t n, const char *what, const lr_train_example *ex)
+{
+    if (ex->line > 0) snprintf(buf, n, "%s: line %d", what, ex->line);
+    else snprintf(buf, n, "%s: query \"%s\"", what, ex->qid);
+}
+
+int lr_teacher_check(const lr_teacher *t, const lr_train_data *d, const char *what, lr_error *err)
+{
+    char place[512];
+    for (size_t i = 0; i < d->n; i++) {
+        const lr_train_example *ex = &d->ex[i];
+        example_place(place, sizeof place, what, ex);
+        if (!*ex->qid)
+            return lr_errorf(err, "%s: the query has no id (\"qid\"): distillation looks up "
+                             "the teacher's embeddings by id", place);
+        if (!lr_teacher_query(t, ex->qid))
+            return lr_errorf(err, "%s: query id \"%s\" has no embedding in %s", place, ex->qid,
+                             t->qpath);
+        for (int k = 0; k < ex->n_pos + ex->n_neg; k++) {
+            int j = k < ex->n_pos ? ex->pos[k] : ex->neg[k - ex->n_pos];
+            const char *pid = d->passage_ids[j];
+            if (!pid || !*pid)
+                return lr_errorf(err, "%s: a %s given as text, without an id: distillation "
+                                 "looks up the teacher's embeddings by id", place,
+                                 k < ex->n_pos ? "positive" : "negative");
+            if (!lr_teacher_passage(t, pid))
+                return lr_errorf(err, "%s: passage id \"%s\" has no embedding in %s", place, pid,
+                                 t->ppath);
+        }
+    }
+    return 0;
 }

@@ -65,8 +65,60 @@ for t in score depth width train encode eval; do
     expect_usage "$(bin $t) --threads checks its value" "--threads: 'x' is not an integer" "$(bin $t)" --threads x
 done
 
+# ---- 3. one rule for binary output to a terminal ----
+if command -v script >/dev/null; then
+    on_tty() {   # on_tty NAME CMD: CMD with a terminal as standard output (and input)
+        name=$1
+        shift
+        script -qec "timeout 60 $*" /dev/null > "$TMP/tty.out" 2>&1
+        echo $?
+    }
+    for cmd in "lr-score --calib x.jsonl:a scores stream" "lr-cut-depth --mlp-layers 0:a model tar" \
+               "lr-cut-width --channels x.json:a model tar" "lr-train --train x.jsonl:a model tar" \
+               "lr-encode --corpus x.jsonl:an embeddings stream" \
+               "lr-cut-depth --mlp-layers 0 -o -:a model tar" \
+               "lr-eval --qrels q --run r --metrics-stream -:a metrics stream"; do
+        c=${cmd%%:*} what=${cmd#*:}
+        rc=$(on_tty "$c" "$c")
+        if [ "$rc" = 2 ] && grep -q "refusing to write $what to a terminal: redirect standard output or use -o FILE; try" "$TMP/tty.out" &&
+            [ "$(grep -c . "$TMP/tty.out")" -eq 1 ]; then
+            pass "terminal: $c refused"
+        else
+            fail "terminal: $c: exit $rc: $(head -c 300 "$TMP/tty.out")"
+        fi
+    done
+    # text goes to a terminal
+    printf 'q1 0 d1 1\n' > "$TMP/qrels"
+    printf 'q1 Q0 d1 1 2.0 r\n' > "$TMP/run"
+    rc=$(on_tty eval "lr-eval --qrels $TMP/qrels --run $TMP/run")
+    [ "$rc" = 0 ] && grep -q 'ndcg_cut_10' "$TMP/tty.out" && pass "terminal: lr-eval's measures are shown" ||
+        fail "terminal: lr-eval: exit $rc: $(head -c 300 "$TMP/tty.out")"
+else
+    skip_part "script (util-linux) absent: the terminal rule not tried"
+fi
+
+# ---- 4. man pages: one header and footer ----
+version=$(sed -n 's/^AC_INIT(\[lr\], \[\([^]]*\)\].*/\1/p' "$LR_SRCDIR/configure.ac")
+for f in "$LR_SRCDIR"/man/*.[157]; do
+    name=$(basename "$f" | sed 's/\.[157]$//' | tr a-z A-Z) sec=${f##*.}
+    th=$(grep -m1 '^\.TH' "$f")
+    [ "$th" = ".TH $name $sec 2026-11-29 \"lr $version\" \"lr manual\"" ] || fail "$(basename "$f"): $th"
+done
+date=$(grep -h -m1 '^\.TH' "$LR_SRCDIR"/man/*.[157] | awk '{ print $4 }' | sort -u | wc -l)
+[ "$date" -eq 1 ] && pass "man pages: one date, lr $version, lr manual" || fail "man pages: $date dates"
+for t in $TOOLS; do
+    [ "$("$(bin $t)" --version)" = "$(bin $t) (lr) $version" ] || fail "$(bin $t) --version: $("$(bin $t)" --version)"
+done
+
 need_shared
 F=$LR_SHARED/fixtures
+# -o - is standard output; -o FILE with a terminal on stdout is fine
+lr-cut-depth --mlp-layers 0 -m "$F/tiny-llama" -o - > "$TMP/dash.tar" 2>"$TMP/err" && tar -tf "$TMP/dash.tar" | grep -q lr.json &&
+    pass "-o - writes standard output" || fail "-o -: $(cat "$TMP/err")"
+if command -v script >/dev/null; then
+    rc=$(on_tty ok "lr-cut-depth --mlp-layers 0 -m $F/tiny-llama -o $TMP/tty.tar")
+    [ "$rc" = 0 ] && [ -s "$TMP/tty.tar" ] && pass "terminal: -o FILE writes the file" || fail "terminal -o FILE: exit $rc $(cat "$TMP/tty.out")"
+fi
 lr-cut-depth -t 1 --mlp-layers 0 -m "$F/tiny-llama" -o "$TMP/d.tar" 2>"$TMP/err" &&
     lr-cut-width --threads 1 -q --channels "$F/tiny-llama-cut/lr.json" -m "$F/tiny-llama" -o "$TMP/w.tar" 2>>"$TMP/err" &&
     [ -s "$TMP/d.tar" ] && [ -s "$TMP/w.tar" ] && pass "lr-cut-depth and lr-cut-width take --threads" ||

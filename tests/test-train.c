@@ -82,9 +82,24 @@ START_TEST(test_clip_schedule)
     ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_COSINE, 1.0, 0, 10, 100), 0.1, 1e-12);
     ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_COSINE, 1.0, 9, 10, 100), 1.0, 1e-12);
     ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_COSINE, 1.0, 10, 10, 100), 1.0, 1e-12);
-    ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_COSINE, 1.0, 55, 10, 100), 0.5, 1e-12);
-    ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_LINEAR, 2.0, 55, 10, 100), 1.0, 1e-12);
-    ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_LINEAR, 2.0, 100, 10, 100), 0.0, 1e-12);
+    /* the decay runs over updates 10..99: t = (step - 10) / 89, and the
+     * last update (99) runs at 0, as lr-train(1) says */
+    for (int step = 10; step < 100; step++) {
+        double t = (step - 10) / 89.0;
+        ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_COSINE, 1.0, step, 10, 100),
+                                0.5 * (1 + cos(M_PI * t)), 1e-12);
+        ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_LINEAR, 2.0, step, 10, 100),
+                                2.0 * (1 - t), 1e-12);
+    }
+    ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_COSINE, 1.0, 99, 10, 100), 0.0, 1e-15);
+    ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_LINEAR, 2.0, 99, 10, 100), 0.0, 1e-15);
+    /* odd count, no warm-up: the middle update (2 of 0..4) is at half */
+    ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_LINEAR, 1.0, 2, 0, 5), 0.5, 1e-15);
+    ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_COSINE, 1.0, 2, 0, 5), 0.5, 1e-15);
+    ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_LINEAR, 1.0, 4, 0, 5), 0.0, 1e-15);
+    /* one update, or one after the warm-up: the base rate */
+    ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_LINEAR, 1.0, 0, 0, 1), 1.0, 1e-15);
+    ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_COSINE, 1.0, 3, 3, 4), 1.0, 1e-15);
     ck_assert_double_eq_tol(lr_schedule_lr(LR_SCHED_CONSTANT, 2.0, 70, 10, 100), 2.0, 1e-12);
     lr_schedule s;
     ck_assert_int_eq(lr_schedule_parse("cosine", &s), 0);

@@ -164,7 +164,7 @@ if have_shared; then
     else
         fail "distill: exit status"
     fi
-    expect_error "distill: unknown teacher id" 'teacher: no embedding for query id' "$TMP/d2.tar" -- \
+    expect_error "distill: unknown teacher id" 'sf.jsonl: line 1: query id "0" has no embedding in .*tp.mp$' "$TMP/d2.tar" -- \
         lr-train -j1 -q -m "$m" --objective distill --train "$TMP/sf.jsonl" --corpus "$TMP/sfc.jsonl" \
             --teacher-queries "$TMP/tp.mp" --teacher-passages "$TMP/tp.mp" --max-tokens 48 \
             --steps 1 -o "$TMP/d2.tar"
