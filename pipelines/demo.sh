@@ -10,8 +10,12 @@
 #                      LR_TRAIN (JSONL {"query","pos","neg"}) if given
 #   LR_WORK=DIR        working directory (default: demo-work); a rerun
 #                      reuses the collection and the models found there
-#   LR_DROP_MLP=N      MLP sublayers to drop (default: a third of them)
+#   LR_DROP_MLP=N      MLP sublayers to drop (default: a third of them, at
+#                      least one when the model has two layers or more;
+#                      0 skips the depth cut)
 #   LR_KEEP=F          fraction of MLP channels kept (default 0.5)
+#   LR_PRETRAIN_STEPS=N  updates of the causal-LM pretraining (default 300)
+#   LR_EPOCHS=N        epochs of the contrastive fine-tuning (default 10)
 #   LR_THREADS=N       threads (default: all cores)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -68,14 +72,24 @@ fi
 
 # ---- compression, coarse to fine ----
 say "sublayer importance of the full retriever"
-lr-score $T -m "$full" --calib "$data/corpus.jsonl" --calib-tokens 50000 --summary > "$work/scores.mp"
+lr-score $T -m "$full" --calib "$data/corpus.jsonl" --calib-tokens 50000 --summary -o "$work/scores.mp"
 layers=$(lr-score --show "$work/scores.mp" | sed -n 's/.*, \([0-9]*\) layers,.*/\1/p')
-drop=${LR_DROP_MLP:-$((layers / 3))}
-say "dropping the $drop least important MLP sublayers"
-lr-cut-depth --scores "$work/scores.mp" --drop-mlp "$drop" -m "$full" -o "$work/depth.tar"
-lr-score $T -m "$work/depth.tar" --calib "$data/corpus.jsonl" --calib-tokens 50000 > "$work/scores-depth.mp"
+# a third of the MLPs, at least one (but never the only one: the width cut
+# needs an MLP to narrow)
+default_drop=$((layers / 3))
+[ "$default_drop" -eq 0 ] && [ "$layers" -ge 2 ] && default_drop=1
+drop=${LR_DROP_MLP:-$default_drop}
+if [ "$drop" -gt 0 ]; then
+    say "dropping the $drop least important MLP sublayers"
+    lr-cut-depth --scores "$work/scores.mp" --drop-mlp "$drop" -m "$full" -o "$work/depth.tar"
+    lr-score $T -m "$work/depth.tar" --calib "$data/corpus.jsonl" --calib-tokens 50000 -o "$work/scores-depth.mp"
+    depth=$work/depth.tar depth_scores=$work/scores-depth.mp
+else
+    say "no MLP sublayer dropped"
+    depth=$full depth_scores=$work/scores.mp
+fi
 say "keeping $keep of the channels of every remaining MLP"
-lr-cut-width --scores "$work/scores-depth.mp" --keep "$keep" -m "$work/depth.tar" -o "$work/cut.tar"
+lr-cut-width --scores "$depth_scores" --keep "$keep" -m "$depth" -o "$work/cut.tar"
 if [ -n "$train" ]; then
     say "recovery: contrastive fine-tuning of the compressed model"
     lr-train $T -m "$work/cut.tar" --objective contrastive --train "$train" \
@@ -99,10 +113,17 @@ for m in full small; do
     echo "$t0 $t1" > "$work/$m-time"
 done
 
-# parameters: sum of the tensor shapes in the safetensors header
+# parameters: sum of the tensor shapes in the safetensors headers (of a
+# tar, or of every .safetensors file of a directory)
+headers() {
+    if [ -d "$1" ]; then
+        for f in "$1"/*.safetensors; do head -c 2000000 "$f"; done
+    else
+        for f in $(tar -tf "$1" | grep '\.safetensors$'); do tar -xOf "$1" "$f" | head -c 2000000; done
+    fi
+}
 params() {
-    tar -xOf "$1" model.safetensors 2>/dev/null | head -c 200000 |
-        grep -ao '"shape":\[[0-9,]*\]' | tr -dc '0-9,\n' |
+    headers "$1" | grep -ao '"shape":\[[0-9,]*\]' | tr -dc '0-9,\n' |
         awk -F, '{ p = 1; for (i = 1; i <= NF; i++) p *= $i; s += p } END { printf "%.2fM", s / 1e6 }'
 }
 metric() { awk -v m="$2" '$1 == m && $2 == "all" { print $3 }' "$1"; }
@@ -110,7 +131,7 @@ docs=$(wc -l < "$data/corpus.jsonl")
 printf '\n%-8s %9s %10s %9s %12s\n' model nDCG@10 Recall@100 params "docs/s"
 for m in full small; do
     model=$full; [ $m = small ] && model=$small
-    [ -d "$model" ] && p=- || p=$(params "$model")
+    p=$(params "$model")
     rate=$(awk -v d="$docs" '{ printf "%.1f", d / ($2 - $1) }' "$work/$m-time")
     printf '%-8s %9s %10s %9s %12s\n' $m "$(metric "$work/$m-metrics.tsv" ndcg_cut_10)" \
         "$(metric "$work/$m-metrics.tsv" recall_100)" "$p" "$rate"
