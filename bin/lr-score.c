@@ -140,9 +140,13 @@ static void calib_ids_file(calib *c, const char *path)
             if (!json_is_integer(x) || json_integer_value(x) < 0 ||
                 json_integer_value(x) > INT32_MAX)
                 lr_die("%s: sequence %zu, position %zu: expected a token id", path, i, k);
-            if (json_integer_value(x) >= c->vocab)
+            if (json_integer_value(x) >= c->vocab) {
+                long long id = (long long)json_integer_value(x);
+                free(buf), free(c->ids), free(c->lens);
+                json_decref(j);
                 lr_die("%s: sequence %zu, position %zu: token id %lld is outside the vocabulary "
-                       "(size %d)", path, i, k, (long long)json_integer_value(x), c->vocab);
+                       "(size %d)", path, i, k, id, c->vocab);
+            }
             buf[k] = (int32_t)json_integer_value(x);
         }
         if (!add_seq(c, buf, (int)n)) break;
