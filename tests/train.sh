@@ -43,15 +43,16 @@ fi
 
 # --- --schedule: the logged learning rate of every update (0-based s of
 # T = 6, warm-up W = 2) is lr (s + 1) / W during warm-up, then constant lr,
-# linear lr (T - s) / (T - W) or cosine lr (1 + cos(pi (s - W) / (T - W))) / 2
+# or with t = (s - W) / (T - 1 - W), which reaches 1 at the last update,
+# linear lr (1 - t) or cosine lr (1 + cos(pi t)) / 2
 for sch in constant linear cosine; do
     if lr-train $common --steps 6 --schedule $sch --log "$TMP/s-$sch.log" -o "$TMP/s.tar"; then
         awk -v sch=$sch 'BEGIN { pi = atan2(0, -1) }
             { s = $1 - 1; T = 6; W = 2; lr = 3e-3
               if (s < W) want = lr * (s + 1) / W
               else if (sch == "constant") want = lr
-              else if (sch == "linear") want = lr * (T - s) / (T - W)
-              else want = lr * (1 + cos(pi * (s - W) / (T - W))) / 2
+              else if (sch == "linear") want = lr * (1 - (s - W) / (T - 1 - W))
+              else want = lr * (1 + cos(pi * (s - W) / (T - 1 - W))) / 2
               d = $3 - want; if (d < 0) d = -d
               if (d > 1e-6 * lr) bad = 1; n++ }
             END { exit bad || n != 6 }' "$TMP/s-$sch.log" &&
