@@ -1,4 +1,5 @@
-/* blas.c - BLIS set-up (sub-configuration, threads) and the GEMM wrapper. */
+/* blas.c - BLIS set-up (sub-configuration, threads) and the GEMM wrapper,
+ * threaded by the worker pool. */
 #include "config.h"
 #include "internal.h"
 
@@ -106,7 +107,9 @@ int lr_threads_init(int n)
     if (!initialised) select_blis_arch();
     initialised = true;
     n_threads = n;
-    bli_thread_set_num_threads(n);
+    /* BLIS itself runs single-threaded: lr_sgemm shares a product out
+     * among the worker pool (workers.c), whose idle threads sleep */
+    bli_thread_set_num_threads(1);
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif
@@ -125,15 +128,74 @@ const char *lr_blas_arch(void)
     return bli_arch_string(bli_arch_query_id());
 }
 
+/* One block of a product, in BLIS on the calling thread. */
+static void sgemm1(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
+                   const float *b, int ldb, float beta, float *c, int ldc)
+{
+    rntm_t rntm = BLIS_RNTM_INITIALIZER;
+    bli_rntm_set_num_threads(1, &rntm);
+    /* row-major: row stride = ld, column stride = 1; a transposed operand
+     * is described to BLIS with the flag, not by swapping strides */
+    bli_sgemm_ex(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
+                 m, n, k, &alpha, (float *)a, lda, 1, (float *)b, ldb, 1, &beta, c, ldc, 1, NULL,
+                 &rntm);
+}
+
+/* A product cut into a grid of blocks of C, one task per block. */
+typedef struct gemm_job {
+    bool ta, tb;
+    int m, n, k, bm, bn, gn;   /* block sizes, blocks per row of the grid */
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    int lda, ldb, ldc;
+} gemm_job;
+
+static void gemm_task(void *ctx, int task)
+{
+    const gemm_job *j = ctx;
+    int i0 = task / j->gn * j->bm, n0 = task % j->gn * j->bn;
+    int mb = LR_MIN(j->bm, j->m - i0), nb = LR_MIN(j->bn, j->n - n0);
+    const float *a = j->ta ? j->a + i0 : j->a + (size_t)i0 * j->lda;
+    const float *b = j->tb ? j->b + (size_t)n0 * j->ldb : j->b + n0;
+    sgemm1(j->ta, j->tb, mb, nb, j->k, j->alpha, a, j->lda, b, j->ldb, j->beta,
+           j->c + (size_t)i0 * j->ldc + n0, j->ldc);
+}
+
+int lr_par_grid(int m, int n, int align, int min_block, int *bm, int *bn)
+{
+    /* about four blocks per thread, so that a thread slowed down by
+     * another process costs a quarter of its share, not all of it;
+     * halve the longer side of the blocks until there are enough */
+    int target = 4 * lr_threads(), gm = 1, gn = 1;
+    while (gm * gn < target) {
+        int sm = (m + gm - 1) / gm, sn = (n + gn - 1) / gn;
+        if (sm >= sn && sm >= 2 * min_block) gm *= 2;
+        else if (sn >= 2 * min_block) gn *= 2;
+        else if (sm >= 2 * min_block) gm *= 2;
+        else break;
+    }
+    *bm = ((m + gm - 1) / gm + align - 1) / align * align;
+    *bn = ((n + gn - 1) / gn + align - 1) / align * align;
+    gm = (m + *bm - 1) / *bm;
+    gn = (n + *bn - 1) / *bn;
+    return gm * gn;
+}
+
 void lr_sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb, float beta,
               float *c, int ldc)
 {
     if (!initialised) lr_threads_init(0);
     if (m <= 0 || n <= 0) return;
-    /* row-major: row stride = ld, column stride = 1; a transposed operand
-     * is described to BLIS with the flag, not by swapping strides */
-    bli_sgemm(trans_a ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
-              trans_b ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
-              m, n, k, &alpha, (float *)a, lda, 1, (float *)b, ldb, 1, &beta, c, ldc, 1);
+    gemm_job j = {trans_a, trans_b, m, n, k, m, n, 1, alpha, beta, a, b, c, lda, ldb, ldc};
+    int tasks = 1;
+    if (n_threads > 1 && (double)m * n * k >= 1024.0 * 1024)
+        tasks = lr_par_grid(m, n, 32, 128, &j.bm, &j.bn);
+    if (tasks == 1) {
+        sgemm1(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    j.gn = (n + j.bn - 1) / j.bn;
+    lr_par_for(tasks, gemm_task, &j);
 }

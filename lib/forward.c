@@ -1,11 +1,10 @@
 /* forward.c - the decoder forward pass over packed sequences: float32,
  * BLIS GEMMs for every projection (and for attention over long
- * sequences), OpenMP for the fused elementwise work.  BLIS is never called
- * from inside an OpenMP parallel region: it runs its own threads. */
+ * sequences), OpenMP for the fused elementwise work.  lr_sgemm is never
+ * called from inside an OpenMP parallel region: it runs its own threads. */
 #include "config.h"
 #include "model-internal.h"
 
-#include <blis.h>
 #include <math.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -15,25 +14,10 @@
  * small problems (tiny models, short batches) do not repay, and which
  * hurt most when the cores are shared: below these sizes, one thread. */
 #define PAR_MIN 32768                 /* elements of elementwise work */
-#define GEMM_PAR_MIN (1024.0 * 1024)   /* multiply-adds */
 
-/* Row-major C = alpha op(A) op(B) + beta C: lr_sgemm (all threads), or
- * single-threaded BLIS for small products. */
-static void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
-                 const float *b, int ldb, float beta, float *c, int ldc)
-{
-    if ((double)m * n * k >= GEMM_PAR_MIN || lr_threads() == 1) {
-        lr_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        return;
-    }
-    if (m <= 0 || n <= 0) return;
-    rntm_t rntm = BLIS_RNTM_INITIALIZER;
-    bli_rntm_set_num_threads(1, &rntm);
-    bli_sgemm_ex(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
-                 m, n, k, &alpha, (float *)a, lda, 1, (float *)b, ldb, 1, &beta, c, ldc, 1, NULL,
-                 &rntm);
-}
-
+/* Row-major C = alpha op(A) op(B) + beta C (lr_sgemm runs small
+ * products on one thread). */
+#define gemm lr_sgemm
 
 /* ------------------------------------------------------------------ */
 /* row kernels */

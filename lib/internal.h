@@ -21,6 +21,15 @@ const char *lr_name_at(const char *const *names, size_t n, unsigned i);
 /* The full-width indices of layer l's current MLP channels (lr.json
  * kept_channels; *out NULL at full width); -1 when they are unknown. */
 int lr_kept_channels(lr_checkpoint *ck, int l, int **out, lr_error *err);
+/* Worker pool (workers.c): run fn(ctx, 0 .. ntasks-1) on lr_threads()
+ * threads, the caller among them; returns when every task has run.  Tasks
+ * go to whichever thread is free.  Called from inside a task, or while
+ * another thread's job runs, it runs the tasks serially. */
+void lr_par_for(int ntasks, void (*fn)(void *ctx, int task), void *ctx);
+/* Cut an m x n output into about four blocks per thread, each side a
+ * multiple of align and (where the size allows) at least min_block:
+ * block sizes in *bm, *bn; returns the number of blocks. */
+int lr_par_grid(int m, int n, int align, int min_block, int *bm, int *bn);
 #define LR_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define LR_MAX(a, b) ((a) > (b) ? (a) : (b))
 

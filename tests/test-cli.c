@@ -1,6 +1,7 @@
 /* test-cli.c - foundation: errors, lists, atomic output, GEMM. */
 #include "config.h"
 #include "check-util.h"
+#include "internal.h"
 #include "lr.h"
 
 #include <math.h>
@@ -61,31 +62,67 @@ START_TEST(test_atomic_output)
 }
 END_TEST
 
-/* GEMM against a naive triple loop, all four transpose combinations. */
+/* GEMM against a naive triple loop, all four transpose combinations, on
+ * one product small enough for one thread and one that the worker pool
+ * cuts into blocks (sides not multiples of the block alignment). */
 START_TEST(test_sgemm)
 {
     lr_threads_init(2);
-    int m = 37, n = 29, k = 53;
-    float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * k * n);
-    float *c = malloc(sizeof(float) * m * n);
-    for (int i = 0; i < m * k; i++) a[i] = sinf(i * 0.37f);
-    for (int i = 0; i < k * n; i++) b[i] = cosf(i * 0.11f);
-    for (int ta = 0; ta < 2; ta++)
-        for (int tb = 0; tb < 2; tb++) {
-            for (int i = 0; i < m * n; i++) c[i] = 1.0f;
-            /* the same matrices stored transposed when the flag says so */
-            lr_sgemm(ta, tb, m, n, k, 2.0f, a, ta ? m : k, b, tb ? k : n, 0.5f, c, n);
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < n; j++) {
-                    double s = 0;
-                    for (int p = 0; p < k; p++)
-                        s += (double)(ta ? a[p * m + i] : a[i * k + p]) *
-                             (tb ? b[j * k + p] : b[p * n + j]);
-                    ck_assert_double_eq_tol(c[i * n + j], 2 * s + 0.5, 1e-3);
-                }
-        }
+    static const int shape[2][3] = {{37, 29, 53}, {301, 267, 45}};
+    for (int sh = 0; sh < 2; sh++) {
+        int m = shape[sh][0], n = shape[sh][1], k = shape[sh][2];
+        float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * k * n);
+        float *c = malloc(sizeof(float) * m * n);
+        for (int i = 0; i < m * k; i++) a[i] = sinf(i * 0.37f);
+        for (int i = 0; i < k * n; i++) b[i] = cosf(i * 0.11f);
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                for (int i = 0; i < m * n; i++) c[i] = 1.0f;
+                /* the same matrices stored transposed when the flag says so */
+                lr_sgemm(ta, tb, m, n, k, 2.0f, a, ta ? m : k, b, tb ? k : n, 0.5f, c, n);
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++) {
+                        double s = 0;
+                        for (int p = 0; p < k; p++)
+                            s += (double)(ta ? a[p * m + i] : a[i * k + p]) *
+                                 (tb ? b[j * k + p] : b[p * n + j]);
+                        ck_assert_double_eq_tol(c[i * n + j], 2 * s + 0.5, 1e-3);
+                    }
+            }
+        free(a), free(b), free(c);
+    }
     ck_assert_ptr_nonnull(lr_blas_arch());
-    free(a), free(b), free(c);
+}
+END_TEST
+
+/* The worker pool runs every task exactly once, also when a task starts
+ * another job (which then runs serially) and across many jobs. */
+static _Atomic int par_count[500];
+static void par_inner(void *ctx, int task)
+{
+    (void)ctx;
+    par_count[task]++;
+}
+static void par_outer(void *ctx, int task)
+{
+    par_count[task]++;
+    if (task == 3) lr_par_for(10, par_inner, ctx);
+}
+
+START_TEST(test_par_for)
+{
+    lr_threads_init(2);
+    for (int round = 0; round < 200; round++) {
+        int n = 1 + round * 7 % 499;
+        for (int i = 0; i < 500; i++) par_count[i] = 0;
+        lr_par_for(n, round % 2 ? par_outer : par_inner, NULL);
+        for (int i = 0; i < 500; i++)
+            ck_assert_int_eq(par_count[i], (i < n) + (round % 2 && i < 10 && n > 3));
+    }
+    int bm, bn;
+    int blocks = lr_par_grid(2048, 4864, 32, 128, &bm, &bn);
+    ck_assert_int_eq(blocks, ((2048 + bm - 1) / bm) * ((4864 + bn - 1) / bn));
+    ck_assert(blocks >= 4 && bm % 32 == 0 && bn % 32 == 0 && bm >= 128 && bn >= 128);
 }
 END_TEST
 
@@ -98,6 +135,7 @@ int main(void)
     tcase_add_exit_test(tc, test_int_list_out_of_range, 2);
     tcase_add_test(tc, test_atomic_output);
     tcase_add_test(tc, test_sgemm);
+    tcase_add_test(tc, test_par_for);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

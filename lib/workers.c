@@ -1,0 +1,124 @@
+/* workers.c - a pool of worker threads that share out numbered tasks.
+ *
+ * The caller and lr_threads() - 1 workers take task numbers from one
+ * atomic counter until none is left, so a thread that the kernel has
+ * descheduled (another process on its core) only delays the task it
+ * holds: nobody waits at a barrier for a thread with nothing to do.
+ * Idle threads sleep on a condition variable after a short spin instead
+ * of spinning on (BLIS's own threads spin at their barriers, which on a
+ * shared machine makes two threads several times slower than one). */
+#include "config.h"
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define SPIN 2000   /* polls before sleeping (a few microseconds) */
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;   /* workers: a new job */
+static pthread_cond_t finished = PTHREAD_COND_INITIALIZER; /* caller: job done */
+static int n_workers;                  /* started so far */
+static atomic_uint gen;                /* job generation, bumped per job */
+/* the job: read by workers after they see a new generation */
+static void (*job_fn)(void *, int);
+static void *job_ctx;
+static atomic_int job_n;
+/* next task: generation in the high 32 bits, task number in the low */
+static _Atomic uint64_t next;
+static atomic_int done;
+static atomic_flag busy = ATOMIC_FLAG_INIT;  /* a job is running */
+static _Thread_local bool in_worker;
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Take and run tasks of generation g until none is left. */
+static void drain(unsigned g)
+{
+    for (;;) {
+        uint64_t cur = atomic_load(&next);
+        for (;;) {
+            if ((unsigned)(cur >> 32) != g || (int)(uint32_t)cur >= job_n) return;
+            if (atomic_compare_exchange_weak(&next, &cur, cur + 1)) break;
+        }
+        job_fn(job_ctx, (int)(uint32_t)cur);
+        if (atomic_fetch_add(&done, 1) + 1 == job_n) {
+            pthread_mutex_lock(&mu);
+            pthread_cond_broadcast(&finished);
+            pthread_mutex_unlock(&mu);
+        }
+    }
+}
+
+static void *worker(void *arg)
+{
+    (void)arg;
+    in_worker = true;
+    unsigned seen = atomic_load(&gen);
+    for (;;) {
+        unsigned g;
+        int spin = 0;
+        while ((g = atomic_load(&gen)) == seen && spin < SPIN) {
+            cpu_relax();
+            spin++;
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&mu);
+            while ((g = atomic_load(&gen)) == seen) pthread_cond_wait(&wake, &mu);
+            pthread_mutex_unlock(&mu);
+        }
+        seen = g;
+        drain(g);
+    }
+    return NULL;
+}
+
+void lr_par_for(int ntasks, void (*fn)(void *ctx, int task), void *ctx)
+{
+    if (ntasks <= 0) return;
+    int want = LR_MIN(lr_threads(), ntasks) - 1;
+    /* serial: one thread, one task, a call from inside a task, or the
+     * pool busy with another caller's job */
+    if (want <= 0 || in_worker || atomic_flag_test_and_set(&busy)) {
+        for (int i = 0; i < ntasks; i++) fn(ctx, i);
+        return;
+    }
+    pthread_mutex_lock(&mu);
+    while (n_workers < lr_threads() - 1) {
+        pthread_t t;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&t, &at, worker, NULL);
+        pthread_attr_destroy(&at);
+        if (rc) break;   /* run with the workers there are */
+        n_workers++;
+    }
+    /* the counter moves to the new generation first, so that a worker
+     * still in the last job's drain() fails its exchange and leaves */
+    unsigned g = atomic_load(&gen) + 1;
+    atomic_store(&next, (uint64_t)g << 32);
+    atomic_store(&done, 0);
+    job_fn = fn;
+    job_ctx = ctx;
+    job_n = ntasks;
+    atomic_store(&gen, g);
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&mu);
+    in_worker = true;   /* nested calls from fn run serially */
+    drain(g);
+    in_worker = false;
+    for (int spin = 0; atomic_load(&done) < ntasks && spin < SPIN; spin++) cpu_relax();
+    if (atomic_load(&done) < ntasks) {
+        pthread_mutex_lock(&mu);
+        while (atomic_load(&done) < ntasks) pthread_cond_wait(&finished, &mu);
+        pthread_mutex_unlock(&mu);
+    }
+    atomic_flag_clear(&busy);
+}
