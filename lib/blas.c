@@ -162,7 +162,7 @@ static void gemm_task(void *ctx, int task)
            j->c + (size_t)i0 * j->ldc + n0, j->ldc);
 }
 
-int lr_par_grid(int m, int n, int align, int min_block, int *bm, int *bn)
+int lr_par_grid(int m, int n, int align_m, int align_n, int min_block, int *bm, int *bn)
 {
     /* about four blocks per thread, so that a thread slowed down by
      * another process costs a quarter of its share, not all of it;
@@ -175,8 +175,8 @@ int lr_par_grid(int m, int n, int align, int min_block, int *bm, int *bn)
         else if (sm >= 2 * min_block) gm *= 2;
         else break;
     }
-    *bm = ((m + gm - 1) / gm + align - 1) / align * align;
-    *bn = ((n + gn - 1) / gn + align - 1) / align * align;
+    *bm = ((m + gm - 1) / gm + align_m - 1) / align_m * align_m;
+    *bn = ((n + gn - 1) / gn + align_n - 1) / align_n * align_n;
     gm = (m + *bm - 1) / *bm;
     gn = (n + *bn - 1) / *bn;
     return gm * gn;
@@ -191,7 +191,7 @@ void lr_sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha,
     gemm_job j = {trans_a, trans_b, m, n, k, m, n, 1, alpha, beta, a, b, c, lda, ldb, ldc};
     int tasks = 1;
     if (n_threads > 1 && (double)m * n * k >= 1024.0 * 1024)
-        tasks = lr_par_grid(m, n, 32, 128, &j.bm, &j.bn);
+        tasks = lr_par_grid(m, n, 32, 32, 128, &j.bm, &j.bn);
     if (tasks == 1) {
         sgemm1(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;

@@ -151,14 +151,31 @@ void lr_rmsnorm(float *y, float *rstd, const float *x, const float *w, int rows,
     }
 }
 
+static void add_bias(float *y, const float *b, int T, int out)
+{
+#pragma omp parallel for schedule(static) if ((size_t)T * out >= PAR_MIN)
+    for (int t = 0; t < T; t++) add_row(y + (size_t)t * out, b, out);
+}
+
 void lr_linear(float *y, const float *x, const float *w, const float *b, int T, int in, int out,
                float beta)
 {
     gemm(false, true, T, out, in, 1.0f, x, in, w, in, beta, y, out);
-    if (b) {
-#pragma omp parallel for schedule(static) if ((size_t)T * out >= PAR_MIN)
-        for (int t = 0; t < T; t++) add_row(y + (size_t)t * out, b, out);
+    if (b) add_bias(y, b, T, out);
+}
+
+/* Projection `which` of layer l: lr_linear, or the reduced-precision
+ * product when the model has one. */
+static void proj(const lr_model *m, int l, int which, float *y, const float *x, const float *w,
+                 const float *b, int T, int in, int out, float beta)
+{
+    const lr_qmat *q = m->qm ? m->qm[(size_t)l * LR_NW + which] : NULL;
+    if (!q) {
+        lr_linear(y, x, w, b, T, in, out, beta);
+        return;
     }
+    lr_qgemm(q, x, T, y, beta);
+    if (b) add_bias(y, b, T, out);
 }
 
 void lr_rope(const lr_model *m, float *x, int T, int heads, const int *pos, bool inverse)
@@ -499,9 +516,9 @@ static void layer_forward(lr_model *m, int l, const int *seq_start, const int *p
     float *x = b->x;
     if (w->attn) {
         lr_rmsnorm(b->xn1, b->rstd1, x, w->attn_norm, T, H, m->eps);
-        lr_linear(b->q, b->xn1, w->wq, NULL, T, H, m->qdim, 0.0f);
-        lr_linear(b->k, b->xn1, w->wk, NULL, T, H, m->kvdim, 0.0f);
-        lr_linear(b->v, b->xn1, w->wv, NULL, T, H, m->kvdim, 0.0f);
+        proj(m, l, LR_WQ, b->q, b->xn1, w->wq, NULL, T, H, m->qdim, 0.0f);
+        proj(m, l, LR_WK, b->k, b->xn1, w->wk, NULL, T, H, m->kvdim, 0.0f);
+        proj(m, l, LR_WV, b->v, b->xn1, w->wv, NULL, T, H, m->kvdim, 0.0f);
         qkv_post(m, w, pos, T, b->q, b->k, b->v, b->qr, b->kr, b->q_rstd, b->k_rstd);
         lr_attention(m, b->qr, b->kr, b->v, seq_start, n_seq, b->att, b->lse);
         float *prev = x;
@@ -511,15 +528,15 @@ static void layer_forward(lr_model *m, int l, const int *seq_start, const int *p
             memcpy(save, x, (size_t)T * H * sizeof(float));
             prev = save;
         }
-        lr_linear(b->x_mid, b->att, w->wo, NULL, T, m->qdim, H, 1.0f);
+        proj(m, l, LR_WO, b->x_mid, b->att, w->wo, NULL, T, m->qdim, H, 1.0f);
         if (stats) stats->attn_cos[l] += cos_sum(prev, b->x_mid, T, H);
         x = b->x_mid;
     }
     if (w->mlp) {
         const int I = w->mlp;
         lr_rmsnorm(b->xn2, b->rstd2, x, w->mlp_norm, T, H, m->eps);
-        lr_linear(b->gate, b->xn2, w->w_gate, NULL, T, H, I, 0.0f);
-        lr_linear(b->up, b->xn2, w->w_up, NULL, T, H, I, 0.0f);
+        proj(m, l, LR_WGATE, b->gate, b->xn2, w->w_gate, NULL, T, H, I, 0.0f);
+        proj(m, l, LR_WUP, b->up, b->xn2, w->w_up, NULL, T, H, I, 0.0f);
         lr_swiglu(b->act, b->gate, b->up, (size_t)T * I);
         if (stats) act_stats(b->act, T, I, stats->act_abs[l], stats->act_sq[l]);
         float *prev = x;
@@ -529,7 +546,7 @@ static void layer_forward(lr_model *m, int l, const int *seq_start, const int *p
             memcpy(save, x, (size_t)T * H * sizeof(float));
             prev = save;
         }
-        lr_linear(xnext, b->act, w->w_down, NULL, T, I, H, 1.0f);
+        proj(m, l, LR_WDOWN, xnext, b->act, w->w_down, NULL, T, I, H, 1.0f);
         if (stats) stats->mlp_cos[l] += cos_sum(prev, xnext, T, H);
     }
 }

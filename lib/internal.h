@@ -26,10 +26,10 @@ int lr_kept_channels(lr_checkpoint *ck, int l, int **out, lr_error *err);
  * go to whichever thread is free.  Called from inside a task, or while
  * another thread's job runs, it runs the tasks serially. */
 void lr_par_for(int ntasks, void (*fn)(void *ctx, int task), void *ctx);
-/* Cut an m x n output into about four blocks per thread, each side a
- * multiple of align and (where the size allows) at least min_block:
+/* Cut an m x n output into about four blocks per thread, sides multiples
+ * of align_m and align_n and (where the size allows) at least min_block:
  * block sizes in *bm, *bn; returns the number of blocks. */
-int lr_par_grid(int m, int n, int align, int min_block, int *bm, int *bn);
+int lr_par_grid(int m, int n, int align_m, int align_n, int min_block, int *bm, int *bn);
 #define LR_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define LR_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -580,6 +580,25 @@ struct lr_ids;
 lr_model *lr_model_new(const lr_checkpoint *ck, lr_error *err);
 void lr_model_free(lr_model *m);
 const lr_config *lr_model_config(const lr_model *m);
+/* Arithmetic of the projections (the products with weight matrices) of
+ * a model from lr_model_new.  f32: exact, the default.  bf16: weights
+ * and activations rounded to bfloat16, products summed in fp32
+ * (AVX512-BF16).  int8: weights per output channel and activations per
+ * token (dynamic) scaled to int8, products summed in int32 (AVX512-VNNI).
+ * fast: the fastest of these that the CPU runs well, from its features.
+ * Attention, norms, pooling and the embeddings stay fp32. */
+typedef enum { LR_PREC_F32 = 0, LR_PREC_BF16 = 1, LR_PREC_INT8 = 2, LR_PREC_FAST = 3 } lr_precision;
+const char *lr_precision_name(lr_precision p);              /* "f32", "bf16", "int8", "fast" */
+int lr_precision_parse(const char *s, lr_precision *p);     /* 0, or -1 if unknown */
+bool lr_precision_supported(lr_precision p);                /* this CPU runs it */
+/* fast -> what it stands for on this CPU; an unsupported precision is an
+ * error naming the missing CPU feature. */
+int lr_precision_resolve(lr_precision p, lr_precision *out, lr_error *err);
+/* Convert the model's projection weights once for p (resolved as above);
+ * call before the first forward.  The converted weights replace the
+ * per-layer fp32 conversion. */
+int lr_model_set_precision(lr_model *m, lr_precision p, lr_error *err);
+lr_precision lr_model_precision(const lr_model *m);
 /* Packed forward: n_seq sequences, lens[i] tokens each (>= 1), ids concatenated.
  * hidden (nullable): final-norm hidden states, [sum(lens) x hidden_size].
  * stats (nullable): accumulate sublayer importance and MLP channel stats.

@@ -33,6 +33,8 @@
 #define LR_MODEL_INTERNAL_H
 #include "internal.h"
 
+typedef struct lr_qmat lr_qmat;
+
 /* Weight view of one layer: float32 pointers, either borrowed from the
  * checkpoint (F32 tensors), converted into the model's per-layer scratch
  * (BF16/F16), or owned copies (trainable model).  NULL for an absent
@@ -146,6 +148,8 @@ struct lr_model {
     float *rope_cos, *rope_sin;   /* [rope_len x hd/2] */
     int rope_len;
 
+    lr_precision prec;        /* of the projections */
+    lr_qmat **qm;             /* [n_layers * LR_NW] when prec is not f32 */
     int attn_gemm_min;        /* sequences at least this long use GEMM attention */
     lr_work work;
     void **owned;             /* owned float32 buffers */
@@ -153,6 +157,15 @@ struct lr_model {
     lr_model_param *params;         /* trainable: every parameter */
     int n_params;
 };
+
+/* Reduced-precision projection weights (qgemm.c). */
+/* Convert t ([out x in], any stored dtype) for p (LR_PREC_BF16 or
+ * LR_PREC_INT8; the CPU must support it). */
+lr_qmat *lr_qmat_new(lr_precision p, const lr_tensor *t);
+void lr_qmat_free(lr_qmat *q);
+size_t lr_qmat_bytes(const lr_qmat *q);
+/* y[T x out] = beta * y + x[T x in] W^T, beta 0 or 1; threaded. */
+void lr_qgemm(const lr_qmat *q, const float *x, int T, float *y, float beta);
 
 /* Big per-layer matrices, in lr_layer_w order. */
 enum { LR_WQ, LR_WK, LR_WV, LR_WO, LR_WGATE, LR_WUP, LR_WDOWN, LR_NW };

@@ -324,9 +324,39 @@ lr_model *lr_model_new_trainable(const lr_checkpoint *ck, lr_error *err)
     return model_new(ck, true, err);
 }
 
+int lr_model_set_precision(lr_model *m, lr_precision p, lr_error *err)
+{
+    if (lr_precision_resolve(p, &p, err)) return -1;
+    if (p == m->prec) return 0;
+    if (m->trainable || m->prec != LR_PREC_F32)
+        return lr_errorf(err, "model: precision can be set once, on an inference model");
+    if (p == LR_PREC_F32) return 0;
+    m->qm = lr_xcalloc((size_t)m->n_layers * LR_NW, sizeof *m->qm);
+    for (int l = 0; l < m->n_layers; l++) {
+        for (int i = 0; i < LR_NW; i++) {
+            const lr_tensor *t = m->src[(size_t)l * LR_NW + i];
+            if (t) m->qm[(size_t)l * LR_NW + i] = lr_qmat_new(p, t);
+        }
+        m->convert[l] = false;   /* the fp32 matrices are no longer needed */
+    }
+    free(m->scratch);
+    m->scratch = NULL;
+    m->scratch_cap = 0;
+    m->prec = p;
+    return 0;
+}
+
+lr_precision lr_model_precision(const lr_model *m)
+{
+    return m->prec;
+}
+
 void lr_model_free(lr_model *m)
 {
     if (!m) return;
+    if (m->qm)
+        for (size_t i = 0; i < (size_t)m->n_layers * LR_NW; i++) lr_qmat_free(m->qm[i]);
+    free(m->qm);
     for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->params);

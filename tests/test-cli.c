@@ -120,9 +120,9 @@ START_TEST(test_par_for)
             ck_assert_int_eq(par_count[i], (i < n) + (round % 2 && i < 10 && n > 3));
     }
     int bm, bn;
-    int blocks = lr_par_grid(2048, 4864, 32, 128, &bm, &bn);
+    int blocks = lr_par_grid(2048, 4864, 48, 32, 128, &bm, &bn);
     ck_assert_int_eq(blocks, ((2048 + bm - 1) / bm) * ((4864 + bn - 1) / bn));
-    ck_assert(blocks >= 4 && bm % 32 == 0 && bn % 32 == 0 && bm >= 128 && bn >= 128);
+    ck_assert(blocks >= 4 && bm % 48 == 0 && bn % 32 == 0 && bm >= 128 && bn >= 128);
 }
 END_TEST
 
