@@ -50,6 +50,9 @@ static void usage(void)
            "      --tokenize            print each text's ids as a JSON array, one per line,\n"
            "                            instead of encoding (special tokens included)\n"
            "  -o, --output FILE         write to FILE (default stdout); no partial file\n"
+           "      --dtype TYPE          arithmetic of the projections: f32 (exact, the\n"
+           "                            default), bf16, int8 or fast (the fastest of\n"
+           "                            these that the CPU runs well; -v says which)\n"
            "  -t, --threads N           threads (default 0: all cores)\n"
            "  -q, --quiet               no progress on stderr\n"
            "  -v, --verbose             print a summary (tokens/s, GFLOP/s) at the end\n"
@@ -65,6 +68,7 @@ static void usage(void)
 enum {
     OPT_CORPUS = 256, OPT_QUERIES, OPT_QPREFIX, OPT_PPREFIX, OPT_POOLING, OPT_MAX_TOKENS,
     OPT_NO_NORM, OPT_NORM, OPT_NO_EOS, OPT_EOS, OPT_BATCH_TOKENS, OPT_SHARD, OPT_TOKENIZE,
+    OPT_DTYPE,
 };
 
 /* one text of the current window */
@@ -171,6 +175,7 @@ int main(int argc, char **argv)
         {"batch-tokens", required_argument, 0, OPT_BATCH_TOKENS},
         {"shard", required_argument, 0, OPT_SHARD},
         {"tokenize", no_argument, 0, OPT_TOKENIZE},
+        {"dtype", required_argument, 0, OPT_DTYPE},
         {"output", required_argument, 0, 'o'},
         {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},
@@ -183,6 +188,7 @@ int main(int argc, char **argv)
     const char *model = NULL, *output = NULL, *qprefix = NULL, *pprefix = NULL;
     const char *corpus = NULL, *queries = NULL;
     int pooling = -1, normalize = -1, eos = -1, threads = 0;
+    lr_precision prec = LR_PREC_F32;
     long max_tokens = -1;
     int c;
     while ((c = lr_getopt(argc, argv, "m:o:t:qvhV", opts)) != -1) {
@@ -209,6 +215,10 @@ int main(int argc, char **argv)
             break;
         case OPT_SHARD: lr_parse_shard("--shard", optarg, &s.shard_i, &s.shard_n); break;
         case OPT_TOKENIZE: s.tokenize = true; break;
+        case OPT_DTYPE:
+            if (lr_precision_parse(optarg, &prec))
+                lr_usage_error("--dtype: expected f32, bf16, int8 or fast, got '%s'", optarg);
+            break;
         case 'o': output = optarg; break;
         case 't': threads = (int)lr_parse_long("--threads", optarg, 0, 4096); break;
         case 'q': s.quiet = true; break;
@@ -249,6 +259,10 @@ int main(int argc, char **argv)
     if (!s.tokenize) {
         m = lr_model_new(ck, &err);
         if (!m) lr_die("%s", err.msg);
+        if (lr_model_set_precision(m, prec, &err)) lr_die("--dtype %s: %s", lr_precision_name(prec), err.msg);
+        if (s.verbose && prec == LR_PREC_FAST)
+            fprintf(stderr, "%s: --dtype fast: %s on this CPU\n", lr_progname(),
+                    lr_precision_name(lr_model_precision(m)));
     }
     lr_out *out = lr_out_open(output, &err);
     if (!out) lr_die("%s", err.msg);
@@ -349,11 +363,11 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "%s: %lld texts, %lld tokens in %.2f s (forward %.2f s): %.1f texts/s, "
                 "%.1f tokens/s, %.1f GFLOP/s overall, %.1f GFLOP/s in the forward "
-                "(%d threads, BLIS %s)\n",
+                "(%d threads, BLIS %s, %s projections)\n",
                 lr_progname(), (long long)n_texts, (long long)n_tokens, el, fwd_time,
                 el > 0 ? n_texts / el : 0, el > 0 ? n_tokens / el : 0,
                 el > 0 ? flops / el * 1e-9 : 0, fwd_time > 0 ? flops / fwd_time * 1e-9 : 0,
-                lr_threads(), lr_blas_arch());
+                lr_threads(), lr_blas_arch(), lr_precision_name(lr_model_precision(m)));
     for (int i = 0; i < WMAX; i++) {
         free(w[i].id);
         free(w[i].text);

@@ -40,6 +40,8 @@ static void __attribute__((noreturn)) usage(void)
            "      --summary            print the per-layer importance table on stderr\n"
            "                           (the default when stderr is a terminal)\n"
            "      --show SCORES        print the table of a scores stream on stdout and exit\n"
+           "      --dtype TYPE         arithmetic of the projections: f32 (exact, the\n"
+           "                           default), bf16, int8 or fast (see lr-encode(1))\n"
            "  -t, --threads N          threads (default 0: all cores)\n"
            "  -q, --quiet              no progress and no table\n"
            "  -h, --help               show this help and exit\n"
@@ -239,7 +241,7 @@ int main(int argc, char **argv)
     lr_cli_init(argv[0]);
     lr_dist_init(&argc, &argv);
     enum { OPT_IDS = 256, OPT_QUERIES, OPT_AS_QUERIES, OPT_CALIBTOK, OPT_MAXTOK, OPT_BATCH,
-           OPT_METRIC, OPT_SUMMARY, OPT_SHOW, OPT_CORPUS };
+           OPT_METRIC, OPT_SUMMARY, OPT_SHOW, OPT_CORPUS, OPT_DTYPE };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},
         {"output", required_argument, 0, 'o'},
@@ -255,6 +257,7 @@ int main(int argc, char **argv)
         {"channel-metric", required_argument, 0, OPT_METRIC},
         {"summary", no_argument, 0, OPT_SUMMARY},
         {"show", required_argument, 0, OPT_SHOW},
+        {"dtype", required_argument, 0, OPT_DTYPE},
         {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
@@ -263,6 +266,7 @@ int main(int argc, char **argv)
     const char *model = NULL, *output = NULL, *show = NULL, *corpus = NULL;
     const char **calibs = calloc(argc, sizeof *calibs);
     bool *calib_is_ids = calloc(argc, sizeof *calib_is_ids);
+    lr_precision prec = LR_PREC_F32;
     int n_calib = 0, threads = 0, max_length = 0, batch_tokens = DEFAULT_BATCH_TOKENS;
     long long max_tokens = DEFAULT_MAX_TOKENS;
     bool queries = false, summary = false, quiet = false;
@@ -290,6 +294,10 @@ int main(int argc, char **argv)
         case OPT_SUMMARY: summary = true; break;
         case OPT_SHOW: show = optarg; break;
         case OPT_CORPUS: corpus = optarg; break;
+        case OPT_DTYPE:
+            if (lr_precision_parse(optarg, &prec))
+                lr_usage_error("--dtype: expected f32, bf16, int8 or fast, got '%s'", optarg);
+            break;
         case 't': threads = (int)lr_parse_long("--threads", optarg, 0, 4096); break;
         case 'q': quiet = true; break;
         case 'h': usage();
@@ -331,6 +339,8 @@ int main(int argc, char **argv)
     if (n_calib) {
         lr_model *m = lr_model_new(ck, &err);
         if (!m) lr_die("%s", err.msg);
+        if (lr_model_set_precision(m, prec, &err))
+            lr_die("--dtype %s: %s", lr_precision_name(prec), err.msg);
         lr_retrieval r;
         if (lr_retrieval_from_checkpoint(ck, &r, &err) < 0) lr_die("%s", err.msg);
         if (max_length) r.max_tokens = max_length;

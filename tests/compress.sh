@@ -54,6 +54,17 @@ lr-score -m "$F/tiny-llama" --calib-ids "$F/tiny-llama/ref-ids.json" --summary \
     >/dev/null 2>"$TMP/summary" && grep -q "least important" "$TMP/summary" &&
     pass "--summary on stderr" || fail "--summary: $(cat "$TMP/summary")"
 
+# reduced-precision projections where the CPU runs them (their accuracy
+# is tested in test-forward); a bad --dtype is a usage error
+if lr-score -q -m "$F/tiny-llama" --calib-ids "$F/tiny-llama/ref-ids.json" --dtype fast \
+    -o "$TMP/fast.mp" 2>"$TMP/err" && lr-score --show "$TMP/fast.mp" >"$TMP/show"; then
+    [ "$(grep -Ec '^ +[0-9]+ ' "$TMP/show")" -eq 4 ] && pass "--dtype fast" || fail "--dtype fast: $(cat "$TMP/show")"
+else
+    fail "--dtype fast: $(cat "$TMP/err")"
+fi
+expect_usage "bad --dtype" "^lr-score: --dtype: expected f32, bf16, int8 or fast, got 'x'" \
+    lr-score -m "$F/tiny-llama" --calib-ids "$F/tiny-llama/ref-ids.json" --dtype x
+
 # 2. tiny-llama cut to tiny-llama-cut's layout is tiny-llama-cut
 lr-cut-depth --mlp-layers 1 --attn-layers 2 <"$TMP/llama.tar" 2>"$TMP/err" |
     lr-cut-width -q --channels "$F/tiny-llama-cut/lr.json" >"$TMP/cut.tar" 2>>"$TMP/err" ||

@@ -122,6 +122,22 @@ sys.exit(0 if len(got) == 2 and worst <= 1e-6 else 1)' "$TMP/mean.dump" "$TMP/pr
 else
     skip_part "python3 absent: vectors not read back"
 fi
+# reduced-precision projections: a whole stream of the same shape (the
+# vectors themselves are checked against the reference in test-forward)
+for dt in f32 bf16 int8 fast; do
+    if lr-encode -v -m "$M" --corpus "$TMP/c.jsonl" --max-tokens 32 --dtype "$dt" -o "$TMP/$dt.mp" 2>"$TMP/$dt.err"; then
+        [ "$(wc -c <"$TMP/$dt.mp")" -eq "$(wc -c <"$TMP/all.mp")" ] && pass "--dtype $dt" ||
+            fail "--dtype $dt: $(wc -c <"$TMP/$dt.mp") bytes vs $(wc -c <"$TMP/all.mp")"
+    elif grep -q "^lr-encode: --dtype $dt: precision .*: this CPU lacks" "$TMP/$dt.err" && [ ! -e "$TMP/$dt.mp" ]; then
+        pass "--dtype $dt: refused on this CPU, no output"
+    else
+        fail "--dtype $dt: $(cat "$TMP/$dt.err")"
+    fi
+done
+grep -q '^lr-encode: --dtype fast: \(f32\|bf16\|int8\) on this CPU$' "$TMP/fast.err" &&
+    pass "--dtype fast -v says which" || fail "--dtype fast -v: $(cat "$TMP/fast.err")"
+expect_usage "bad --dtype" "^lr-encode: --dtype: expected f32, bf16, int8 or fast, got 'f16'" \
+    lr-encode -m "$M" --corpus "$TMP/c.jsonl" --dtype f16
 
 # help, version, usage errors
 lr-encode --help | grep -q -- '--batch-tokens' && pass "help" || fail "help"

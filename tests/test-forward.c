@@ -279,6 +279,145 @@ START_TEST(test_fixture)
 }
 END_TEST
 
+/* cosine of a float vector with a double one */
+static double cos_fd(const float *a, const double *r, int n)
+{
+    double ab = 0, aa = 0, rr = 0;
+    for (int i = 0; i < n; i++) {
+        ab += a[i] * r[i];
+        aa += (double)a[i] * a[i];
+        rr += r[i] * r[i];
+    }
+    return ab / sqrt(aa * rr);
+}
+
+/* bf16 and int8 projections: every text's pooled vector (last token and
+ * mean) against the float64 reference, cosine >= 0.999 (bf16), 0.995
+ * (int8).  Skips a precision the CPU lacks, saying so. */
+START_TEST(test_precision)
+{
+    fx f = {0};
+    if (!fx_load(&f, fixtures[_i])) return;
+    const int H = f.ck->cfg.hidden, n = f.n_seq;
+    float *hidden = malloc(sizeof(float) * f.T * H), *pooled = malloc(sizeof(float) * n * H);
+    lr_threads_init(2);
+    for (lr_precision p = LR_PREC_BF16; p <= LR_PREC_INT8; p++) {
+        if (!lr_precision_supported(p)) {
+            fprintf(stderr, "note: this CPU does not run %s: not tested\n", lr_precision_name(p));
+            continue;
+        }
+        const double min_cos = p == LR_PREC_BF16 ? 0.999 : 0.995;
+        lr_error e;
+        lr_model *m = lr_model_new(f.ck, &e);
+        ck_assert_msg(m != NULL, "%s", e.msg);
+        ck_assert_int_eq(lr_model_set_precision(m, p, &e), 0);
+        ck_assert_int_eq(lr_model_precision(m), p);
+        ck_assert_int_eq(lr_model_forward(m, f.ids, f.lens, n, hidden, NULL, &e), 0);
+        for (int pool = 0; pool < 2; pool++) {
+            lr_pool(hidden, f.lens, n, H, pool ? LR_POOL_MEAN : LR_POOL_LAST, false, pooled);
+            const double *ref = pool ? f.mean : f.last;
+            for (int s = 0; s < n; s++) {
+                double c = cos_fd(pooled + (size_t)s * H, ref + (size_t)s * H, H);
+                ck_assert_msg(c >= min_cos, "%s, %s, %s pooling, text %d: cosine %.5f < %.3f",
+                              fixtures[_i], lr_precision_name(p), pool ? "mean" : "last", s, c,
+                              min_cos);
+            }
+        }
+        lr_model_free(m);
+    }
+    free(hidden);
+    free(pooled);
+    fx_free(&f);
+}
+END_TEST
+
+/* float round to bf16 as the kernels do (round to nearest even) */
+static double bf16_of(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u = (u + 0x7fffu + ((u >> 16) & 1)) & 0xffff0000u;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* lr_qgemm against the same quantisation done in double by the naive
+ * loop: bf16 rounding of both operands; int8 with per-row weight scales
+ * (max |w| / 127, rounded to nearest even) and per-token activation
+ * scales (max |x| / 127, rounded half away from zero).  Shapes with edges
+ * (rows not a multiple of 12, columns not of 32, k not of 4, k cut into
+ * blocks), beta 0 and 1, one thread and two. */
+START_TEST(test_qgemm)
+{
+    static const int shape[][3] = {{1, 32, 64}, {13, 45, 37}, {50, 130, 901}, {30, 40, 3100}};
+    for (lr_precision p = LR_PREC_BF16; p <= LR_PREC_INT8; p++) {
+        if (!lr_precision_supported(p)) {
+            fprintf(stderr, "note: this CPU does not run %s: not tested\n", lr_precision_name(p));
+            continue;
+        }
+        for (size_t si = 0; si < LR_ARRAY_LEN(shape); si++) {
+            const int m = shape[si][0], n = shape[si][1], k = shape[si][2];
+            float *x = malloc(sizeof(float) * m * k), *w = malloc(sizeof(float) * n * k);
+            float *y = malloc(sizeof(float) * m * n);
+            double *xq = malloc(sizeof(double) * m * k), *wq = malloc(sizeof(double) * n * k);
+            uint32_t st = 12345;
+            for (long i = 0; i < (long)m * k; i++) {
+                st = st * 1664525u + 1013904223u;
+                x[i] = (float)(st >> 8) / (1 << 24) * 2 - 1;
+            }
+            for (long i = 0; i < (long)n * k; i++) {
+                st = st * 1664525u + 1013904223u;
+                w[i] = ((float)(st >> 8) / (1 << 24) * 2 - 1) * 0.1f;
+            }
+            x[5 % (m * k)] = 9.0f;   /* an outlier */
+            /* the quantised operands, in double */
+            for (int pass = 0; pass < 2; pass++) {
+                const float *src = pass ? w : x;
+                double *dst = pass ? wq : xq;
+                int rows = pass ? n : m;
+                for (int r = 0; r < rows; r++) {
+                    const float *row = src + (size_t)r * k;
+                    float mx = 0;
+                    for (int c = 0; c < k; c++) mx = fmaxf(mx, fabsf(row[c]));
+                    float inv = mx > 0 ? 127.0f / mx : 0;
+                    for (int c = 0; c < k; c++) {
+                        if (p == LR_PREC_BF16) {
+                            dst[(size_t)r * k + c] = bf16_of(row[c]);
+                            continue;
+                        }
+                        float v = row[c] * inv;
+                        double q = pass ? nearbyintf(v) : roundf(v);
+                        dst[(size_t)r * k + c] = q * (mx / 127.0f);
+                    }
+                }
+            }
+            lr_tensor t = {.dtype = LR_F32, .ndim = 2, .shape = {n, k}, .data = w};
+            lr_qmat *q = lr_qmat_new(p, &t);
+            for (int threads = 1; threads <= 2; threads++)
+                for (int beta = 0; beta < 2; beta++) {
+                    lr_threads_init(threads);
+                    for (long i = 0; i < (long)m * n; i++) y[i] = 0.25f;
+                    lr_qgemm(q, x, m, y, (float)beta);
+                    double emax = 0, rmax = 0;
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < n; j++) {
+                            double r = 0;
+                            for (int c = 0; c < k; c++)
+                                r += xq[(size_t)i * k + c] * wq[(size_t)j * k + c];
+                            rmax = fmax(rmax, fabs(r));
+                            emax = fmax(emax, fabs(y[(size_t)i * n + j] - 0.25 * beta - r));
+                        }
+                    ck_assert_msg(emax <= 1e-5 * rmax, "%s %dx%dx%d, %d thread(s), beta %d: "
+                                  "max error %g of %g", lr_precision_name(p), m, n, k, threads,
+                                  beta, emax, rmax);
+                }
+            lr_qmat_free(q);
+            free(x), free(w), free(y), free(xq), free(wq);
+        }
+    }
+}
+END_TEST
+
 /* The cached forward (and the trainable model) agree with the reference;
  * recomputed attention probabilities are distributions over visible keys. */
 START_TEST(test_cache)
@@ -701,6 +840,8 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, test_fixture, 0, LR_ARRAY_LEN(fixtures));
     tcase_add_loop_test(tc, test_cache, 0, LR_ARRAY_LEN(fixtures));
+    tcase_add_loop_test(tc, test_precision, 0, LR_ARRAY_LEN(fixtures));
+    tcase_add_test(tc, test_qgemm);
     tcase_add_loop_test(tc, test_attention, 0, 2);
     tcase_add_test(tc, test_bad_ids);
     tcase_add_test(tc, test_pool);
