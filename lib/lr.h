@@ -107,7 +107,9 @@ double lr_now(void);   /* monotonic seconds */
  * sub-configuration that the CPU supports (skx on AVX-512, haswell on
  * AVX2) unless BLIS_ARCH_TYPE names one (skx, zen3, haswell, generic, ...,
  * or its arch_t number; an unknown one, or one the CPU cannot run, is a
- * one-line error and exit 1), then sets BLIS and OpenMP threads.
+ * one-line error and exit 1), then sets the thread count of OpenMP and of
+ * lr_sgemm, which cuts a product into blocks for a pool of workers that
+ * sleep when idle (BLIS runs one thread per block).
  * Must run before the first BLIS call. Returns the thread count. */
 int lr_threads_init(int n);
 int lr_threads(void);
