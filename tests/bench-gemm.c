@@ -3,7 +3,8 @@
  * and encoder-shaped products, and the median of the encoder-shaped ones
  * (the fairer figure on a shared machine).  With a third argument, also
  * the encoder-shaped product in each reduced precision the CPU runs
- * (lr_qgemm).  Usage: bench-gemm [THREADS [REPS [all]]] */
+ * (lr_qgemm).  REPS 0: print the BLIS_ARCH_TYPE setting chosen and exit.
+ * Usage: bench-gemm [THREADS [REPS [all]]] */
 #include "config.h"
 #include "lr.h"
 #include "model-internal.h"
@@ -69,7 +70,12 @@ int main(int argc, char **argv)
 {
     int threads = lr_threads_init(argc > 1 ? atoi(argv[1]) : 0);
     int reps = argc > 2 ? atoi(argv[2]) : 4;
-    if (reps < 1) reps = 1;
+    if (reps < 1) {
+        /* the BLIS_ARCH_TYPE value chosen, for other programs on BLIS */
+        lr_blas_arch();
+        printf("BLIS_ARCH_TYPE=%s\n", getenv("BLIS_ARCH_TYPE") ? getenv("BLIS_ARCH_TYPE") : "");
+        return 0;
+    }
     double med;
     double sq = rate(2048, 2048, 2048, false, reps, NULL);
     /* the encoder's largest product: tokens x hidden times up_proj^T */
