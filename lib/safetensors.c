@@ -3,6 +3,7 @@
 #include "config.h"
 #include "checkpoint-int.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 #include <jansson.h>
 #include <math.h>
@@ -62,6 +63,43 @@ static inline float half_to_f32(uint16_t h)
     return bits_f32(sign | ((exp + 112) << 23) | (man << 13));
 }
 
+/* Float to IEEE half, rounding to nearest even (overflow to infinity,
+ * NaN stays a quiet NaN), in integer arithmetic so any C compiler builds
+ * it; the F16C instruction gives the same bits. */
+static inline uint16_t f32_to_half(float f)
+{
+    uint32_t u = f32_bits(f), a = u & 0x7fffffff;
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
+    if (a > 0x7f800000) return sign | 0x7e00 | (uint16_t)((a >> 13) & 0x3ff);   /* NaN */
+    if (a >= 0x477ff000) return sign | 0x7c00;   /* 65520 and up round to infinity */
+    if (a < 0x38800000) {
+        /* below 2^-14: a subnormal half; adding 0.5 puts the half's unit
+         * 2^-24 in the float's last place, and the float adder rounds */
+        float t = bits_f32(a) + 0.5f;
+        return sign | (uint16_t)(f32_bits(t) - 0x3f000000);
+    }
+    /* normal: rebias the exponent (127 -> 15) and round the 13 dropped
+     * bits to nearest, ties to the even mantissa */
+    uint32_t odd = (a >> 13) & 1;
+    return sign | (uint16_t)((a - 0x38000000 + 0xfff + odd) >> 13);
+}
+
+/* F16C and AVX with the YMM state saved by the OS (cpuid, xgetbv). */
+static bool have_f16c(void)
+{
+    static int v = -1;
+    if (v < 0) {
+        unsigned a, b, c, d;
+        v = 0;
+        if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) && (c & bit_AVX) && (c & bit_OSXSAVE)) {
+            unsigned lo, hi;
+            __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+            v = (lo & 6) == 6;
+        }
+    }
+    return v;
+}
+
 __attribute__((target("avx,f16c")))
 static void half_to_f32_f16c(const uint16_t *s, float *d, size_t n)
 {
@@ -78,17 +116,7 @@ static void f32_to_half_f16c(const float *s, uint16_t *d, size_t n)
     for (; i + 8 <= n; i += 8)
         _mm_storeu_si128((__m128i *)(d + i),
                          _mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT));
-    for (; i < n; i++) {
-        _Float16 h = (_Float16)s[i];
-        memcpy(d + i, &h, 2);
-    }
-}
-
-static bool have_f16c(void)
-{
-    static int v = -1;
-    if (v < 0) v = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
-    return v;
+    for (; i < n; i++) d[i] = f32_to_half(s[i]);
 }
 
 void lr_to_f32(lr_dtype t, const void *src, float *dst, size_t n)
@@ -146,7 +174,7 @@ void lr_from_f32(lr_dtype t, const float *src, void *dst, size_t n)
         } else {
             unsigned char *d = dst;
             for (size_t i = 0; i < n; i++) {
-                _Float16 h = (_Float16)src[i];
+                uint16_t h = f32_to_half(src[i]);
                 memcpy(d + 2 * i, &h, 2);
             }
         }

@@ -293,6 +293,59 @@ START_TEST(test_dtypes)
 }
 END_TEST
 
+/* Value of the half with bits h (finite, positive), from its definition. */
+static double half_value(unsigned h)
+{
+    unsigned e = h >> 10, m = h & 0x3ff;
+    return e ? ldexp(1024 + m, (int)e - 25) : ldexp(m, -24);
+}
+
+/* float -> f16 rounds to nearest even over every pair of neighbouring
+ * halves, on both paths: the F16C one (aligned destination) and the
+ * portable one (odd destination address). */
+START_TEST(test_f16_rounding_exhaustive)
+{
+    enum { N = 0x7c00 * 4 };
+    float *in = malloc(2 * N * sizeof *in);
+    uint16_t *want = malloc(2 * N * sizeof *want);
+    size_t n = 0;
+    for (unsigned h = 0; h < 0x7c00; h++) {
+        double lo = half_value(h), hi = h + 1 < 0x7c00 ? half_value(h + 1) : 65536.0;
+        float mid = (float)((lo + hi) / 2);   /* exact: at most 12 significant bits */
+        unsigned up = h + 1 < 0x7c00 ? h + 1 : 0x7c00;
+        float x[4] = {(float)lo, nextafterf(mid, 0), mid, nextafterf(mid, INFINITY)};
+        uint16_t w[4] = {(uint16_t)h, (uint16_t)h, (uint16_t)((h & 1) ? up : h), (uint16_t)up};
+        for (int k = 0; k < 4; k++) {
+            in[n] = x[k], want[n++] = w[k];
+            in[n] = -x[k], want[n++] = w[k] | 0x8000;
+        }
+    }
+    unsigned char *buf = malloc(2 * n + 2);
+    uint16_t got;
+    for (int odd = 0; odd < 2; odd++) {
+        lr_from_f32(LR_F16, in, buf + odd, n);
+        for (size_t i = 0; i < n; i++) {
+            memcpy(&got, buf + odd + 2 * i, 2);
+            ck_assert_msg(got == want[i], "%s path: %a -> 0x%04x, expected 0x%04x", odd ? "portable" : "F16C",
+                          in[i], got, want[i]);
+        }
+    }
+    float nan_in[9] = {NAN, -NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 0x1p-26f, 0x1.8p-25f, 0x1p-25f};
+    uint16_t nan_want[9] = {0, 0, 0x7c00, 0xfc00, 0x7c00, 0xfc00, 0, 0x0001, 0};
+    for (int odd = 0; odd < 2; odd++) {
+        lr_from_f32(LR_F16, nan_in, buf + odd, 9);
+        for (int i = 0; i < 9; i++) {
+            memcpy(&got, buf + odd + 2 * i, 2);
+            if (i < 2) ck_assert_msg((got & 0x7e00) == 0x7e00 && (got & 0x8000) == (i ? 0x8000 : 0), "NaN 0x%04x", got);
+            else ck_assert_msg(got == nan_want[i], "%a -> 0x%04x", nan_in[i], got);
+        }
+    }
+    free(buf);
+    free(in);
+    free(want);
+}
+END_TEST
+
 /* Dropping layer 1's MLP and layer 2's attention from tiny-llama gives
  * tiny-llama-cut's tensors, but for layer 0's MLP (narrowed there). */
 START_TEST(test_drop_sublayers)
@@ -375,6 +428,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_config_variants);
     tcase_add_test(tc, test_config_defaults);
     tcase_add_test(tc, test_dtypes);
+    tcase_add_test(tc, test_f16_rounding_exhaustive);
     tcase_add_test(tc, test_drop_sublayers);
     tcase_add_test(tc, test_set_remove_validate);
     suite_add_tcase(s, tc);
