@@ -236,7 +236,7 @@ lr_checkpoint *lr_checkpoint_load(const char *path, lr_error *err)
         json_t *wm = json_object_get(index, "weight_map");
         const char *k;
         json_t *v;
-        qsort(ck->tensors, ck->n_tensors, sizeof *ck->tensors, cmp_tensor_name);
+        if (ck->n_tensors) qsort(ck->tensors, ck->n_tensors, sizeof *ck->tensors, cmp_tensor_name);
         json_object_foreach(wm, k, v) {
             if (find_index(ck, k) < 0) {
                 rc = lr_errorf(err, "%s: model.safetensors.index.json names tensor %s, absent from %s", ck->source, k,
@@ -285,7 +285,7 @@ lr_checkpoint *lr_checkpoint_load(const char *path, lr_error *err)
 
     /* Tensors: sorted by name; rotary caches of old exports are dropped;
      * data misaligned for its dtype is copied so readers may cast. */
-    qsort(ck->tensors, ck->n_tensors, sizeof *ck->tensors, cmp_tensor_name);
+    if (ck->n_tensors) qsort(ck->tensors, ck->n_tensors, sizeof *ck->tensors, cmp_tensor_name);
     for (size_t i = 0; i + 1 < ck->n_tensors; i++) {
         if (strcmp(ck->tensors[i].name, ck->tensors[i + 1].name) == 0) {
             lr_errorf(err, "%s: tensor %s appears twice", ck->source, ck->tensors[i].name);

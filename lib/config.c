@@ -3,6 +3,7 @@
 #include "checkpoint-int.h"
 
 #include <jansson.h>
+#include <math.h>
 
 /* Integer field; `def` < INT_MIN+1 means required. */
 #define REQUIRED (-0x7fffffff - 1)
@@ -18,8 +19,13 @@ static int get_int(json_t *j, const char *key, int def, int min, const char *wha
     json_int_t x;
     if (json_is_integer(v)) {
         x = json_integer_value(v);
-    } else if (json_is_real(v) && json_real_value(v) == (double)(json_int_t)json_real_value(v)) {
-        x = (json_int_t)json_real_value(v);   /* 64.0 */
+    } else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v))) {
+        /* 64.0; range-checked before the conversion, which is undefined
+         * for values no integer type holds */
+        double d = json_real_value(v);
+        if (d < min || d > 0x7fffffff)
+            return lr_errorf(err, "%s: \"%s\" = %g out of range", what, key, d);
+        x = (json_int_t)d;
     } else {
         return lr_errorf(err, "%s: \"%s\" is not an integer", what, key);
     }
@@ -98,7 +104,11 @@ static int parse(json_t *j, const char *what, lr_config *c, lr_error *err)
         return -1;
     if (qwen2) c->attn_bias = true;   /* Qwen2 always has q/k/v biases */
     c->qk_norm = qwen3;
-    if (get_int(j, "head_dim", c->hidden % c->n_heads ? REQUIRED : c->hidden / c->n_heads, 1, what,
+    json_t *hd = json_object_get(j, "head_dim");
+    if ((!hd || json_is_null(hd)) && c->hidden % c->n_heads)
+        return lr_errorf(err, "%s: hidden_size %d is not a multiple of num_attention_heads %d "
+                         "and no \"head_dim\" is given", what, c->hidden, c->n_heads);
+    if (get_int(j, "head_dim", c->hidden / c->n_heads, 1, what,
                 &c->head_dim, err))
         return -1;
     if (c->n_layers > 65536 || c->n_heads > 65536 || c->head_dim > 65536)

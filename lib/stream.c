@@ -313,7 +313,8 @@ static int next_object(lr_stream_reader *r, msgpack_unpacked *res, lr_error *err
     for (;;) {
         size_t len;
         const char *why = NULL;
-        int rc = frame((const unsigned char *)r->buf + r->pos, r->len - r->pos, &len, &why);
+        /* before the first read buf is NULL: nothing to frame */
+        int rc = r->buf ? frame((const unsigned char *)r->buf + r->pos, r->len - r->pos, &len, &why) : 0;
         if (rc < 0)
             return lr_errorf(err, "%s: record %" PRId64 ": %s", r->what, r->no, why);
         if (rc > 0) {

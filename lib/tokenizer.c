@@ -280,9 +280,11 @@ static int load_added(lr_tokenizer *t, json_t *a, const char *what, lr_error *er
     t->added = lr_xcalloc(json_array_size(a) + 1, sizeof *t->added);
     json_array_foreach(a, i, x) {
         json_t *id = json_object_get(x, "id"), *c = json_object_get(x, "content");
-        if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) > INT32_MAX / 2 ||
-            !json_is_string(c))
+        if (!json_is_integer(id) || !json_is_string(c))
             return lr_errorf(err, "%s: added token %zu needs an \"id\" and a \"content\"", what, i);
+        if (json_integer_value(id) < 0 || json_integer_value(id) > INT32_MAX / 2)
+            return lr_errorf(err, "%s: added token %zu: id %lld out of range [0, %d]", what, i,
+                             (long long)json_integer_value(id), INT32_MAX / 2);
         if (json_string_length(c) == 0) continue;
         tk_added *ad = &t->added[t->n_added++];
         ad->id = (int32_t)json_integer_value(id);

@@ -78,7 +78,7 @@ static bool parse_score(const char *s, double *v)
 /* Group sorted entries into topics; duplicates are an error. */
 static lr_trec *group(const char *path, entries *v, const char *what, lr_error *err)
 {
-    qsort(v->e, v->n, sizeof *v->e, cmp_entry);
+    if (v->n) qsort(v->e, v->n, sizeof *v->e, cmp_entry);   /* e is NULL when empty */
     for (size_t i = 1; i < v->n; i++)
         if (!strcmp(v->e[i].qid, v->e[i - 1].qid) && !strcmp(v->e[i].docno, v->e[i - 1].docno)) {
             lr_errorf(err, "%s: line %ld: %s %s lists document %s again (first at line %ld)",

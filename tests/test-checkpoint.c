@@ -224,6 +224,16 @@ START_TEST(test_config_variants)
         {"{\"model_type\":\"gpt2\"}", "unsupported model_type \"gpt2\""},
         {"{\"model_type\":\"llama\",\"hidden_size\":64}", "missing \"num_hidden_layers\""},
         {"{\"model_type\":\"llama\",", "malformed JSON"},
+        /* a real too large for any integer: a range error, not a conversion */
+        {"{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":1e300}",
+         "\"num_hidden_layers\" = 1e+300 out of range"},
+        {"{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":-2.0}",
+         "\"num_hidden_layers\" = -2 out of range"},
+        {"{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":2.5}",
+         "\"num_hidden_layers\" is not an integer"},
+        {"{\"model_type\":\"llama\",\"hidden_size\":100,\"num_hidden_layers\":2,\"num_attention_heads\":3,"
+         "\"intermediate_size\":8,\"vocab_size\":8}",
+         "hidden_size 100 is not a multiple of num_attention_heads 3 and no \"head_dim\" is given"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         FILE *f = fopen(path, "w");

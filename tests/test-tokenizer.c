@@ -391,6 +391,11 @@ START_TEST(test_bad_tokenizer_json)
     expect_load_error("{}", "no \"model\"");
     const char *model = "\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}";
     char buf[1024];
+    /* an id too large is a range error, not a missing field */
+    snprintf(buf, sizeof buf, "{\"added_tokens\": [{\"id\": 2000000000, \"content\": \"<x>\"}], %s}", model);
+    expect_load_error(buf, "added token 0: id 2000000000 out of range");
+    snprintf(buf, sizeof buf, "{\"added_tokens\": [{\"content\": \"<x>\"}], %s}", model);
+    expect_load_error(buf, "added token 0 needs an \"id\" and a \"content\"");
     snprintf(buf, sizeof buf, "{\"normalizer\": {\"type\": \"BertNormalizer\"}, %s}", model);
     expect_load_error(buf, "unsupported normalizer type \"BertNormalizer\"");
     snprintf(buf, sizeof buf, "{\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"CharDelimiterSplit\"}]}, %s}", model);
