@@ -343,7 +343,7 @@ static int next_object(lr_stream_reader *r, msgpack_unpacked *res, lr_error *err
             r->pos = 0;
         }
         if (r->cap - r->len < (1 << 16)) {
-            r->cap = LR_MAX(2 * r->cap, (size_t)1 << 20);
+            r->cap = LR_MAX(2 * r->cap, (size_t)1 << 16);
             r->buf = lr_xrealloc(r->buf, r->cap);
         }
         size_t n = fread(r->buf + r->len, 1, r->cap - r->len, r->f);
