@@ -35,7 +35,9 @@ int lr_par_grid(int m, int n, int align_m, int align_n, int min_block, int *bm, 
 
 /* Row kernels are compiled for AVX-512, AVX2 and the baseline and picked
  * at load time (the library itself targets x86-64-v2). */
-#if defined(__x86_64__) && !defined(LR_NO_CLONES)
+/* (not with clang: clang 14 emits no symbol for a cloned function that
+ * another file calls) */
+#if defined(__x86_64__) && !defined(LR_NO_CLONES) && !defined(__clang__)
 #define LR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define LR_CLONES
