@@ -24,9 +24,21 @@ typedef struct ck_priv {
     char input_digest[17];   /* digest as loaded; "" until computed */
 } ck_priv;
 
-/* tar.c: read every regular member of a tar (file path, or stdin when
- * path is NULL or "-") into memory; names normalised ("./" and one
- * common top directory stripped). */
+/* Limits on what a checkpoint makes us hold (lr-formats(5)): a
+ * safetensors header; each file other than weights (config.json,
+ * tokenizer.json, ...); all of those together. */
+#define CK_MAX_SAFETENSORS_HEADER (100u << 20)
+#define CK_MAX_FILE (64 << 20)
+#define CK_MAX_FILES_TOTAL (256 << 20)
+
+/* Weight files and their indexes (never passed through: a written
+ * checkpoint carries its own model.safetensors); safetensors files. */
+bool ck_is_weight_file(const char *name);
+bool ck_is_safetensors(const char *name);
+
+/* tar.c: read the usable regular members of a tar (file path, or stdin
+ * when path is NULL or "-") into memory, within the limits above; names
+ * normalised ("./" and one common top directory stripped). */
 int ck_tar_read(const char *path, const char *what, ck_blob **blobs, size_t *n, lr_error *err);
 void ck_blobs_free(ck_blob *b, size_t n);
 
@@ -35,6 +47,9 @@ void ck_blobs_free(ck_blob *b, size_t n);
  * tensors (pointing into data) to *tensors.  `what` names the file. */
 int ck_safetensors_parse(const void *data, size_t size, const char *what,
                          lr_tensor **tensors, size_t *n, size_t *cap, lr_error *err);
+/* Bytes of tensor data a safetensors header (the JSON, hlen bytes)
+ * declares: the largest data_offsets end; -1 when it is not a JSON object. */
+int ck_safetensors_extent(const char *header, size_t hlen, uint64_t *extent);
 /* Header of a safetensors file for tensors in order `order`; returns the
  * malloc'ed header (length prefix included, padded to 8 bytes), its
  * length, and the total file size. */

@@ -22,15 +22,30 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* Weight files and their indexes: never passed through (the written
- * checkpoint carries its own model.safetensors). */
-static bool is_weight_file(const char *name)
+bool ck_is_weight_file(const char *name)
 {
     static const char *ext[] = {".safetensors", ".index.json", ".bin", ".pt", ".pth",
                                 ".ckpt", ".h5", ".msgpack", ".gguf", ".onnx"};
     for (size_t i = 0; i < LR_ARRAY_LEN(ext); i++)
         if (ends_with(name, ext[i])) return true;
     return false;
+}
+
+bool ck_is_safetensors(const char *name) { return ends_with(name, ".safetensors"); }
+
+/* Files the loader reads by name: one that is not a regular file (a
+ * FIFO, a device) is an error, not an absence. */
+static bool is_read_by_name(const char *name)
+{
+    return !strcmp(name, "config.json") || !strcmp(name, "lr.json") || !strcmp(name, "tokenizer.json") ||
+           !strcmp(name, "tokenizer_config.json") || ends_with(name, ".safetensors") ||
+           ends_with(name, ".index.json");
+}
+
+static const char *file_kind(mode_t m)
+{
+    return S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
+           : S_ISSOCK(m) ? "a socket" : S_ISDIR(m) ? "a directory" : "not a regular file";
 }
 
 /* Files kept at all: top level, not hidden (editor and temporary files). */
@@ -83,20 +98,41 @@ static int dir_read(const char *dir, ck_blob **out, size_t *nout, lr_error *err)
     DIR *d = opendir(dir);
     if (!d) return lr_errorf(err, "%s: %s", dir, strerror(errno));
     ck_blob *b = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0, cap = 0, total = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
         if (!is_kept(de->d_name)) continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
         struct stat st;
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (stat(path, &st) != 0) {
+            if (errno == ENOENT || !is_read_by_name(de->d_name)) continue;   /* a dangling link */
+            closedir(d);
+            ck_blobs_free(b, n);
+            return lr_errorf(err, "%s: %s", path, strerror(errno));
+        }
+        if (!S_ISREG(st.st_mode)) {
+            if (!is_read_by_name(de->d_name)) continue;
+            closedir(d);
+            ck_blobs_free(b, n);
+            return lr_errorf(err, "%s: %s, not a regular file", path, file_kind(st.st_mode));
+        }
+        bool weights = ck_is_weight_file(de->d_name) && !ends_with(de->d_name, ".json");
+        if (!weights && (st.st_size > CK_MAX_FILE || (total += (size_t)st.st_size) > CK_MAX_FILES_TOTAL)) {
+            closedir(d);
+            ck_blobs_free(b, n);
+            if (st.st_size > CK_MAX_FILE)
+                return lr_errorf(err, "%s: %lld bytes, more than the limit of %d MiB for a file other than weights",
+                                 path, (long long)st.st_size, CK_MAX_FILE >> 20);
+            return lr_errorf(err, "%s: the files other than weights exceed %d MiB in all", path,
+                             CK_MAX_FILES_TOTAL >> 20);
+        }
         if (n == cap) b = lr_xrealloc(b, (cap = cap ? 2 * cap : 16) * sizeof *b);
         ck_blob *x = &b[n++];
         memset(x, 0, sizeof *x);
         x->name = lr_xstrdup(de->d_name);
         x->size = (size_t)st.st_size;
-        if (is_weight_file(de->d_name) && !ends_with(de->d_name, ".json")) continue;   /* mapped later if used */
+        if (weights) continue;   /* mapped later if used */
         x->data = lr_read_file(path, &x->size, err);
         if (!x->data) {
             closedir(d);
@@ -254,7 +290,7 @@ lr_checkpoint *lr_checkpoint_load(const char *path, lr_error *err)
     for (size_t i = 0; i < nb; i++) {
         ck_blob *x = &b[i];
         if (!x->name[0]) continue;
-        if (is_weight_file(x->name) || !is_kept(x->name)) {
+        if (ck_is_weight_file(x->name) || !is_kept(x->name)) {
             if (!x->mapped) free(x->data);
             x->data = NULL;
             continue;

@@ -233,7 +233,27 @@ uint64_t ck_hash64(const void *data, size_t len, uint64_t seed)
 /* ---------------- safetensors ---------------- */
 
 /* Largest header accepted: real ones are well under a megabyte. */
-#define MAX_HEADER (100u << 20)
+#define MAX_HEADER CK_MAX_SAFETENSORS_HEADER
+
+int ck_safetensors_extent(const char *header, size_t hlen, uint64_t *extent)
+{
+    json_t *h = json_loadb(header, hlen, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+    if (!json_is_object(h)) {
+        json_decref(h);
+        return -1;
+    }
+    uint64_t far = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(h, key, v) {
+        json_t *e = json_array_get(json_object_get(v, "data_offsets"), 1);
+        if (json_is_integer(e) && json_integer_value(e) > 0 && (uint64_t)json_integer_value(e) > far)
+            far = (uint64_t)json_integer_value(e);
+    }
+    json_decref(h);
+    *extent = far;
+    return 0;
+}
 
 static int parse_dtype(const char *s, lr_dtype *t)
 {
@@ -369,6 +389,24 @@ int ck_safetensors_parse(const void *data, size_t size, const char *what,
             goto out;
         }
         if (sp[i].end > sp[far].end) far = i;
+    }
+    /* The data is covered exactly, as the format requires: no byte
+     * before, between or after the tensors belongs to none. */
+    uint64_t reach = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (sp[i].begin > reach) {
+            lr_errorf(err, "%s: data bytes [%llu, %llu) belong to no tensor", what, (unsigned long long)reach,
+                      (unsigned long long)sp[i].begin);
+            free(sp);
+            goto out;
+        }
+        if (sp[i].end > reach) reach = sp[i].end;
+    }
+    if (reach < dsize) {
+        lr_errorf(err, "%s: %llu bytes after the last tensor (the data must be covered exactly)", what,
+                  (unsigned long long)(dsize - reach));
+        free(sp);
+        goto out;
     }
     free(sp);
     rc = 0;

@@ -22,7 +22,7 @@ check() {   # check KIND PATTERN: the broken tar KIND.tar
 mkdir "$TMP/gen"
 $TOOL bad-all "$SRC" "$TMP/gen" truncated no-config offset-past-end overlap unknown-dtype header-too-long \
     size-mismatch shape-vs-config lrjson-vs-tensors malformed-config malformed-lrjson malformed-header \
-    unknown-model-type missing-tensor dir-offset-past-end || fail "generator"
+    unknown-model-type missing-tensor dir-offset-past-end trailing-bytes dir-trailing-bytes || fail "generator"
 
 check truncated "$B: model\.safetensors: .*truncated"
 check no-config "$B: no config\.json"
@@ -38,6 +38,44 @@ check malformed-lrjson "$B: lr\.json: malformed JSON at line"
 check malformed-header "$ST: header: malformed JSON at line"
 check unknown-model-type "$B: config\.json: unsupported model_type \"gpt_neox\""
 check missing-tensor "$B: tensor model\.norm\.weight missing \(expected shape \[64\]"
+check trailing-bytes "$B: model\.safetensors: member of [0-9]+ bytes, but its header accounts for [0-9]+"
+mv "$TMP/gen/dir-trailing-bytes" "$TMP/trail"
+expect_error "directory: trailing bytes" "trail/model\.safetensors: 8 bytes after the last tensor" "$OUT" -- \
+    lr-cut-depth -m "$TMP/trail" --mlp-layers 0 -o "$OUT"
+
+# Compressed tars: a member that is never used is skipped unread (here
+# 256 MiB of zeros in 256 KiB of gzip), one that is used is bounded.
+python3 - "$SRC" "$TMP" <<'PY' || fail "tgz generator"
+import gzip, io, os, sys, tarfile
+src, tmp = sys.argv[1:3]
+def member(t, name, size, data=None):
+    ti = tarfile.TarInfo(name)
+    ti.size = size
+    if data is None:
+        class Zeros(io.RawIOBase):
+            left = size
+            def readinto(self, b):
+                n = min(len(b), self.left)
+                b[:n] = bytes(n)
+                self.left -= n
+                return n
+        data = Zeros()
+    t.addfile(ti, data)
+for out, extra, size in (("skip.tgz", "extra.bin", 256 << 20), ("big.tgz", "README.md", 65 << 20)):
+    with gzip.open(os.path.join(tmp, out), "wb", compresslevel=1) as z, tarfile.open(fileobj=z, mode="w") as t:
+        for n in ("config.json", "model.safetensors"):
+            p = os.path.join(src, n)
+            member(t, n, os.path.getsize(p), open(p, "rb"))
+        member(t, extra, size)
+PY
+/usr/bin/time -f %M -o "$TMP/rss" lr-cut-depth -m "$TMP/skip.tgz" --mlp-layers 0 -o "$OUT" 2>"$TMP/err" \
+    && [ -s "$OUT" ] && pass "tgz with an unused 256 MiB member" || fail "tgz with an unused member: $(cat "$TMP/err")"
+rss=$(tail -n 1 "$TMP/rss")
+[ "${rss:-999999}" -lt 204800 ] && pass "unused member not held (peak RSS $rss KiB)" \
+    || fail "unused member held: peak RSS $rss KiB"
+rm -f "$OUT"
+expect_error "tgz with a 65 MiB README.md" "big\.tgz: README\.md: [0-9]+ bytes, more than the limit of 64 MiB" "$OUT" -- \
+    lr-cut-depth -m "$TMP/big.tgz" --mlp-layers 0 -o "$OUT"
 
 # The same through a directory and through stdin.
 mv "$TMP/gen/dir-offset-past-end" "$TMP/baddir"
