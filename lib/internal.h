@@ -30,6 +30,17 @@ void lr_par_for(int ntasks, void (*fn)(void *ctx, int task), void *ctx);
  * of align_m and align_n and (where the size allows) at least min_block:
  * block sizes in *bm, *bn; returns the number of blocks. */
 int lr_par_grid(int m, int n, int align_m, int align_n, int min_block, int *bm, int *bn);
+/* String -> int map (keys copied); get returns -1 when absent, put
+ * replaces the value of a key already there. */
+typedef struct lr_strmap {
+    char **keys;
+    int *vals;
+    size_t cap, n;
+} lr_strmap;
+int lr_strmap_get(const lr_strmap *m, const char *k);
+void lr_strmap_put(lr_strmap *m, const char *k, int v);
+void lr_strmap_free(lr_strmap *m);
+
 #define LR_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define LR_MAX(a, b) ((a) > (b) ? (a) : (b))
 

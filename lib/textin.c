@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <strings.h>
 #include <jansson.h>
 
@@ -19,6 +20,7 @@ struct lr_text_reader {
     size_t cap;
     char *id, *text;   /* current record (JSON: owned copies) */
     size_t id_cap, text_cap;
+    lr_strmap seen;    /* id -> line where it first appeared */
 };
 
 static bool has_suffix(const char *s, const char *suf)
@@ -57,6 +59,7 @@ void lr_text_close(lr_text_reader *r)
     free(r->buf);
     free(r->id);
     free(r->text);
+    lr_strmap_free(&r->seen);
     free(r);
 }
 
@@ -177,6 +180,16 @@ int lr_text_next(lr_text_reader *r, lr_text *out, lr_error *err)
         while (k < len && (s[k] == ' ' || s[k] == '\t')) k++;
         if (k == len) continue;   /* blank line */
         if (r->fmt == FMT_UNKNOWN) r->fmt = s[k] == '{' ? FMT_JSONL : FMT_TSV;
-        return r->fmt == FMT_JSONL ? parse_json(r, s, len, out, err) : parse_tsv(r, s, len, out, err);
+        int rc = r->fmt == FMT_JSONL ? parse_json(r, s, len, out, err) : parse_tsv(r, s, len, out, err);
+        if (rc == 1) {
+            /* a run names documents and queries by id: two texts with one
+             * id could not be told apart */
+            int first = lr_strmap_get(&r->seen, out->id);
+            if (first >= 0)
+                return lr_errorf(err, "%s: line %lld: id \"%s\" appears again (first at line %d)", r->path,
+                                 (long long)r->line, out->id, first);
+            lr_strmap_put(&r->seen, out->id, r->line < INT_MAX ? (int)r->line : INT_MAX);
+        }
+        return rc;
     }
 }

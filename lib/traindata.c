@@ -8,67 +8,10 @@
 #include <jansson.h>
 #include <sys/stat.h>
 
-/* --- a small string -> int hash map (open addressing) --- */
-typedef struct strmap {
-    char **keys;
-    int *vals;
-    size_t cap, n;
-} strmap;
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-static int strmap_get(const strmap *m, const char *k)
-{
-    if (!m->cap) return -1;
-    for (size_t i = hash_str(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-        if (!m->keys[i]) return -1;
-        if (strcmp(m->keys[i], k) == 0) return m->vals[i];
-    }
-}
-
-static void strmap_put(strmap *m, const char *k, int v)
-{
-    if (2 * (m->n + 1) > m->cap) {
-        strmap o = *m;
-        m->cap = o.cap ? o.cap * 2 : 1024;
-        m->keys = lr_xcalloc(m->cap, sizeof(char *));
-        m->vals = lr_xcalloc(m->cap, sizeof(int));
-        m->n = 0;
-        for (size_t i = 0; i < o.cap; i++)
-            if (o.keys[i]) {
-                strmap_put(m, o.keys[i], o.vals[i]);
-                free(o.keys[i]);
-            }
-        free(o.keys);
-        free(o.vals);
-    }
-    size_t i = hash_str(k) & (m->cap - 1);
-    for (; m->keys[i]; i = (i + 1) & (m->cap - 1))
-        if (strcmp(m->keys[i], k) == 0) {
-            m->vals[i] = v;
-            return;
-        }
-    m->keys[i] = lr_xstrdup(k);
-    m->vals[i] = v;
-    m->n++;
-}
-
-static void strmap_free(strmap *m)
-{
-    for (size_t i = 0; i < m->cap; i++) free(m->keys[i]);
-    free(m->keys);
-    free(m->vals);
-}
-
 typedef struct data_priv {
-    strmap corpus;     /* corpus id -> passage index */
-    strmap inline_ids; /* id of inline passage objects -> passage index */
-    strmap qids;       /* query id -> example index */
+    lr_strmap corpus;     /* corpus id -> passage index */
+    lr_strmap inline_ids; /* id of inline passage objects -> passage index */
+    lr_strmap qids;       /* query id -> example index */
     size_t cap_passages, cap_ex;
     bool have_corpus;
 } data_priv;
@@ -215,7 +158,11 @@ static int corpus_row(json_t *o, const char *path, int line, void *ctx, lr_error
         return lr_errorf(err, "%s: line %d: expected \"_id\" and \"text\"", path, line);
     const char *title = json_string_value(json_object_get(o, "title"));
     char *t = join_title(title, json_string_value(text));
-    strmap_put(&pv->corpus, id, add_passage(d, id, t));
+    if (lr_strmap_get(&pv->corpus, id) >= 0) {
+        free(t);
+        return lr_errorf(err, "%s: line %d: _id \"%s\" appears twice in the corpus", path, line, id);
+    }
+    lr_strmap_put(&pv->corpus, id, add_passage(d, id, t));
     return 0;
 }
 
@@ -239,14 +186,14 @@ static int resolve_entry(lr_train_data *d, json_t *v, const char *path, int line
         json_t *text = json_object_get(v, "text");
         if (!json_is_string(text)) {
             if (id && pv->have_corpus) {
-                int k = strmap_get(&pv->corpus, id);
+                int k = lr_strmap_get(&pv->corpus, id);
                 if (k < 0) return lr_errorf(err, "%s: line %d: unknown corpus id \"%s\"", path, line, id);
                 return k;
             }
             return lr_errorf(err, "%s: line %d: %s passage without \"text\"", path, line, what);
         }
         if (id && *id) {
-            int k = strmap_get(&pv->inline_ids, id);
+            int k = lr_strmap_get(&pv->inline_ids, id);
             if (k >= 0) return k;
         }
         char *t = join_title(json_string_value(json_object_get(v, "title")), json_string_value(text));
@@ -255,7 +202,7 @@ static int resolve_entry(lr_train_data *d, json_t *v, const char *path, int line
             return lr_errorf(err, "%s: line %d: empty %s passage text", path, line, what);
         }
         int k = add_passage(d, id, t);
-        if (id && *id) strmap_put(&pv->inline_ids, id, k);
+        if (id && *id) lr_strmap_put(&pv->inline_ids, id, k);
         return k;
     }
     const char *s = NULL;
@@ -267,7 +214,7 @@ static int resolve_entry(lr_train_data *d, json_t *v, const char *path, int line
     } else
         return lr_errorf(err, "%s: line %d: %s entries must be strings or objects", path, line, what);
     if (pv->have_corpus) {
-        int k = strmap_get(&pv->corpus, s);
+        int k = lr_strmap_get(&pv->corpus, s);
         if (k < 0) return lr_errorf(err, "%s: line %d: unknown corpus id \"%s\"", path, line, s);
         return k;
     }
@@ -319,7 +266,7 @@ static int train_row(json_t *o, const char *path, int line, void *ctx, lr_error 
                     err))
         return -1;
     if (e->n_pos == 0) return lr_errorf(err, "%s: line %d: no positive passage", path, line);
-    if (*e->qid) strmap_put(&pv->qids, e->qid, (int)(d->n - 1));
+    if (*e->qid) lr_strmap_put(&pv->qids, e->qid, (int)(d->n - 1));
     return 0;
 }
 
@@ -332,7 +279,7 @@ static int load_rows(lr_train_data *d, const char *path, lr_error *err)
 
 /* Query texts of a BEIR queries.jsonl, by id. */
 typedef struct query_texts {
-    strmap ids;
+    lr_strmap ids;
     char **texts;
     size_t n;
 } query_texts;
@@ -346,7 +293,7 @@ static int query_row(json_t *o, const char *path, int line, void *ctx, lr_error 
         return lr_errorf(err, "%s: line %d: expected \"_id\" and \"text\"", path, line);
     q->texts = lr_xrealloc(q->texts, (q->n + 1) * sizeof(char *));
     q->texts[q->n] = lr_xstrdup(json_string_value(t));
-    strmap_put(&q->ids, id, (int)q->n++);
+    lr_strmap_put(&q->ids, id, (int)q->n++);
     return 0;
 }
 
@@ -392,14 +339,14 @@ static int load_beir(lr_train_data *d, const char *dir, lr_error *err)
                 break;
             }
             if (score <= 0) continue;
-            int k = strmap_get(&pv->corpus, did);
+            int k = lr_strmap_get(&pv->corpus, did);
             if (k < 0) {
                 rc = lr_errorf(err, "%s: line %d: unknown corpus id \"%s\"", path, it.line, did);
                 break;
             }
-            int ei = strmap_get(&pv->qids, qid);
+            int ei = lr_strmap_get(&pv->qids, qid);
             if (ei < 0) {
-                int k_q = strmap_get(&qt.ids, qid);
+                int k_q = lr_strmap_get(&qt.ids, qid);
                 if (k_q < 0) {
                     rc = lr_errorf(err, "%s: line %d: query id \"%s\" not in queries.jsonl", path,
                                    it.line, qid);
@@ -413,7 +360,7 @@ static int load_beir(lr_train_data *d, const char *dir, lr_error *err)
                 e->qid = lr_xstrdup(qid);
                 e->query = lr_xstrdup(qt.texts[k_q]);
                 ei = (int)d->n - 1;
-                strmap_put(&pv->qids, qid, ei);
+                lr_strmap_put(&pv->qids, qid, ei);
             }
             push_int(&d->ex[ei].pos, &d->ex[ei].n_pos, k);
         }
@@ -422,7 +369,7 @@ static int load_beir(lr_train_data *d, const char *dir, lr_error *err)
     }
     for (size_t i = 0; i < qt.n; i++) free(qt.texts[i]);
     free(qt.texts);
-    strmap_free(&qt.ids);
+    lr_strmap_free(&qt.ids);
     return rc;
 }
 
@@ -433,7 +380,7 @@ static int negatives_row(json_t *o, const char *path, int line, void *ctx, lr_er
     data_priv *pv = d->priv;
     const char *qid = json_str_field(o, qid_keys);
     if (!qid) return lr_errorf(err, "%s: line %d: expected a query id (\"qid\")", path, line);
-    int ei = strmap_get(&pv->qids, qid);
+    int ei = lr_strmap_get(&pv->qids, qid);
     if (ei < 0) return 0;   /* queries without training positives are skipped */
     return add_entries(d, json_array_field(o, neg_keys), &d->ex[ei].neg, &d->ex[ei].n_neg, path,
                        line, "negative", err);
@@ -499,9 +446,9 @@ void lr_train_data_free(lr_train_data *d)
     free(d->passage_ids);
     data_priv *pv = d->priv;
     if (pv) {
-        strmap_free(&pv->corpus);
-        strmap_free(&pv->inline_ids);
-        strmap_free(&pv->qids);
+        lr_strmap_free(&pv->corpus);
+        lr_strmap_free(&pv->inline_ids);
+        lr_strmap_free(&pv->qids);
         free(pv);
     }
     free(d);
@@ -612,12 +559,12 @@ void lr_lm_data_free(lr_lm_data *d)
 struct lr_teacher {
     char *qpath, *ppath;
     int dim;
-    strmap q, p;
+    lr_strmap q, p;
     float *qv, *pv;
     size_t nq, np;
 };
 
-static int load_emb(const char *path, int *dim, strmap *map, float **vecs, size_t *n, lr_error *err)
+static int load_emb(const char *path, int *dim, lr_strmap *map, float **vecs, size_t *n, lr_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return lr_errorf(err, "%s: %s", path, strerror(errno));
@@ -640,7 +587,7 @@ static int load_emb(const char *path, int *dim, strmap *map, float **vecs, size_
         if (k <= 0) break;
         if (*n == cap) *vecs = lr_xrealloc(*vecs, (cap = cap ? 2 * cap : 1024) * *dim * sizeof(float));
         memcpy(*vecs + *n * *dim, v, *dim * sizeof(float));
-        strmap_put(map, id, (int)(*n)++);
+        lr_strmap_put(map, id, (int)(*n)++);
     }
     free(v);
     lr_emb_reader_close(r);
@@ -665,8 +612,8 @@ lr_teacher *lr_teacher_load(const char *queries, const char *passages, lr_error 
 void lr_teacher_free(lr_teacher *t)
 {
     if (!t) return;
-    strmap_free(&t->q);
-    strmap_free(&t->p);
+    lr_strmap_free(&t->q);
+    lr_strmap_free(&t->p);
     free(t->qpath), free(t->ppath);
     free(t->qv);
     free(t->pv);
@@ -675,13 +622,13 @@ void lr_teacher_free(lr_teacher *t)
 
 const float *lr_teacher_query(const lr_teacher *t, const char *id)
 {
-    int k = strmap_get(&t->q, id);
+    int k = lr_strmap_get(&t->q, id);
     return k < 0 ? NULL : t->qv + (size_t)k * t->dim;
 }
 
 const float *lr_teacher_passage(const lr_teacher *t, const char *id)
 {
-    int k = strmap_get(&t->p, id);
+    int k = lr_strmap_get(&t->p, id);
     return k < 0 ? NULL : t->pv + (size_t)k * t->dim;
 }
 
