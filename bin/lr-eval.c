@@ -169,6 +169,8 @@ static void check_headers(const char *qp, const lr_emb_header *q, const char *dp
     if (!strcmp(q->kind, "passage") && !strcmp(d->kind, "query"))
         lr_die("%s holds passages and %s holds queries: are --queries and --docs swapped?",
                qp, dp);
+    if (!strcmp(d->kind, "query"))
+        lr_die("%s: header: kind \"query\": --docs needs passage embeddings (lr-encode --corpus)", dp);
 }
 
 /* One block of documents read from the stream. */

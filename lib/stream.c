@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <msgpack.h>
 
@@ -705,6 +706,10 @@ int lr_emb_read(lr_emb_reader *e, const char **id, float *vec, lr_error *err)
     if (lr_rec_strp(rec, "id", &s, &len, err) < 0 ||
         lr_rec_f32(rec, "vec", vec, (size_t)e->h.dim, err) < 0)
         return -1;
+    for (int i = 0; i < e->h.dim; i++)   /* no search can rank a NaN */
+        if (!isfinite(vec[i]))
+            return lr_rec_errorf(rec, err, "key \"vec\": element %d is %s", i,
+                                 isnan(vec[i]) ? "NaN" : "infinite");
     if (len + 1 > e->id_cap) {
         e->id_cap = len + 64;
         e->id = lr_xrealloc(e->id, e->id_cap);
