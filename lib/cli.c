@@ -1,11 +1,14 @@
 /* cli.c - errors, messages, option parsing, atomic output, progress. */
+#define _GNU_SOURCE 1   /* O_TMPFILE */
 #include "config.h"
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -261,20 +264,99 @@ void lr_parse_shard(const char *opt, const char *s, int *index, int *count)
 
 /* ---------------- atomic output ---------------- */
 
-/* Outputs not yet committed are removed at exit (e.g. after lr_die). */
-static lr_out *pending[16];
-static int n_pending;
+/* A regular-file output is written unnamed (O_TMPFILE) and linked into
+ * place at commit, so nothing is left if the process dies, even by
+ * SIGKILL.  Where the file system cannot, it is written under a hidden
+ * temporary name beside the output, removed at exit and on SIGINT, SIGTERM,
+ * SIGHUP and SIGPIPE. */
+static bool use_tmpfile = true;
+void lr_out_use_tmpfile(bool on) { use_tmpfile = on; }   /* tests: force the named fallback */
+
+/* Named temporaries not yet committed (fixed array: read by the handler). */
+static char *volatile pending[16];
 
 static void remove_pending(void)
 {
-    for (int i = 0; i < n_pending; i++)
-        if (pending[i] && pending[i]->tmppath) unlink(pending[i]->tmppath);
+    for (size_t i = 0; i < LR_ARRAY_LEN(pending); i++)
+        if (pending[i]) unlink(pending[i]);
 }
 
-static void forget_pending(lr_out *o)
+static void on_signal(int sig)
 {
-    for (int i = 0; i < n_pending; i++)
-        if (pending[i] == o) pending[i] = NULL;
+    remove_pending();   /* unlink is async-signal-safe */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void add_pending(char *tmppath)
+{
+    static bool registered;
+    if (!registered) {
+        atexit(remove_pending);
+        static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+        for (size_t i = 0; i < LR_ARRAY_LEN(sigs); i++) {
+            struct sigaction old, sa = {0};
+            sigaction(sigs[i], NULL, &old);
+            if (old.sa_handler != SIG_DFL) continue;   /* ignored or handled by the program */
+            sa.sa_handler = on_signal;
+            sigemptyset(&sa.sa_mask);
+            sigaction(sigs[i], &sa, NULL);
+        }
+        registered = true;
+    }
+    for (size_t i = 0; i < LR_ARRAY_LEN(pending); i++)
+        if (!pending[i]) {
+            pending[i] = tmppath;
+            return;
+        }
+}
+
+static void forget_pending(const char *tmppath)
+{
+    for (size_t i = 0; i < LR_ARRAY_LEN(pending); i++)
+        if (pending[i] == tmppath) pending[i] = NULL;
+}
+
+/* The file a path names once symbolic links are followed (the link's
+ * target is written, the link kept), even when the target does not exist
+ * yet; malloc'ed. */
+static char *resolve_links(const char *path)
+{
+    char *cur = lr_xstrdup(path);
+    for (int hops = 0; hops < 40; hops++) {
+        struct stat st;
+        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode)) return cur;
+        char target[PATH_MAX];
+        ssize_t n = readlink(cur, target, sizeof target - 1);
+        if (n < 0) return cur;
+        target[n] = 0;
+        char *next;
+        const char *slash = strrchr(cur, '/');
+        if (target[0] == '/' || !slash) {
+            next = lr_xstrdup(target);
+        } else {
+            size_t dl = (size_t)(slash - cur) + 1;
+            next = lr_xmalloc(dl + (size_t)n + 1);
+            memcpy(next, cur, dl);
+            memcpy(next + dl, target, (size_t)n + 1);
+        }
+        free(cur);
+        cur = next;
+    }
+    return cur;
+}
+
+/* "DIR/.NAME.XXXXXX" for path "DIR/NAME" (or ".NAME.XXXXXX"). */
+static char *temp_name(const char *path)
+{
+    size_t n = strlen(path) + 32;
+    char *t = lr_xmalloc(n);
+    const char *slash = strrchr(path, '/');
+    if (slash)
+        snprintf(t, n, "%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1);
+    else
+        snprintf(t, n, ".%s.XXXXXX", path);
+    return t;
 }
 
 lr_out *lr_out_open(const char *path, lr_error *err)
@@ -284,12 +366,12 @@ lr_out *lr_out_open(const char *path, lr_error *err)
         o->fp = stdout;
         return o;
     }
-    o->path = lr_xstrdup(path);
+    o->path = resolve_links(path);
     /* A device or pipe (-o /dev/null) is written in place: renaming a
      * temporary over it would replace the device with a file. */
     struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        o->fp = fopen(path, "wb");
+    if (stat(o->path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        o->fp = fopen(o->path, "wb");
         if (!o->fp) {
             lr_errorf(err, "%s: %s", path, strerror(errno));
             free(o->path), free(o);
@@ -297,35 +379,73 @@ lr_out *lr_out_open(const char *path, lr_error *err)
         }
         return o;
     }
-    size_t n = strlen(path) + 32;
-    o->tmppath = lr_xmalloc(n);
-    const char *slash = strrchr(path, '/');
-    if (slash)
-        snprintf(o->tmppath, n, "%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1);
-    else
-        snprintf(o->tmppath, n, ".%s.XXXXXX", path);
-    int fd = mkstemp(o->tmppath);
+    int fd = -1;
+#ifdef O_TMPFILE
+    if (use_tmpfile) {
+        const char *slash = strrchr(o->path, '/');
+        char *dir = slash ? strndup(o->path, slash == o->path ? 1 : (size_t)(slash - o->path)) : lr_xstrdup(".");
+        if (!dir) lr_die("out of memory");
+        fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+        free(dir);
+        if (fd >= 0) o->unnamed = true;
+    }
+#endif
     if (fd < 0) {
-        lr_errorf(err, "%s: cannot create temporary file: %s", path, strerror(errno));
-        free(o->path), free(o->tmppath), free(o);
-        return NULL;
+        o->tmppath = temp_name(o->path);
+        fd = mkstemp(o->tmppath);
+        if (fd < 0) {
+            lr_errorf(err, "%s: cannot create temporary file: %s", path, strerror(errno));
+            free(o->path), free(o->tmppath), free(o);
+            return NULL;
+        }
+        add_pending(o->tmppath);
+        fchmod(fd, 0644 & ~umask(umask(0)));
     }
-    fchmod(fd, 0644 & ~umask(umask(0)));
     o->fp = fdopen(fd, "wb");
-    static bool registered;
-    if (!registered) {
-        atexit(remove_pending);
-        registered = true;
-    }
-    if (n_pending < (int)LR_ARRAY_LEN(pending)) pending[n_pending++] = o;
+    if (!o->fp) lr_die("out of memory");
     return o;
+}
+
+/* Give the unnamed file its name: link it straight to a new path, or
+ * under a temporary name renamed over an existing one. */
+static int link_unnamed(lr_out *o, lr_error *err)
+{
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fileno(o->fp));
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, o->path, AT_SYMLINK_FOLLOW) == 0) return 0;
+    if (errno != EEXIST) return lr_errorf(err, "%s: cannot create: %s", o->path, strerror(errno));
+    for (int tries = 0; tries < 100; tries++) {
+        char *tmp = temp_name(o->path);
+        int fd = mkstemp(tmp);   /* a free name; replaced by the link */
+        if (fd < 0) {
+            int e = errno;
+            free(tmp);
+            return lr_errorf(err, "%s: cannot create temporary file: %s", o->path, strerror(e));
+        }
+        close(fd);
+        unlink(tmp);
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) != 0) {
+            int e = errno;
+            free(tmp);
+            if (e == EEXIST) continue;
+            return lr_errorf(err, "%s: cannot create temporary file: %s", o->path, strerror(e));
+        }
+        int rc = 0;
+        if (rename(tmp, o->path) != 0) {
+            rc = lr_errorf(err, "%s: cannot replace: %s", o->path, strerror(errno));
+            unlink(tmp);
+        }
+        free(tmp);
+        return rc;
+    }
+    return lr_errorf(err, "%s: cannot find a free temporary name", o->path);
 }
 
 int lr_out_commit(lr_out *o, lr_error *err)
 {
     int rc = 0;
     if (!o) return 0;
-    if (!o->tmppath) {
+    if (!o->tmppath && !o->unnamed) {
         if (fflush(o->fp) != 0 || ferror(o->fp))
             rc = lr_errorf(err, "%s: write error: %s", o->path ? o->path : "standard output", strerror(errno));
         if (o->path && fclose(o->fp) != 0 && !rc)
@@ -333,16 +453,17 @@ int lr_out_commit(lr_out *o, lr_error *err)
         free(o->path), free(o);
         return rc;
     }
-    if (fflush(o->fp) != 0 || ferror(o->fp) || fsync(fileno(o->fp)) != 0) {
+    if (fflush(o->fp) != 0 || ferror(o->fp) || fsync(fileno(o->fp)) != 0)
         rc = lr_errorf(err, "%s: write error: %s", o->path, strerror(errno));
-        fclose(o->fp);
-    } else if (fclose(o->fp) != 0) {
-        rc = lr_errorf(err, "%s: write error: %s", o->path, strerror(errno));
-    } else if (rename(o->tmppath, o->path) != 0) {
-        rc = lr_errorf(err, "%s: cannot rename temporary file: %s", o->path, strerror(errno));
+    else if (o->unnamed)
+        rc = link_unnamed(o, err);
+    if (fclose(o->fp) != 0 && !rc) rc = lr_errorf(err, "%s: write error: %s", o->path, strerror(errno));
+    if (o->tmppath) {
+        if (!rc && rename(o->tmppath, o->path) != 0)
+            rc = lr_errorf(err, "%s: cannot rename temporary file: %s", o->path, strerror(errno));
+        if (rc) unlink(o->tmppath);
+        forget_pending(o->tmppath);
     }
-    if (rc) unlink(o->tmppath);
-    forget_pending(o);
     free(o->path), free(o->tmppath), free(o);
     return rc;
 }
@@ -353,12 +474,12 @@ void lr_out_abort(lr_out *o)
     if (o->tmppath) {
         fclose(o->fp);
         unlink(o->tmppath);
+        forget_pending(o->tmppath);
     } else if (o->path) {
-        fclose(o->fp);
+        fclose(o->fp);   /* unnamed: closing discards it */
     } else {
         fflush(o->fp);
     }
-    forget_pending(o);
     free(o->path), free(o->tmppath), free(o);
 }
 

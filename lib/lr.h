@@ -73,13 +73,17 @@ void lr_parse_shard(const char *opt, const char *s, int *index, int *count);
 
 /* --- atomic output: never leave a partial file behind ---
  * lr_out_open("-" or NULL) writes to stdout directly, and a device or FIFO
- * is written in place; any other path writes to a temporary file in the
- * same directory that lr_out_commit() renames into place.  lr_out_abort() (also run at exit for outputs not
- * committed, e.g. after lr_die) removes the temporary. */
+ * is written in place; any other path (a symbolic link: its target) is
+ * written as an unnamed file in the same directory (O_TMPFILE) that
+ * lr_out_commit() links into place, so a killed process leaves nothing.
+ * Where the file system has no O_TMPFILE, a hidden temporary file is
+ * renamed into place instead; lr_out_abort(), exit and SIGINT, SIGTERM,
+ * SIGHUP or SIGPIPE remove it. */
 typedef struct lr_out {
     FILE *fp;
-    char *path;     /* final path, NULL for stdout */
-    char *tmppath;  /* temporary path, NULL for stdout */
+    char *path;     /* final path (links followed), NULL for stdout */
+    char *tmppath;  /* named temporary, NULL for stdout, in place or unnamed */
+    bool unnamed;   /* O_TMPFILE: linked to path at commit */
 } lr_out;
 lr_out *lr_out_open(const char *path, lr_error *err);
 int lr_out_commit(lr_out *o, lr_error *err);   /* flush, fsync, rename, free */

@@ -4,7 +4,11 @@
 #include "internal.h"
 #include "lr.h"
 
+#include <dirent.h>
 #include <math.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 START_TEST(test_errorf_prefix)
@@ -58,6 +62,100 @@ START_TEST(test_atomic_output)
     ck_assert_str_eq(s, "whole");
     free(s);
     unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
+void lr_out_use_tmpfile(bool on);   /* cli.c: tests force the named fallback */
+
+/* Entries of dir other than . and .. */
+static int dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+/* A child writes an output and dies of sig before committing; the
+ * directory must be left empty. */
+static void die_writing(const char *dir, int sig, bool tmpfile)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* as in a tool: default dispositions (Check handles SIGTERM) */
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+        lr_out_use_tmpfile(tmpfile);
+        lr_error e;
+        lr_out *o = lr_out_open(path, &e);
+        if (!o) _exit(3);
+        fputs("partial", o->fp);
+        fflush(o->fp);
+        raise(sig);
+        _exit(4);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == sig, "child status %d", status);
+    ck_assert_msg(dir_entries(dir) == 0, "%s left behind (signal %d, %s)", tmpfile ? "unnamed file" : "temporary",
+                  sig, tmpfile ? "O_TMPFILE" : "named");
+}
+
+START_TEST(test_output_left_nothing)
+{
+    char dir[] = "/tmp/lr-test-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    die_writing(dir, SIGKILL, true);   /* O_TMPFILE: nothing even on SIGKILL */
+    die_writing(dir, SIGTERM, true);
+    die_writing(dir, SIGTERM, false);  /* the named fallback is removed on signals */
+    die_writing(dir, SIGINT, false);
+    die_writing(dir, SIGHUP, false);
+    rmdir(dir);
+}
+END_TEST
+
+/* -o onto a symbolic link writes its target and keeps the link; an
+ * existing output is replaced whole, on both paths. */
+START_TEST(test_output_symlink_and_replace)
+{
+    char dir[] = "/tmp/lr-test-XXXXXX", link[256], target[256];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(link, sizeof link, "%s/link.txt", dir);
+    snprintf(target, sizeof target, "%s/target.txt", dir);
+    ck_assert_int_eq(symlink("target.txt", link), 0);   /* dangling: the target is created */
+    for (int tmpfile = 1; tmpfile >= 0; tmpfile--) {
+        lr_out_use_tmpfile(tmpfile);
+        for (int round = 0; round < 2; round++) {   /* create, then replace */
+            lr_error e;
+            lr_out *o = lr_out_open(link, &e);
+            ck_assert_ptr_nonnull(o);
+            fprintf(o->fp, "round %d %d", tmpfile, round);
+            ck_assert_int_eq(lr_out_commit(o, &e), 0);
+            struct stat st;
+            ck_assert_int_eq(lstat(link, &st), 0);
+            ck_assert(S_ISLNK(st.st_mode));
+            ck_assert_int_eq(lstat(target, &st), 0);
+            ck_assert(S_ISREG(st.st_mode));
+            ck_assert_int_eq(st.st_mode & 0777, 0644 & ~umask(umask(0)));
+            char want[32], *got = lr_read_file(link, NULL, &e);
+            snprintf(want, sizeof want, "round %d %d", tmpfile, round);
+            ck_assert_str_eq(got, want);
+            free(got);
+            ck_assert_int_eq(dir_entries(dir), 2);
+        }
+    }
+    lr_out_use_tmpfile(true);
+    unlink(link);
+    unlink(target);
     rmdir(dir);
 }
 END_TEST
@@ -134,6 +232,8 @@ int main(void)
     tcase_add_test(tc, test_int_list);
     tcase_add_exit_test(tc, test_int_list_out_of_range, 2);
     tcase_add_test(tc, test_atomic_output);
+    tcase_add_test(tc, test_output_left_nothing);
+    tcase_add_test(tc, test_output_symlink_and_replace);
     tcase_add_test(tc, test_sgemm);
     tcase_add_test(tc, test_par_for);
     suite_add_tcase(s, tc);
