@@ -137,6 +137,7 @@ static void calib_ids_file(calib *c, const char *path)
             lr_die("%s: sequence %zu: expected a non-empty array of token ids", path, i);
         buf = realloc(buf, n * sizeof *buf);
         if (!buf) lr_die("out of memory");
+        int vocab = lr_model_config(c->m)->vocab;
         for (size_t k = 0; k < n; k++) {
             json_t *x = json_array_get(seq, k);
             if (!json_is_integer(x) || json_integer_value(x) < 0 ||

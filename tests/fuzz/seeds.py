@@ -10,8 +10,8 @@ files fuzz-tokenize encodes with (the full ones from SHARED when present).
 import gzip, io, json, lzma, os, struct, sys, tarfile
 
 SEP = b"\n%%\n"
-out = sys.argv[1]
-shared = sys.argv[2] if len(sys.argv) > 2 else None
+out = sys.argv[1] if __name__ == "__main__" else None
+shared = sys.argv[2] if __name__ == "__main__" and len(sys.argv) > 2 else None
 if shared and not os.path.isdir(os.path.join(shared, "fixtures")):
     shared = None
 
@@ -304,4 +304,5 @@ def main():
             b"1 Q0 31715818 1 2.5 x\n3 Q0 14717500 1 1.0 x\n3 Q0 1 2 0.5 x\n")
 
 
-main()
+if __name__ == "__main__":
+    main()
