@@ -325,6 +325,7 @@ lr_checkpoint *lr_checkpoint_load(const char *path, lr_error *err)
     for (size_t i = 0; i + 1 < ck->n_tensors; i++) {
         if (strcmp(ck->tensors[i].name, ck->tensors[i + 1].name) == 0) {
             lr_errorf(err, "%s: tensor %s appears twice", ck->source, ck->tensors[i].name);
+            json_decref(lrj);
             goto fail;
         }
     }
