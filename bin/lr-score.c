@@ -127,18 +127,21 @@ static void calib_ids_file(calib *c, const char *path)
     lr_error err = {{0}};
     json_t *j = lr_json_load_file(path, &err);
     if (!j) lr_die("%s", err.msg);
-    if (!json_is_array(j)) lr_die("%s: expected a JSON array of token-id arrays", path);
+    char why[256] = "";
     size_t i;
     json_t *seq;
     int32_t *buf = NULL;
-    json_array_foreach(j, i, seq) {
+    int vocab = lr_model_config(c->m)->vocab;
+    if (!json_is_array(j)) snprintf(why, sizeof why, "expected a JSON array of token-id arrays");
+    else json_array_foreach(j, i, seq) {
         size_t n = json_is_array(seq) ? json_array_size(seq) : 0;
-        if (n == 0 || n > (1u << 30))
-            lr_die("%s: sequence %zu: expected a non-empty array of token ids", path, i);
+        if (n == 0 || n > (1u << 30)) {
+            snprintf(why, sizeof why, "sequence %zu: expected a non-empty array of token ids", i);
+            break;
+        }
         buf = realloc(buf, n * sizeof *buf);
         if (!buf) lr_die("out of memory");
-        int vocab = lr_model_config(c->m)->vocab;
-        for (size_t k = 0; k < n; k++) {
+        for (size_t k = 0; k < n && !why[0]; k++) {
             json_t *x = json_array_get(seq, k);
             if (!json_is_integer(x) || json_integer_value(x) < 0 ||
                 json_integer_value(x) > INT32_MAX)
@@ -152,10 +155,11 @@ static void calib_ids_file(calib *c, const char *path)
             }
             buf[k] = (int32_t)json_integer_value(x);
         }
-        if (!add_seq(c, buf, (int)n)) break;
+        if (why[0] || !add_seq(c, buf, (int)n)) break;
     }
     free(buf);
-    json_decref(j);
+    json_decref(j);   /* before dying too: nothing left to a leak checker */
+    if (why[0]) lr_die("%s: %s", path, why);
 }
 
 typedef struct {

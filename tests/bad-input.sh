@@ -203,7 +203,7 @@ bad "cut-width: channels from malformed lr.json" "lrjson/lr\.json: malformed JSO
     lr-cut-width -m "$L" --channels "$D/lrjson/lr.json" -o "$O/w.tar"
 
 # ---- lr-score ----
-bad "score: calibration id outside the vocabulary" "vocab-ids\.json: sequence 1, position 1: id 99999 outside the vocabulary" \
+bad "score: calibration id outside the vocabulary" "vocab-ids\.json: sequence 1, position 1: token id 99999 is outside the vocabulary" \
     lr-score -q -m "$L" --calib-ids "$D/vocab-ids.json" -o "$O/s.mp"
 bad "score: negative calibration id" "neg-ids\.json: sequence 1, position 1: expected a token id" \
     lr-score -q -m "$L" --calib-ids "$D/neg-ids.json" -o "$O/s.mp"
