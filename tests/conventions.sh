@@ -138,7 +138,7 @@ lr-score -q -t 1 -m "$F/tiny-llama" --calib-ids "$TMP/ids.json" --max-length 4 -
 printf 'q1\tthe moon and the tides\n' > "$TMP/q.tsv"
 arch_used() {
     BLIS_ARCH_TYPE=$1 lr-encode -q -v -t 1 -m "$F/tiny-mistral" --queries "$TMP/q.tsv" -o "$TMP/q.mp" 2>&1 |
-        sed -n 's/.*BLIS \([a-z0-9]*\)).*/\1/p'
+        sed -n 's/.*BLIS \([a-z0-9]*\)[,)].*/\1/p'
 }
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
 has() { for f in "$@"; do echo " $flags " | grep -q " $f " || return 1; done; }
