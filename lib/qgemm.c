@@ -22,6 +22,7 @@
 #include <math.h>
 #include <stdint.h>
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define LR_HAVE_X86 1
 #endif
@@ -86,11 +87,21 @@ int lr_precision_parse(const char *s, lr_precision *p)
  * int8 wins wherever VNNI is present; bf16 is half the fp32 rate on the
  * Intel part, so it is chosen only where VNNI is absent and BF16 is not
  * known to be slow (AVX512-FP16 marks the Intel cores measured). */
+#ifdef LR_HAVE_X86
+/* AVX512-FP16 (cpuid leaf 7, EDX bit 23), read directly: clang 14's
+ * __builtin_cpu_supports does not know the name. */
+static bool cpu_has_avx512fp16(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 23));
+}
+#endif
+
 static lr_precision fast_choice(void)
 {
     if (lr_precision_supported(LR_PREC_INT8)) return LR_PREC_INT8;
 #ifdef LR_HAVE_X86
-    if (lr_precision_supported(LR_PREC_BF16) && !__builtin_cpu_supports("avx512fp16"))
+    if (lr_precision_supported(LR_PREC_BF16) && !cpu_has_avx512fp16())
         return LR_PREC_BF16;
 #endif
     return LR_PREC_F32;
