@@ -63,7 +63,4 @@ int ck_config_parse(const char *buf, size_t len, const char *what, lr_config *cf
 int ck_layout_parse(struct json_t *j, const lr_config *cfg, const char *what,
                     lr_layer_layout *layers, lr_error *err);
 
-/* 64-bit hash (XXH64) with a seed, for chaining. */
-uint64_t ck_hash64(const void *data, size_t len, uint64_t seed);
-
 #endif

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #define PRIV(ck) ((ck_priv *)(ck)->priv)
 
@@ -545,6 +546,9 @@ out:
 
 /* ---------------- digest and history ---------------- */
 
+/* XXH64 (libxxhash) chained through its seed over the config line, the
+ * layout and every tensor's name, metadata and bytes.  lr.json histories
+ * record these values: the byte stream hashed must never change. */
 const char *lr_checkpoint_digest(lr_checkpoint *ck)
 {
     ck_priv *pv = PRIV(ck);
@@ -557,17 +561,17 @@ const char *lr_checkpoint_digest(lr_checkpoint *ck)
                        c->vocab, c->max_pos, c->rms_eps, c->rope_theta, (int)c->rope_type, c->rope_factor,
                        c->rope_low_freq_factor, c->rope_high_freq_factor, c->rope_original_max_pos, c->tie_embeddings,
                        c->attn_bias, c->qk_norm, c->sliding_window, c->bos_id, c->eos_id);
-    uint64_t h = ck_hash64(buf, (size_t)len, 0);
+    uint64_t h = XXH64(buf, (size_t)len, 0);
     for (int l = 0; l < c->n_layers; l++) {
         int32_t x[2] = {ck->layers[l].attn, ck->layers[l].mlp};
-        h = ck_hash64(x, sizeof x, h);
+        h = XXH64(x, sizeof x, h);
     }
     for (size_t i = 0; i < ck->n_tensors; i++) {
         const lr_tensor *t = &ck->tensors[i];
-        h = ck_hash64(t->name, strlen(t->name) + 1, h);
+        h = XXH64(t->name, strlen(t->name) + 1, h);
         int64_t meta[6] = {t->dtype, t->ndim, t->shape[0], t->shape[1], t->shape[2], t->shape[3]};
-        h = ck_hash64(meta, sizeof meta, h);
-        h = ck_hash64(t->data, t->nbytes, h);
+        h = XXH64(meta, sizeof meta, h);
+        h = XXH64(t->data, t->nbytes, h);
     }
     snprintf(pv->digest, sizeof pv->digest, "%016llx", (unsigned long long)h);
     return pv->digest;

@@ -1,5 +1,4 @@
-/* safetensors.c - dtypes, strict safetensors header parsing and writing,
- * and the 64-bit hash behind checkpoint digests. */
+/* safetensors.c - dtypes, strict safetensors header parsing and writing. */
 #include "config.h"
 #include "checkpoint-int.h"
 
@@ -180,54 +179,6 @@ void lr_from_f32(lr_dtype t, const float *src, void *dst, size_t n)
         }
         break;
     }
-}
-
-/* ---------------- XXH64 ---------------- */
-
-#define P1 0x9E3779B185EBCA87ULL
-#define P2 0xC2B2AE3D27D4EB4FULL
-#define P3 0x165667B19E3779F9ULL
-#define P4 0x85EBCA77C2B2AE63ULL
-#define P5 0x27D4EB2F165667C5ULL
-
-static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-static inline uint64_t rd64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static inline uint32_t rd32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static inline uint64_t round1(uint64_t acc, uint64_t in) { return rotl(acc + in * P2, 31) * P1; }
-static inline uint64_t merge(uint64_t acc, uint64_t v) { return (acc ^ round1(0, v)) * P1 + P4; }
-
-uint64_t ck_hash64(const void *data, size_t len, uint64_t seed)
-{
-    const unsigned char *p = data, *end = p + len;
-    uint64_t h;
-    if (len >= 32) {
-        uint64_t v1 = seed + P1 + P2, v2 = seed + P2, v3 = seed, v4 = seed - P1;
-        const unsigned char *limit = end - 32;
-        do {
-            v1 = round1(v1, rd64(p));
-            v2 = round1(v2, rd64(p + 8));
-            v3 = round1(v3, rd64(p + 16));
-            v4 = round1(v4, rd64(p + 24));
-            p += 32;
-        } while (p <= limit);
-        h = rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18);
-        h = merge(h, v1), h = merge(h, v2), h = merge(h, v3), h = merge(h, v4);
-    } else {
-        h = seed + P5;
-    }
-    h += len;
-    for (; p + 8 <= end; p += 8) h = rotl(h ^ round1(0, rd64(p)), 27) * P1 + P4;
-    if (p + 4 <= end) {
-        h = rotl(h ^ (rd32(p) * P1), 23) * P2 + P3;
-        p += 4;
-    }
-    for (; p < end; p++) h = rotl(h ^ (*p * P5), 11) * P1;
-    h ^= h >> 33;
-    h *= P2;
-    h ^= h >> 29;
-    h *= P3;
-    h ^= h >> 32;
-    return h;
 }
 
 /* ---------------- safetensors ---------------- */

@@ -103,6 +103,30 @@ static void assert_same(lr_checkpoint *a, lr_checkpoint *b, bool files)
     ck_assert_str_eq(lr_checkpoint_digest(a), lr_checkpoint_digest(b));
 }
 
+/* Digests recorded before the hash moved to libxxhash: lr.json histories
+ * name models by these, so the bytes hashed and the hash must not change. */
+static const struct {
+    const char *fixture, *digest;
+} known_digests[] = {
+    {"tiny-llama", "ac03ff2e1d6132a9"},
+    {"tiny-qwen3", "6c27f853f6cd37fa"},
+    {"tiny-mistral", "3250db1599b7964f"},
+    {"aidreams260K", "6d2922ba61617c11"},
+};
+
+START_TEST(test_known_digests)
+{
+    char dir[512];
+    if (!shared_path(dir, sizeof dir, "fixtures")) return;
+    snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/%s", known_digests[_i].fixture);
+    lr_error err;
+    lr_checkpoint *ck = lr_checkpoint_load(dir, &err);
+    ck_assert_msg(ck != NULL, "%s", err.msg);
+    ck_assert_str_eq(lr_checkpoint_digest(ck), known_digests[_i].digest);
+    lr_checkpoint_free(ck);
+}
+END_TEST
+
 START_TEST(test_fixture_dir_tar_roundtrip)
 {
     char dir[512], tar[512], out[512];
@@ -433,6 +457,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("checkpoint");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_fixture_dir_tar_roundtrip, 0, (int)(sizeof fixtures / sizeof *fixtures));
+    tcase_add_loop_test(tc, test_known_digests, 0, (int)(sizeof known_digests / sizeof *known_digests));
     tcase_add_test(tc, test_stdin);
     tcase_add_test(tc, test_configs);
     tcase_add_test(tc, test_config_variants);
