@@ -21,7 +21,7 @@ const char *lr_name_at(const char *const *names, size_t n, unsigned i);
 /* The full-width indices of layer l's current MLP channels (lr.json
  * kept_channels; *out NULL at full width); -1 when they are unknown. */
 int lr_kept_channels(lr_checkpoint *ck, int l, int **out, lr_error *err);
-/* Worker pool (workers.c): run fn(ctx, 0 .. ntasks-1) on lr_threads()
+/* Worker pool (kernels/workers.c): run fn(ctx, 0 .. ntasks-1) on lr_threads()
  * threads, the caller among them; returns when every task has run.  Tasks
  * go to whichever thread is free.  Called from inside a task, or while
  * another thread's job runs, it runs the tasks serially. */

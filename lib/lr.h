@@ -28,8 +28,10 @@ extern "C" {
 #endif
 
 /* ===================================================================
- * foundation: errors, CLI, atomic output, progress, threads, BLIS
+ * util: errors, allocation, CLI helpers, atomic output, progress, JSON,
+ * files, random numbers (lib/util/)
  * =================================================================== */
+/* ---- util module ---- */
 
 typedef struct lr_error {
     char msg[1024];
@@ -106,8 +108,30 @@ void lr_progress_done(lr_progress *p);   /* final line, free */
 
 double lr_now(void);   /* monotonic seconds */
 
-/* --- threads and BLIS ---
- * lr_threads_init(n): n <= 0 means all online cores.  Selects a BLIS
+/* --- small JSON helpers (jansson underneath) --- */
+struct json_t;
+/* Parse a whole buffer; error names `what` and the line/column. */
+struct json_t *lr_json_parse(const char *buf, size_t len, const char *what, lr_error *err);
+struct json_t *lr_json_load_file(const char *path, lr_error *err);
+
+/* --- file helpers --- */
+/* Read a whole file ("-" = stdin). Returns malloc'ed buffer + NUL. */
+char *lr_read_file(const char *path, size_t *len, lr_error *err);
+
+/* --- deterministic random numbers (splitmix64 / xoshiro256**) --- */
+typedef struct lr_rng { uint64_t s[4]; } lr_rng;
+void lr_rng_seed(lr_rng *r, uint64_t seed);
+uint64_t lr_rng_next(lr_rng *r);
+double lr_rng_uniform(lr_rng *r);          /* [0, 1) */
+double lr_rng_normal(lr_rng *r);
+void lr_rng_shuffle(lr_rng *r, int *a, size_t n);
+/* ---- end util ---- */
+
+/* ===================================================================
+ * kernels: the worker pool, threads and the BLIS GEMM (lib/kernels/)
+ * =================================================================== */
+/* ---- kernels module ---- */
+/* lr_threads_init(n): n <= 0 means all online cores.  Selects a BLIS
  * sub-configuration that the CPU supports (skx on AVX-512, haswell on
  * AVX2) unless BLIS_ARCH_TYPE names one (skx, zen3, haswell, generic, ...,
  * or its arch_t number; an unknown one, or one the CPU cannot run, is a
@@ -125,20 +149,14 @@ const char *lr_blas_arch(void);   /* name of the BLIS sub-configuration in use *
 void lr_sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb, float beta,
               float *c, int ldc);
-
-/* --- small JSON helpers (jansson underneath) --- */
-struct json_t;
-/* Parse a whole buffer; error names `what` and the line/column. */
-struct json_t *lr_json_parse(const char *buf, size_t len, const char *what, lr_error *err);
-struct json_t *lr_json_load_file(const char *path, lr_error *err);
-
-/* --- file helpers --- */
-/* Read a whole file ("-" = stdin). Returns malloc'ed buffer + NUL. */
-char *lr_read_file(const char *path, size_t *len, lr_error *err);
+/* ---- end kernels ---- */
 
 /* ===================================================================
- * checkpoint: tar/directory, safetensors, config.json, lr.json
+ * io: checkpoints (tar, directory, safetensors, config.json, lr.json)
+ * and msgpack streams (embeddings, scores, metrics) (lib/io/)
  * =================================================================== */
+/* ---- io module ---- */
+/* --- checkpoints --- */
 
 typedef enum lr_dtype { LR_F32 = 0, LR_BF16 = 1, LR_F16 = 2 } lr_dtype;
 size_t lr_dtype_size(lr_dtype t);
@@ -207,7 +225,6 @@ typedef struct lr_checkpoint {
     void *priv;                /* mappings and buffers */
 } lr_checkpoint;
 
-/* ---- checkpoint module: more declarations ---- */
 /* Load from an unpacked HF directory, a tar file, or a tar on stdin
  * (path NULL or "-").  Validates config.json, every safetensors header
  * and the agreement of tensors, config and lr.json before returning. */
@@ -249,69 +266,8 @@ const char *lr_checkpoint_digest(lr_checkpoint *ck);
  *    the checkpoint had when loaded is what add_history records. */
 void lr_checkpoint_touch(lr_checkpoint *ck);
 
-/* Depth surgery: drop layer i's attention sublayer when drop_attn[i]
- * (input_layernorm, q/k/v/o and their biases and norms) and its MLP when
- * drop_mlp[i] (post_attention_layernorm, gate/up/down); either array may
- * be NULL.  Refuses, changing nothing, to drop a sublayer that is
- * already dropped.  Updates ck->layers; the caller picks the sublayers
- * (explicit lists, importance scores). */
-int lr_drop_sublayers(lr_checkpoint *ck, const bool *drop_attn, const bool *drop_mlp, lr_error *err);
-/* ---- end checkpoint ---- */
-
-/* ===================================================================
- * tokenizer: Hugging Face tokenizer.json (BPE, byte-level, Metaspace)
- * =================================================================== */
-typedef struct lr_tokenizer lr_tokenizer;
-/* ---- tokenizer module ---- */
-/* Supported: model BPE (byte-level as Qwen2/Llama 3, or SentencePiece-style
- * with byte fallback as Llama 2/Mistral; ignore_merges), normalizers
- * NFC/NFD/NFKC/NFKD/Prepend/Replace/Lowercase/Strip/Sequence, pre-tokenizers
- * Split/ByteLevel/Metaspace/Digits/Whitespace/WhitespaceSplit/Sequence, added
- * tokens (lstrip, rstrip, single_word, normalized), post-processors
- * TemplateProcessing/Bert/Roberta/ByteLevel/Sequence, decoders ByteLevel,
- * Metaspace, ByteFallback, Fuse, Strip, Replace, Sequence.  Any other
- * component type is refused at load with an error naming it.
- *
- * Invalid UTF-8 in input text is not an error: each maximal invalid byte
- * sequence becomes U+FFFD, as Hugging Face's lossy decoding of bytes does. */
-typedef struct lr_ids { int32_t *ids; size_t n, cap; } lr_ids;   /* growable; free with free(ids.ids) */
-/* Append one id, growing the array. */
-void lr_ids_push(lr_ids *v, int32_t id);
-/* Load from tokenizer.json text; config_json (nullable) is tokenizer_config.json
- * text, whose add_bos_token/add_eos_token flags it honours.  `what` names the
- * source in messages. */
-lr_tokenizer *lr_tokenizer_load(const char *json, size_t len, const char *config_json,
-                                size_t config_len, const char *what, lr_error *err);
-/* Load tokenizer.json at path (and tokenizer_config.json next to it when present). */
-lr_tokenizer *lr_tokenizer_load_file(const char *path, lr_error *err);
-/* From a checkpoint's passthrough files "tokenizer.json" / "tokenizer_config.json".
- * Error when tokenizer.json is missing. */
-lr_tokenizer *lr_tokenizer_from_checkpoint(const lr_checkpoint *ck, lr_error *err);
-void lr_tokenizer_free(lr_tokenizer *t);
-/* Append the ids of text[0..len) to out (out->n is not reset: callers reset it).
- * add_special: apply the post-processor (BOS/EOS template) as Hugging Face's
- * add_special_tokens=True.  Safe to call concurrently from several threads
- * on the same tokenizer.  Returns 0, or -1 with err set. */
-int lr_tokenize(const lr_tokenizer *t, const char *text, size_t len, bool add_special,
-                lr_ids *out, lr_error *err);
-/* Decode ids to a malloc'ed UTF-8 string (skip_special as Hugging Face's
- * skip_special_tokens).  Unknown ids are skipped; byte sequences that do not
- * form valid UTF-8 become U+FFFD. */
-char *lr_detokenize(const lr_tokenizer *t, const int32_t *ids, size_t n, bool skip_special);
-int lr_tokenizer_vocab_size(const lr_tokenizer *t);     /* incl. added tokens: max id + 1 */
-int lr_tokenizer_token_id(const lr_tokenizer *t, const char *token);  /* -1 if none */
-/* Token string of an id (vocabulary or added token), NULL if none. */
-const char *lr_tokenizer_token(const lr_tokenizer *t, int id);
-/* From the post-processor, tokenizer_config.json or added tokens; -1 if none. */
-int lr_tokenizer_eos_id(const lr_tokenizer *t);
-int lr_tokenizer_bos_id(const lr_tokenizer *t);
-/* ---- end tokenizer ---- */
-
-/* ===================================================================
- * streams: msgpack streams (embeddings, scores, metrics)
- * =================================================================== */
-/* ---- streams module ---- */
-/* A stream is a sequence of msgpack maps; the first is a header
+/* --- msgpack streams ---
+ * A stream is a sequence of msgpack maps; the first is a header
  * {"stream": "lr.<kind>", "version": 1, ...}.  Readers accept a repeated
  * identical header (concatenated shards) and refuse a different one.
  * Vectors are msgpack bin of little-endian float32. */
@@ -418,10 +374,73 @@ lr_stream_writer *lr_metrics_writer_new(FILE *f, const char *qrels, const char *
                                         int64_t queries, bool complete, lr_error *err);
 int lr_metrics_write(lr_stream_writer *w, const char *measure, const char *query,
                      double value, lr_error *err);
-/* ---- end streams ---- */
+/* ---- end io ---- */
 
 /* ===================================================================
- * eval: qrels, runs, exact search, trec_eval measures
+ * text: Hugging Face tokenizer.json (BPE, byte-level, Metaspace) and
+ * the texts to encode (lib/text/)
+ * =================================================================== */
+/* ---- text module ---- */
+typedef struct lr_tokenizer lr_tokenizer;
+/* Supported: model BPE (byte-level as Qwen2/Llama 3, or SentencePiece-style
+ * with byte fallback as Llama 2/Mistral; ignore_merges), normalizers
+ * NFC/NFD/NFKC/NFKD/Prepend/Replace/Lowercase/Strip/Sequence, pre-tokenizers
+ * Split/ByteLevel/Metaspace/Digits/Whitespace/WhitespaceSplit/Sequence, added
+ * tokens (lstrip, rstrip, single_word, normalized), post-processors
+ * TemplateProcessing/Bert/Roberta/ByteLevel/Sequence, decoders ByteLevel,
+ * Metaspace, ByteFallback, Fuse, Strip, Replace, Sequence.  Any other
+ * component type is refused at load with an error naming it.
+ *
+ * Invalid UTF-8 in input text is not an error: each maximal invalid byte
+ * sequence becomes U+FFFD, as Hugging Face's lossy decoding of bytes does. */
+typedef struct lr_ids { int32_t *ids; size_t n, cap; } lr_ids;   /* growable; free with free(ids.ids) */
+/* Append one id, growing the array. */
+void lr_ids_push(lr_ids *v, int32_t id);
+/* Load from tokenizer.json text; config_json (nullable) is tokenizer_config.json
+ * text, whose add_bos_token/add_eos_token flags it honours.  `what` names the
+ * source in messages. */
+lr_tokenizer *lr_tokenizer_load(const char *json, size_t len, const char *config_json,
+                                size_t config_len, const char *what, lr_error *err);
+/* Load tokenizer.json at path (and tokenizer_config.json next to it when present). */
+lr_tokenizer *lr_tokenizer_load_file(const char *path, lr_error *err);
+/* From a checkpoint's passthrough files "tokenizer.json" / "tokenizer_config.json".
+ * Error when tokenizer.json is missing. */
+lr_tokenizer *lr_tokenizer_from_checkpoint(const lr_checkpoint *ck, lr_error *err);
+void lr_tokenizer_free(lr_tokenizer *t);
+/* Append the ids of text[0..len) to out (out->n is not reset: callers reset it).
+ * add_special: apply the post-processor (BOS/EOS template) as Hugging Face's
+ * add_special_tokens=True.  Safe to call concurrently from several threads
+ * on the same tokenizer.  Returns 0, or -1 with err set. */
+int lr_tokenize(const lr_tokenizer *t, const char *text, size_t len, bool add_special,
+                lr_ids *out, lr_error *err);
+/* Decode ids to a malloc'ed UTF-8 string (skip_special as Hugging Face's
+ * skip_special_tokens).  Unknown ids are skipped; byte sequences that do not
+ * form valid UTF-8 become U+FFFD. */
+char *lr_detokenize(const lr_tokenizer *t, const int32_t *ids, size_t n, bool skip_special);
+int lr_tokenizer_vocab_size(const lr_tokenizer *t);     /* incl. added tokens: max id + 1 */
+int lr_tokenizer_token_id(const lr_tokenizer *t, const char *token);  /* -1 if none */
+/* Token string of an id (vocabulary or added token), NULL if none. */
+const char *lr_tokenizer_token(const lr_tokenizer *t, int id);
+/* From the post-processor, tokenizer_config.json or added tokens; -1 if none. */
+int lr_tokenizer_eos_id(const lr_tokenizer *t);
+int lr_tokenizer_bos_id(const lr_tokenizer *t);
+
+/* Text inputs: BEIR corpus.jsonl (_id, title, text; "title text" when the
+ * title is non-empty), queries.jsonl (_id, text), or id<TAB>text lines;
+ * the format is chosen from the content (first non-blank byte '{' = JSON
+ * lines).  Errors name the file and line. */
+typedef struct lr_text { char *id; char *text; size_t len; } lr_text;
+typedef struct lr_text_reader lr_text_reader;
+lr_text_reader *lr_text_open(const char *path, lr_error *err);   /* "-" = stdin */
+/* 1 = a text in *out (valid until the next call), 0 = end, -1 = error. */
+int lr_text_next(lr_text_reader *r, lr_text *out, lr_error *err);
+int64_t lr_text_line(const lr_text_reader *r);   /* line number of the last text */
+void lr_text_close(lr_text_reader *r);
+/* ---- end text ---- */
+
+/* ===================================================================
+ * eval: qrels, runs, exact search, trec_eval measures, paired
+ * significance tests (lib/eval/)
  * =================================================================== */
 /* ---- eval module ---- */
 /* Qrels and runs: per-query lists of (docno, value), queries sorted by
@@ -517,13 +536,9 @@ typedef struct lr_eval_result {
 lr_eval_result *lr_evaluate(const lr_trec *qrels, const lr_trec *run, const lr_measure *ms,
                             int nm, bool complete, bool ignore_identical_ids, lr_error *err);
 void lr_eval_result_free(lr_eval_result *r);
-/* ---- end eval ---- */
 
-/* ===================================================================
- * stats: paired significance tests over per-query values
- * =================================================================== */
-/* ---- stats module ---- */
-/* Every test is two-sided and works on the paired differences
+/* --- paired significance tests over per-query values ---
+ * Every test is two-sided and works on the paired differences
  * d[i] = y[i] - x[i], i < n (x the baseline); n >= 2. */
 typedef enum lr_test { LR_TEST_T, LR_TEST_RANDOMIZATION, LR_TEST_WILCOXON } lr_test;
 typedef enum lr_correction {
@@ -568,10 +583,11 @@ void lr_p_adjust(const double *p, double *out, int n, lr_correction c);
  * of queries both evaluations have (0: disjoint). */
 int lr_eval_pair(const lr_trec *qrels, const lr_eval_result *a, const lr_eval_result *b, int m,
                  bool complete, double *x, double *y, int *common);
-/* ---- end stats ---- */
+/* ---- end eval ---- */
 
 /* ===================================================================
- * model: forward pass, pooling, text inputs for encoding
+ * model: the decoder's forward and backward passes, pooling, losses,
+ * reduced precision, retrieval settings (lib/model/)
  * =================================================================== */
 /* ---- model module ---- */
 /* Forward pass of a decoder checkpoint (llama, mistral, qwen2, qwen3) in
@@ -656,21 +672,92 @@ void lr_retrieval_free(lr_retrieval *r);   /* frees the strings, not r */
 int lr_encode_text(const lr_tokenizer *t, const lr_retrieval *r, bool is_query,
                    const char *text, size_t len, struct lr_ids *out, lr_error *err);
 
-/* Text inputs: BEIR corpus.jsonl (_id, title, text; "title text" when the
- * title is non-empty), queries.jsonl (_id, text), or id<TAB>text lines;
- * the format is chosen from the content (first non-blank byte '{' = JSON
- * lines).  Errors name the file and line. */
-typedef struct lr_text { char *id; char *text; size_t len; } lr_text;
-typedef struct lr_text_reader lr_text_reader;
-lr_text_reader *lr_text_open(const char *path, lr_error *err);   /* "-" = stdin */
-/* 1 = a text in *out (valid until the next call), 0 = end, -1 = error. */
-int lr_text_next(lr_text_reader *r, lr_text *out, lr_error *err);
-int64_t lr_text_line(const lr_text_reader *r);   /* line number of the last text */
-void lr_text_close(lr_text_reader *r);
+/* --- trainable model: float32 weights, forward with cache, backward ---
+ * Training keeps float32 master weights whatever the stored dtype (BF16
+ * and F16 checkpoints are converted on load and rounded back on save);
+ * gradients and AdamW moments are float32 too.  Honours the lr.json
+ * layout (dropped sublayers, narrowed MLPs). */
+typedef struct lr_tmodel lr_tmodel;
+/* One trainable tensor: weights, gradient accumulator, AdamW moments. */
+typedef struct lr_tparam {
+    char *name;            /* Hugging Face name, or "<name>.lora_A"/".lora_B" */
+    float *w, *g, *m, *v;  /* n floats each (m, v allocated on the first step) */
+    int64_t n;
+    int ndim;
+    int64_t shape[2];
+    bool decay;            /* weight decay applies (matrices, not norms or biases) */
+} lr_tparam;
+
+/* train_head: the (untied) lm_head is trainable; false for contrastive
+ * objectives, which never use it. */
+lr_tmodel *lr_tmodel_new(const lr_checkpoint *ck, bool train_head, lr_error *err);
+void lr_tmodel_free(lr_tmodel *m);
+const lr_config *lr_tmodel_config(const lr_tmodel *m);
+/* The projections a LoRA target list names ("q,k,v,o,gate,up,down", with
+ * or without "_proj", or "all"; NULL or "" = all), in that order. */
+int lr_lora_targets_parse(const char *targets, bool use[7], lr_error *err);
+/* LoRA on the named projections ("q,k,v,o,gate,up,down" or "all"): base
+ * weights frozen, A ~ Kaiming-uniform, B = 0, scale alpha / rank.  Call
+ * before training; only the adapters are trainable afterwards. */
+int lr_tmodel_lora(lr_tmodel *m, int rank, double alpha, const char *targets,
+                   uint64_t seed, lr_error *err);
+/* Trainable parameters (full fine-tuning: every tensor; LoRA: adapters). */
+lr_tparam *lr_tmodel_params(lr_tmodel *m, int *n);
+/* Write the weights (LoRA merged) into ck in each tensor's stored dtype. */
+int lr_tmodel_store(lr_tmodel *m, lr_checkpoint *ck, lr_error *err);
+/* Limit on packed tokens per forward with cache (gradient caching splits
+ * larger contrastive batches; default 4096). */
+void lr_tmodel_set_chunk(lr_tmodel *m, int max_tokens);
+
+/* Pooled embeddings [n_seq x hidden] without keeping activations. */
+int lr_tmodel_embed(lr_tmodel *m, const int32_t *ids, const int *lens, int n_seq,
+                    lr_pooling pooling, float *out, lr_error *err);
+/* Contrastive step: queries and passages (packed ids), query i's positive is
+ * passage pos[i]; InfoNCE with tau (or, when teacher is non-NULL, KL against
+ * the teacher's scores [nq x np] at temperature tau_teacher).  Gradients
+ * times `scale` are added to the parameters' g.  Returns the loss, or NaN
+ * with err set on bad input. */
+typedef struct lr_contrastive_batch {
+    const int32_t *q_ids; const int *q_lens; int nq;
+    const int32_t *p_ids; const int *p_lens; int np;
+    const int *pos;
+    const float *teacher;   /* nullable */
+} lr_contrastive_batch;
+double lr_tmodel_contrastive(lr_tmodel *m, const lr_contrastive_batch *b, double tau,
+                             double tau_teacher, lr_pooling pooling, bool normalize,
+                             double scale, float *scores, lr_error *err);
+/* Causal-LM cross-entropy (mean over predicted tokens, sequences of one
+ * token skipped); gradients times scale added.  Returns the loss. */
+double lr_tmodel_lm(lr_tmodel *m, const int32_t *ids, const int *lens, int n_seq,
+                    double scale, int64_t *n_predicted, lr_error *err);
+/* Multiply-adds x2 of forward + backward over the given lengths. */
+double lr_tmodel_flops(const lr_tmodel *m, const int *lens, int n_seq, bool lm);
+
+/* --- losses ---
+ * InfoNCE: every query is scored against every passage of the batch
+ * (positives, hard negatives and other queries' passages):
+ * s_ij = <q_i, p_j> / tau, loss = mean_i -log softmax_j(s_ij)[pos[i]].
+ * q [nq x dim], p [np x dim] are pooled embeddings; with normalize they are
+ * L2-normalised inside and dq, dp (nullable) receive the gradient with
+ * respect to the unnormalised inputs, times `scale`.  scores (nullable)
+ * receives s [nq x np]. Returns the loss. */
+double lr_infonce(const float *q, int nq, const float *p, int np, int dim, const int *pos,
+                  double tau, bool normalize, double scale, float *dq, float *dp, float *scores);
+/* KL distillation: KL(softmax(t_i / tau_t) || softmax(s_i)) averaged over
+ * queries, s as in lr_infonce and t [nq x np] the teacher's scores. */
+double lr_distill_kl(const float *q, int nq, const float *p, int np, int dim,
+                     const float *teacher, double tau, double tau_teacher, bool normalize,
+                     double scale, float *dq, float *dp);
+/* Cross-entropy of n rows of logits [n x vocab] against targets: returns the
+ * sum of -log p(target); dlogits (nullable, may alias logits) receives
+ * scale * (softmax - onehot). */
+double lr_xent(float *logits, int n, int vocab, const int32_t *targets, double scale,
+               float *dlogits);
 /* ---- end model ---- */
 
 /* ===================================================================
- * compress: importance scores, depth and width surgery
+ * compress: importance scores, the choice of what to cut, depth and
+ * width surgery (lib/compress/)
  * =================================================================== */
 /* ---- compress module ---- */
 /* Importance scores (lr-score), their stream, and the selection of what
@@ -781,26 +868,21 @@ void lr_width_plan_free(lr_width_plan *p);
  * the layout and lr.json's "kept_channels" (indices of the full-width
  * channels, composed over successive cuts), then validate. */
 int lr_cut_width(lr_checkpoint *ck, const lr_width_plan *p, lr_error *err);
+
+/* Depth surgery: drop layer i's attention sublayer when drop_attn[i]
+ * (input_layernorm, q/k/v/o and their biases and norms) and its MLP when
+ * drop_mlp[i] (post_attention_layernorm, gate/up/down); either array may
+ * be NULL.  Refuses, changing nothing, to drop a sublayer that is
+ * already dropped.  Updates ck->layers; the caller picks the sublayers
+ * (explicit lists, importance scores). */
+int lr_drop_sublayers(lr_checkpoint *ck, const bool *drop_attn, const bool *drop_mlp, lr_error *err);
 /* ---- end compress ---- */
 
 /* ===================================================================
- * train: backward, losses, optimiser, training data
+ * train: the training loop, AdamW, schedules, training data, teacher
+ * embeddings (lib/train/)
  * =================================================================== */
 /* ---- train module ---- */
-/* Training keeps float32 master weights whatever the stored dtype (BF16
- * and F16 checkpoints are converted on load and rounded back on save);
- * gradients and AdamW moments are float32 too. */
-
-/* One trainable tensor: weights, gradient accumulator, AdamW moments. */
-typedef struct lr_tparam {
-    char *name;            /* Hugging Face name, or "<name>.lora_A"/".lora_B" */
-    float *w, *g, *m, *v;  /* n floats each (m, v allocated on the first step) */
-    int64_t n;
-    int ndim;
-    int64_t shape[2];
-    bool decay;            /* weight decay applies (matrices, not norms or biases) */
-} lr_tparam;
-
 /* AdamW (Loshchilov & Hutter): decoupled weight decay, bias-corrected moments. */
 typedef struct lr_adamw {
     double beta1, beta2, eps, weight_decay;
@@ -828,27 +910,6 @@ const char *lr_schedule_name(lr_schedule s);
  * or base (1 + cos(pi t)) / 2; base when only one update follows the
  * warm-up). */
 double lr_schedule_lr(lr_schedule s, double base, int64_t step, int64_t warmup, int64_t total);
-
-/* --- losses ---
- * InfoNCE: every query is scored against every passage of the batch
- * (positives, hard negatives and other queries' passages):
- * s_ij = <q_i, p_j> / tau, loss = mean_i -log softmax_j(s_ij)[pos[i]].
- * q [nq x dim], p [np x dim] are pooled embeddings; with normalize they are
- * L2-normalised inside and dq, dp (nullable) receive the gradient with
- * respect to the unnormalised inputs, times `scale`.  scores (nullable)
- * receives s [nq x np]. Returns the loss. */
-double lr_infonce(const float *q, int nq, const float *p, int np, int dim, const int *pos,
-                  double tau, bool normalize, double scale, float *dq, float *dp, float *scores);
-/* KL distillation: KL(softmax(t_i / tau_t) || softmax(s_i)) averaged over
- * queries, s as in lr_infonce and t [nq x np] the teacher's scores. */
-double lr_distill_kl(const float *q, int nq, const float *p, int np, int dim,
-                     const float *teacher, double tau, double tau_teacher, bool normalize,
-                     double scale, float *dq, float *dp);
-/* Cross-entropy of n rows of logits [n x vocab] against targets: returns the
- * sum of -log p(target); dlogits (nullable, may alias logits) receives
- * scale * (softmax - onehot). */
-double lr_xent(float *logits, int n, int vocab, const int32_t *targets, double scale,
-               float *dlogits);
 
 /* --- training data ---
  * Passages are kept once in a table; examples refer to them by index. */
@@ -892,67 +953,12 @@ lr_lm_data *lr_lm_data_load(const char *path, const lr_tokenizer *tok, int max_l
                             lr_error *err);
 void lr_lm_data_free(lr_lm_data *d);
 
-/* --- trainable model: float32 weights, forward with cache, backward ---
- * Honours the lr.json layout (dropped sublayers, narrowed MLPs). */
-typedef struct lr_tmodel lr_tmodel;
-/* train_head: the (untied) lm_head is trainable; false for contrastive
- * objectives, which never use it. */
-lr_tmodel *lr_tmodel_new(const lr_checkpoint *ck, bool train_head, lr_error *err);
-void lr_tmodel_free(lr_tmodel *m);
-const lr_config *lr_tmodel_config(const lr_tmodel *m);
-/* The projections a LoRA target list names ("q,k,v,o,gate,up,down", with
- * or without "_proj", or "all"; NULL or "" = all), in that order. */
-int lr_lora_targets_parse(const char *targets, bool use[7], lr_error *err);
-/* LoRA on the named projections ("q,k,v,o,gate,up,down" or "all"): base
- * weights frozen, A ~ Kaiming-uniform, B = 0, scale alpha / rank.  Call
- * before training; only the adapters are trainable afterwards. */
-int lr_tmodel_lora(lr_tmodel *m, int rank, double alpha, const char *targets,
-                   uint64_t seed, lr_error *err);
-/* Trainable parameters (full fine-tuning: every tensor; LoRA: adapters). */
-lr_tparam *lr_tmodel_params(lr_tmodel *m, int *n);
-/* Write the weights (LoRA merged) into ck in each tensor's stored dtype. */
-int lr_tmodel_store(lr_tmodel *m, lr_checkpoint *ck, lr_error *err);
-/* Limit on packed tokens per forward with cache (gradient caching splits
- * larger contrastive batches; default 4096). */
-void lr_tmodel_set_chunk(lr_tmodel *m, int max_tokens);
-
-/* Pooled embeddings [n_seq x hidden] without keeping activations. */
-int lr_tmodel_embed(lr_tmodel *m, const int32_t *ids, const int *lens, int n_seq,
-                    lr_pooling pooling, float *out, lr_error *err);
-/* Contrastive step: queries and passages (packed ids), query i's positive is
- * passage pos[i]; InfoNCE with tau (or, when teacher is non-NULL, KL against
- * the teacher's scores [nq x np] at temperature tau_teacher).  Gradients
- * times `scale` are added to the parameters' g.  Returns the loss, or NaN
- * with err set on bad input. */
-typedef struct lr_contrastive_batch {
-    const int32_t *q_ids; const int *q_lens; int nq;
-    const int32_t *p_ids; const int *p_lens; int np;
-    const int *pos;
-    const float *teacher;   /* nullable */
-} lr_contrastive_batch;
-double lr_tmodel_contrastive(lr_tmodel *m, const lr_contrastive_batch *b, double tau,
-                             double tau_teacher, lr_pooling pooling, bool normalize,
-                             double scale, float *scores, lr_error *err);
-/* Causal-LM cross-entropy (mean over predicted tokens, sequences of one
- * token skipped); gradients times scale added.  Returns the loss. */
-double lr_tmodel_lm(lr_tmodel *m, const int32_t *ids, const int *lens, int n_seq,
-                    double scale, int64_t *n_predicted, lr_error *err);
-/* Multiply-adds x2 of forward + backward over the given lengths. */
-double lr_tmodel_flops(const lr_tmodel *m, const int *lens, int n_seq, bool lm);
-
 /* Random initialisation, Hugging Face style: every tensor of config_json's
  * model in float32, weights normal(0, 0.02), norms 1, biases 0; the
  * tokenizer file is carried along.  Returns a checkpoint in memory. */
 lr_checkpoint *lr_train_init_random(const char *config_path, const char *tokenizer_path,
                                     uint64_t seed, lr_error *err);
 
-/* Deterministic random numbers (splitmix64 / xoshiro256**). */
-typedef struct lr_rng { uint64_t s[4]; } lr_rng;
-void lr_rng_seed(lr_rng *r, uint64_t seed);
-uint64_t lr_rng_next(lr_rng *r);
-double lr_rng_uniform(lr_rng *r);          /* [0, 1) */
-double lr_rng_normal(lr_rng *r);
-void lr_rng_shuffle(lr_rng *r, int *a, size_t n);
 /* --- teacher embeddings for distillation: lr.embeddings streams of the
  * queries (ids = query ids) and of the passages (ids = corpus ids) --- */
 typedef struct lr_teacher lr_teacher;
@@ -1011,7 +1017,9 @@ int lr_train(lr_checkpoint *ck, const lr_tokenizer *tok, const lr_retrieval *r,
 
 /* ===================================================================
  * dist: data parallelism over MPI ranks (the one module that uses MPI)
+ * (lib/dist/)
  * =================================================================== */
+/* ---- dist module ---- */
 /* Call first in main.  Started by an MPI launcher (mpirun, srun) in a
  * build with MPI, the process becomes rank r of n; otherwise rank 0 of 1,
  * and every call below is the identity.  Returns n. */

@@ -7,7 +7,7 @@
  * Usage: bench-gemm [THREADS [REPS [all]]] */
 #include "config.h"
 #include "lr.h"
-#include "model-internal.h"
+#include "model/model-internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* test-cli.c - foundation: errors, lists, atomic output, GEMM. */
+/* test-cli.c - util and kernels: errors, lists, atomic output, GEMM. */
 #include "config.h"
 #include "check-util.h"
 #include "internal.h"

@@ -4,7 +4,7 @@
 #include "config.h"
 #include "check-util.h"
 #include "lr.h"
-#include "model-internal.h"
+#include "model/model-internal.h"
 
 #include <jansson.h>
 #include <math.h>

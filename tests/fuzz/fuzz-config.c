@@ -1,7 +1,7 @@
 /* fuzz-config.c - config.json, then lr.json's layout against it.
  * Input: config.json [%% lr.json]. */
 #include "fuzz.h"
-#include "checkpoint-int.h"
+#include "io/checkpoint-int.h"
 
 #include <jansson.h>
 

@@ -1,6 +1,6 @@
 /* fuzz-safetensors.c - the safetensors header parser and dtype conversion. */
 #include "fuzz.h"
-#include "checkpoint-int.h"
+#include "io/checkpoint-int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {

@@ -3,7 +3,7 @@
  * sequences), OpenMP for the fused elementwise work.  lr_sgemm is never
  * called from inside an OpenMP parallel region: it runs its own threads. */
 #include "config.h"
-#include "model-internal.h"
+#include "model/model-internal.h"
 
 #include <math.h>
 #ifdef _OPENMP

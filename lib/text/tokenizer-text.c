@@ -3,7 +3,7 @@
  * `tokenizers` crate (SplitDelimiterBehavior, Metaspace prepend schemes). */
 #define _GNU_SOURCE 1 /* memmem */
 #include "config.h"
-#include "tokenizer-internal.h"
+#include "text/tokenizer-internal.h"
 
 #include <jansson.h>
 #include <utf8proc.h>

@@ -8,7 +8,7 @@
  * surprise (unusual layout, a syntax error) makes the caller fall back to
  * jansson for the whole document, which then reports errors precisely. */
 #include "config.h"
-#include "tokenizer-internal.h"
+#include "text/tokenizer-internal.h"
 
 typedef struct cur {
     const char *p, *end;

@@ -1,6 +1,6 @@
 /* surgery.c - depth surgery: drop whole attention or MLP sublayers. */
 #include "config.h"
-#include "checkpoint-int.h"
+#include "io/checkpoint-int.h"
 
 int lr_drop_sublayers(lr_checkpoint *ck, const bool *drop_attn, const bool *drop_mlp, lr_error *err)
 {

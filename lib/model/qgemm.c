@@ -17,7 +17,7 @@
  * worker pool; within a block the k dimension is cut so that one weight
  * micro-panel (32 channels x KSTEPS words) stays in L1. */
 #include "config.h"
-#include "model-internal.h"
+#include "model/model-internal.h"
 
 #include <math.h>
 #include <stdint.h>

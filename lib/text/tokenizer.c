@@ -12,7 +12,7 @@
  * replaced by U+FFFD first, as Hugging Face's lossy decoding of bytes does.
  * All state touched by lr_tokenize is per call, so it is thread-safe. */
 #include "config.h"
-#include "tokenizer-internal.h"
+#include "text/tokenizer-internal.h"
 
 #include <jansson.h>
 

@@ -1,7 +1,7 @@
 /* checkpoint.c - load (directory, tar, stdin), look up, change, validate,
  * digest and write checkpoints. */
 #include "config.h"
-#include "checkpoint-int.h"
+#include "io/checkpoint-int.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -1,6 +1,6 @@
 /* safetensors.c - dtypes, strict safetensors header parsing and writing. */
 #include "config.h"
-#include "checkpoint-int.h"
+#include "io/checkpoint-int.h"
 
 #include <cpuid.h>
 #include <immintrin.h>

@@ -4,7 +4,7 @@
  * result is their concatenation. */
 #define _GNU_SOURCE 1 /* memmem */
 #include "config.h"
-#include "tokenizer-internal.h"
+#include "text/tokenizer-internal.h"
 
 #include <jansson.h>
 

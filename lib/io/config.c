@@ -1,6 +1,6 @@
 /* config.c - config.json (llama, mistral, qwen2, qwen3) and the lr.json layout. */
 #include "config.h"
-#include "checkpoint-int.h"
+#include "io/checkpoint-int.h"
 
 #include <jansson.h>
 #include <math.h>

@@ -2,7 +2,7 @@
  * gradient.  The batch-level losses are small (queries x passages), so
  * they are computed in double. */
 #include "config.h"
-#include "model-internal.h"   /* lr_expf */
+#include "model/model-internal.h"   /* lr_expf */
 
 #include <math.h>
 

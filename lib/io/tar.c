@@ -5,7 +5,7 @@
  * the size their own header declares, and every other file up to a fixed
  * limit (lr-formats(5), CHECKPOINTS). */
 #include "config.h"
-#include "checkpoint-int.h"
+#include "io/checkpoint-int.h"
 
 #include <archive.h>
 #include <archive_entry.h>

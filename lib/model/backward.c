@@ -7,7 +7,7 @@
  * each forward, the dense gradient of W is computed as for full
  * fine-tuning and projected onto A and B. */
 #include "config.h"
-#include "model-internal.h"
+#include "model/model-internal.h"
 
 #include <math.h>
 #ifdef _OPENMP
@@ -598,7 +598,7 @@ static int chunk_backward(lr_tmodel *tm, const int32_t *ids, const int *lens, in
     return 0;
 }
 
-/* Under data parallelism (lib/dist.c) each rank embeds and backpropagates
+/* Under data parallelism (lib/dist/dist.c) each rank embeds and backpropagates
  * its share of the batch's queries and of its passages; the embeddings
  * are gathered so that every rank computes the loss over the whole batch
  * (every passage a negative for every other query) and the same

@@ -1,7 +1,7 @@
 /* model.c - the decoder's weights view: layout, dtype conversion, RoPE
  * tables, trainable copies. */
 #include "config.h"
-#include "model-internal.h"
+#include "model/model-internal.h"
 
 #include <math.h>
 #ifdef _OPENMP

@@ -2,7 +2,7 @@
  * merge loop with the tie-breaking of the Rust `tokenizers` crate
  * (lowest rank first, then leftmost). */
 #include "config.h"
-#include "tokenizer-internal.h"
+#include "text/tokenizer-internal.h"
 
 /* GPT-2 bytes_to_unicode(): printable bytes map to themselves, the others
  * to U+0100 onwards. */
