@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(void)
 {
@@ -31,7 +32,9 @@ static void usage(void)
            "  -Q, --qrels FILE          judgements, TREC (qid iter docno rel) or BEIR\n"
            "                            (query-id corpus-id score, header line) layout\n"
            "  -r, --run FILE            evaluate this TREC run (qid Q0 docno rank score tag);\n"
-           "                            may repeat: the first is the baseline of a comparison\n"
+           "                            may repeat: the first is the baseline of a comparison;\n"
+           "                            FILE,FILE... are runs of one system (seeds, draws),\n"
+           "                            compared by their per-query mean\n"
            "      --queries FILE        query embeddings stream (lr.embeddings)\n"
            "      --docs FILE           document embeddings stream; read block by block\n"
            "  -k, --top N               documents retrieved per query (default 1000)\n"
@@ -474,6 +477,44 @@ static cmp_row *compare(const options *o, const lr_trec *qrels, lr_eval_result *
     return row;
 }
 
+/* A compared system: one run file, or FILE,FILE... (its runs for several
+ * seeds or draws, averaged per query).  A name that is an existing file
+ * is that file, commas and all. */
+static lr_eval_result *evaluate_system(const options *o, const lr_trec *qrels, const char *spec)
+{
+    lr_error err = {{0}};
+    char *list = strdup(spec);
+    if (!list) lr_die("out of memory");
+    int n = 1;
+    if (access(spec, F_OK) != 0)
+        for (char *c = list; *c; c++)
+            if (*c == ',') n++;
+    lr_eval_result **rs = calloc(n, sizeof *rs);
+    if (!rs) lr_die("out of memory");
+    char *file = list;
+    for (int i = 0; i < n; i++) {
+        char *next = n > 1 ? strchr(file, ',') : NULL;
+        if (next) *next = 0;
+        if (!*file) lr_usage_error("--run %s: an empty file name in the list", spec);
+        lr_trec *run = lr_run_load(file, &err);
+        if (!run) lr_die("%s", err.msg);
+        rs[i] = lr_evaluate(qrels, run, o->ms, o->nm, o->complete, o->ignore_ids, &err);
+        if (!rs[i]) lr_die("%s", err.msg);
+        lr_trec_free(run);
+        if (next) file = next + 1;
+    }
+    lr_eval_result *r = rs[0];
+    if (n > 1) {
+        r = lr_eval_mean(qrels, rs, n, o->complete, &err);
+        if (!r) lr_die("--run %s: %s", spec, err.msg);
+        if (r->nq == 0) lr_die("--run %s: no judged query is in every run of the list", spec);
+        for (int i = 0; i < n; i++) lr_eval_result_free(rs[i]);
+    }
+    free(rs);
+    free(list);
+    return r;
+}
+
 static const char *test_title(lr_test t)
 {
     return t == LR_TEST_T ? "paired t test"
@@ -721,19 +762,17 @@ int main(int argc, char **argv)
         const char **names = calloc(nr, sizeof *names);
         if (!rs || !names) lr_die("out of memory");
         for (int k = 0; k < nr; k++) {
-            lr_trec *run;
             if (k < o.nruns) {
-                run = lr_run_load(o.runs[k], &err);
-                if (!run) lr_die("%s", err.msg);
+                rs[k] = evaluate_system(&o, qrels, o.runs[k]);
                 names[k] = o.runs[k];
             } else {
-                run = dense_search(&o);
+                lr_trec *run = dense_search(&o);
                 names[k] = o.docs;
                 if (o.write_run) write_run(&o, run);
+                rs[k] = lr_evaluate(qrels, run, o.ms, o.nm, o.complete, o.ignore_ids, &err);
+                if (!rs[k]) lr_die("%s", err.msg);
+                lr_trec_free(run);
             }
-            rs[k] = lr_evaluate(qrels, run, o.ms, o.nm, o.complete, o.ignore_ids, &err);
-            if (!rs[k]) lr_die("%s", err.msg);
-            lr_trec_free(run);
         }
         int nrows;
         cmp_row *rows = compare(&o, qrels, rs, names, nr, &nrows);
@@ -773,6 +812,9 @@ int main(int argc, char **argv)
         runname = o.n_merge == 1 ? o.merge[0] : "merged runs";
         if (o.write_run) write_run(&o, run);
     } else {
+        if (strchr(o.runs[0], ',') && access(o.runs[0], F_OK) != 0)
+            lr_usage_error("--run %s: runs of one system are compared with a baseline "
+                           "(--run BASELINE --run A,B,...)", o.runs[0]);
         run = lr_run_load(o.runs[0], &err);
         if (!run) lr_die("%s", err.msg);
         runname = o.runs[0];

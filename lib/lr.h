@@ -583,6 +583,13 @@ void lr_p_adjust(const double *p, double *out, int n, lr_correction c);
  * of queries both evaluations have (0: disjoint). */
 int lr_eval_pair(const lr_trec *qrels, const lr_eval_result *a, const lr_eval_result *b, int m,
                  bool complete, double *x, double *y, int *common);
+/* One system from n evaluations of its runs (training seeds, random
+ * draws) against the same qrels and measures: each query's value is the
+ * mean of the runs' values, over the queries every run has, or with
+ * complete over every query any run has (a run lacking one scores 0 there,
+ * and the means divide by the qrels' queries).  NULL on error. */
+lr_eval_result *lr_eval_mean(const lr_trec *qrels, lr_eval_result *const *rs, int n,
+                             bool complete, lr_error *err);
 /* ---- end eval ---- */
 
 /* ===================================================================

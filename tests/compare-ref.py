@@ -40,6 +40,16 @@ def close(a, b, tol=1e-6):
 
 
 def load_run(path):
+    """One run's lr-eval -q JSON, or A+B+...: the runs of one system,
+    averaged per query over the queries every run has."""
+    if "+" in path:
+        runs = [load_run(p) for p in path.split("+")]
+        qids = set.intersection(*(set(r["per_query"]) for r in runs))
+        pq = {q: {m: sum(r["per_query"][q][m] for r in runs) / len(runs)
+                  for m in runs[0]["per_query"][q]} for q in qids}
+        measures = next(iter(pq.values())).keys()
+        return {"per_query": pq, "queries": len(pq),
+                "all": {m: sum(v[m] for v in pq.values()) / len(pq) for m in measures}}
     with open(path) as f:
         return json.load(f)
 

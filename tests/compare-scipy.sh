@@ -118,6 +118,43 @@ ref "t test with -c over every qrels query" rows t holm 1 "$Q" tc.tsv a.json b-p
 lr-eval -Q "$Q" -r a.trec -r b-part.trec $M --test t -f tsv >tp.tsv || fail "t test, partial run"
 ref "t test over the queries both runs have" rows t holm 0 "$Q" tp.tsv a.json b-part.json
 
+# runs of one system (seeds, draws) given as A,B,...: compared by their
+# per-query mean, over the queries every run of the list has
+lr-eval -Q "$Q" -r a.trec -r b.trec,c.trec -r c.trec,b-part.trec $M --test t -f tsv >sys.tsv ||
+    fail "lr-eval --run B,C"
+ref "t test of systems of several runs (per-query means)" rows t holm 0 "$Q" sys.tsv \
+    a.json b.json+c.json c.json+b-part.json
+lr-eval -Q "$Q" -r a.trec,b-part.trec -r b.trec,c.trec $M --test t -c -f tsv >sysc.tsv ||
+    fail "lr-eval -c --run A,B"
+$PY - sysc.tsv a.json b-part.json b.json c.json "$Q" <<'PYEOF' >ref.log 2>&1 && pass "-c with systems: missing queries score 0 in each run" || fail "-c with systems: $(tail -2 ref.log)"
+import json, sys
+import numpy as np
+from scipy import stats
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])][1:]
+a, bp, b, c = (json.load(open(f))["per_query"] for f in sys.argv[2:6])
+qids = sorted({l.split()[0] for l in open(sys.argv[6]) if l.strip()})
+v = lambda r, q, m: r[q][m] if q in r else 0.0
+for row in rows:
+    if row[4] == "-":
+        continue
+    m = row[1]
+    x = np.array([(v(a, q, m) + v(bp, q, m)) / 2 for q in qids])
+    y = np.array([(v(b, q, m) + v(c, q, m)) / 2 for q in qids])
+    assert int(row[2]) == len(qids), row
+    assert abs(float(row[4]) - (y - x).mean()) < 1e-6, row
+    p = stats.ttest_rel(y, x).pvalue
+    assert abs(float(row[5]) - p) <= 1e-6 * max(p, 1e-12) + 1e-12, (row, p)
+PYEOF
+expect_usage "a list of runs needs a baseline" 'compared with a baseline' lr-eval -Q "$Q" -r a.trec,b.trec -m map
+expect_usage "an empty name in a list of runs" 'empty file name' \
+    lr-eval -Q "$Q" -r a.trec -r b.trec,,c.trec -m map --test t
+expect_error "a missing run in a list" 'nothere.trec' - -- \
+    lr-eval -Q "$Q" -r a.trec -r b.trec,nothere.trec -m map --test t
+cp b.trec 'b,c.trec'
+if lr-eval -Q "$Q" -r a.trec -r 'b,c.trec' -m map --test t -f tsv >comma.tsv && [ "$(wc -l <comma.tsv)" -eq 3 ]; then
+    pass "a run file whose name has a comma is that file"
+else fail "a run file whose name has a comma"; fi
+
 # the bootstrap interval of the delta
 lr-eval -Q "$Q" -r a.trec -r c.trec $M --test t --ci -f tsv >ci.tsv || fail "--ci"
 ref "--ci against the normal-theory interval" ci ci.tsv a.json c.json

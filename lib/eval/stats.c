@@ -268,3 +268,59 @@ int lr_eval_pair(const lr_trec *qrels, const lr_eval_result *a, const lr_eval_re
     if (common) *common = both;
     return n;
 }
+
+lr_eval_result *lr_eval_mean(const lr_trec *qrels, lr_eval_result *const *rs, int n,
+                             bool complete, lr_error *err)
+{
+    if (n < 1) {
+        lr_errorf(err, "no run to average");
+        return NULL;
+    }
+    int nm = rs[0]->nm;
+    for (int k = 1; k < n; k++)
+        if (rs[k]->nm != nm) {
+            lr_errorf(err, "runs of one system evaluated on different measures");
+            return NULL;
+        }
+    lr_eval_result *r = calloc(1, sizeof *r);
+    if (!r) goto oom;
+    r->nm = nm;
+    r->measures = malloc((size_t)nm * sizeof *r->measures);
+    r->mean = calloc((size_t)nm, sizeof *r->mean);
+    /* candidate queries: the first run's (all runs must have them), or with
+     * complete the qrels' (a query no run has is left out, as one run's
+     * evaluation leaves it out) */
+    int cand = complete ? qrels->n : rs[0]->nq;
+    r->qids = calloc((size_t)cand + 1, sizeof *r->qids);
+    r->values = calloc(((size_t)cand + 1) * nm, sizeof *r->values);
+    if (!r->measures || !r->mean || !r->qids || !r->values) goto oom;
+    memcpy(r->measures, rs[0]->measures, (size_t)nm * sizeof *r->measures);
+    for (int i = 0; i < cand; i++) {
+        const char *qid = complete ? qrels->topics[i].qid : rs[0]->qids[i];
+        double *v = &r->values[(size_t)r->nq * nm];
+        int present = 0;
+        for (int k = 0; k < n; k++) {
+            int j = find_qid(rs[k], qid);
+            if (j < 0) continue;
+            present++;
+            for (int m = 0; m < nm; m++) v[m] += rs[k]->values[(size_t)j * nm + m];
+        }
+        if (complete ? present == 0 : present < n) {
+            for (int m = 0; m < nm; m++) v[m] = 0;
+            continue;
+        }
+        if (!(r->qids[r->nq] = strdup(qid))) goto oom;
+        for (int m = 0; m < nm; m++) {
+            v[m] /= n;
+            r->mean[m] += v[m];
+        }
+        r->nq++;
+    }
+    r->n_avg = complete ? qrels->n : r->nq;
+    for (int m = 0; m < nm; m++) r->mean[m] = r->n_avg ? r->mean[m] / r->n_avg : 0;
+    return r;
+oom:
+    lr_eval_result_free(r);
+    lr_errorf(err, "out of memory");
+    return NULL;
+}
