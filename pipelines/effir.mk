@@ -1,42 +1,85 @@
-# effir.mk - the EffiR protocol on a retriever: importance profile, MLP
-# sublayers dropped for a sweep of k, MLP channels pruned for a sweep of
-# keep ratios, recovery fine-tuning, evaluation on SciFact test and,
-# zero-shot, on Cranfield, CISI and MED.  Baselines in the same sweep:
-# attention sublayers dropped instead, whole layers, random MLP choice,
-# and every compressed model also without recovery.
+# effir.mk - the EffiR protocol on a retriever, with the controls that let
+# its finding come out either way: importance profile (calibrated on
+# training text), MLP sublayers dropped for a sweep of k, MLP channels
+# pruned for a sweep of keep ratios, recovery fine-tuning with several
+# seeds, evaluation on SciFact test and, zero-shot, on the other
+# collections.  Baselines in the same sweep: attention sublayers dropped
+# instead (also in numbers that remove as many parameters as k MLPs),
+# whole layers, random MLP choices (several draws per k), the full model
+# given the same recovery (heal-full), and every compressed model also
+# without recovery.  Optionally, where the importance choice ranks among
+# other k-subsets of sublayers (SUBSET_KS).
 #
 #   make -f pipelines/effir.mk -j2 MODEL=backbone/retriever.tar SHARED=../shared OUT=effir
 #
-# DATA holds one BEIR directory per collection; CALIB is the calibration
-# text and TRAIN the lr-train data options of the recovery, TAU its
-# temperature (keep the one the retriever was trained with).
-# Results: $(OUT)/results.tsv (one line per model and collection) and
-# $(OUT)/*.png (gnuplot; PLOT names the collection plotted, default the
-# first).  MODEL must be a tar.  Targets are independent files, so -j is safe.
+# Models (each a tar under $(OUT)/models/, named as in every result file):
+#   full            the input model
+#   mlpK, attnK     the K least important MLP / attention sublayers dropped
+#                   (K from MLP_DROPS, ATTN_DROPS)
+#   layerK          the K layers whose two importances sum lowest (LAYER_DROPS)
+#   randK-dD        K MLP sublayers drawn at random, draw D (RAND_DROPS, DRAWS)
+#   widthWxR        WIDTH_DROP MLPs dropped, re-scored, a fraction R of the
+#                   remaining MLP channels kept (KEEPS)
+#   heal-M-sS       model M (from HEAL) after recovery with seed S (SEEDS):
+#                   retrieval fine-tuning on TRAIN at the retriever's TAU
 #
-# Per query: every evaluation keeps its run, the top RUN_DEPTH documents
-# per query (enough for nDCG@10 and Recall@100, whose values do not change),
-# in $(OUT)/runs/MODEL.COLLECTION.trec, and its per-query values
-# (lr-eval -q: measure, query, value) in $(OUT)/perquery/MODEL.COLLECTION.tsv.
-# $(OUT)/significance.tsv (also `make -f pipelines/effir.mk significance`)
-# compares each model with its control on every collection, by lr-eval over
-# those runs (a run that is missing is made again by its evaluation):
-#   model  collection  measure  mean  delta  p  p_holm
-# The control of a model without recovery and of heal-full is full; the
-# control of heal-X is heal-full, the full model given the same recovery.
-# The control's row has - for delta, p and p_holm; heal-full's row is its
-# comparison with full.  p: SIG_TEST (lr-eval --test: randomization, t or
-# wilcoxon) on the queries of the collection; p_holm: Holm's correction
-# over the comparisons that share a collection and a control (every model
-# of the group times both measures).
+# DATA holds one BEIR directory per collection; CALIB is the calibration
+# text (default: the Climate-FEVER training pairs, text no evaluation
+# uses) and TRAIN the lr-train data options of the recovery.  MODEL must be
+# a tar.  Targets are independent files, so -j is safe, and an interrupted
+# sweep resumes where it stopped when make is run again.
+#
+# Results, in $(OUT):
+#   results.tsv     model  collection  params  ndcg_cut_10  recall_100
+#                   encode_tokens_per_s (one row per model and collection)
+#   runs/M.C.trec   the top RUN_DEPTH documents per query (enough for
+#                   nDCG@10 and Recall@100, whose values do not change)
+#   perquery/M.C.tsv  per-query values (lr-eval -q: measure, query, value)
+#   significance.tsv  model  control  collection  measure  mean  delta  p
+#                   p_holm: every model against its control on every
+#                   collection by lr-eval (SIG_TEST, SIG_TRIALS); a model of
+#                   several runs (the seeds of heal-M, the draws of randK) is
+#                   compared by its per-query mean over them (lr-eval
+#                   --run A,B,...), named without -sS / -dD.  The control's
+#                   own rows have control "-" and "-" for delta, p, p_holm.
+#                   Comparisons, each its own Holm group (both measures, every
+#                   model of the group):
+#                     full      against mlpK attnK layerK randK widthWxR heal-full
+#                     heal-full against every other heal-M
+#                     attnA against mlpM, for each pair A:M of PAIRS (attention
+#                               sublayers against MLPs removing as many
+#                               parameters), and heal-attnA against heal-mlpM
+#                               when both are recovered
+#                     randK     against mlpK: the importance choice against
+#                               chance, for K in both RAND_DROPS and MLP_DROPS
+#   subsets.tsv     kind  k  layers  chosen  ndcg_cut_10  recall_100: for each
+#                   K of SUBSET_KS, k-subsets of MLP and of attention
+#                   sublayers dropped without recovery and evaluated on
+#                   SUBSET_COLLECTION: all of them when there are at most
+#                   SUBSET_ALL, else SUBSET_SAMPLES drawn at random; chosen
+#                   is 1 for the importance choice (always included)
+#   importance.txt, *.png   the profile and the plots (gnuplot; PLOT names
+#                   the collection plotted, default the first)
+#   bm25.tsv        BM25's nDCG@10 and Recall@100 where DATA/runs has its run
+#   README.md       the reading, written by effir-report.py from the files
+#                   above and sweep.txt (the sweep's settings) and, when
+#                   present, commands.sh (the commands that ran the sweep);
+#                   `make README` remakes it alone
 SHARED ?= ../shared
 MODEL ?= backbone/retriever.tar
 OUT ?= effir
 THREADS ?= 1
 DROPS ?= 1 2 3 4
+MLP_DROPS ?= $(DROPS)
+ATTN_DROPS ?= $(DROPS)
+LAYER_DROPS ?= $(DROPS)
+RAND_DROPS ?= $(DROPS)
+DRAWS ?= 1 2 3 4 5
 KEEPS ?= 0.75 0.5 0.25
 WIDTH_DROP ?= 2
-COLLECTIONS ?= scifact cranfield cisi med
+SEEDS ?= 1 2 3
+PAIRS ?=
+COLLECTIONS ?= scifact cranfield cisi med adi
 PLOT ?= $(firstword $(COLLECTIONS))
 CALIB_TOKENS ?= 65536
 MAXTOK ?= 256
@@ -47,18 +90,29 @@ SEED ?= 7
 RUN_DEPTH ?= 100
 SIG_TEST ?= randomization
 SIG_TRIALS ?= 10000
+SUBSET_KS ?=
+SUBSET_ALL ?= 64
+SUBSET_SAMPLES ?= 30
+SUBSET_COLLECTION ?= $(firstword $(COLLECTIONS))
 DATA ?= $(SHARED)/datasets
-CALIB ?= $(DATA)/scifact/corpus.jsonl
+CALIB ?= $(DATA)/train/climate_fever_claim_evidence.jsonl
 TRAIN ?= --train $(DATA)/train/scifact_train_bm25negs.jsonl --corpus $(DATA)/scifact/corpus.jsonl --negatives 3
+HERE := $(dir $(lastword $(MAKEFILE_LIST)))
 T = --threads $(THREADS)
 .SECONDEXPANSION:
 
-VARIANTS = full $(foreach k,$(DROPS),mlp$(k) attn$(k) layer$(k) rand$(k)) \
+VARIANTS = full $(foreach k,$(MLP_DROPS),mlp$(k)) $(foreach k,$(ATTN_DROPS),attn$(k)) \
+	$(foreach k,$(LAYER_DROPS),layer$(k)) $(foreach k,$(RAND_DROPS),$(foreach d,$(DRAWS),rand$(k)-d$(d))) \
 	$(foreach r,$(KEEPS),width$(WIDTH_DROP)x$(r))
-MODELS = full heal-full $(foreach v,$(filter-out full,$(VARIANTS)),$(v) heal-$(v))
+HEAL ?= $(filter-out rand%,$(VARIANTS))
+MODELS = $(VARIANTS) $(foreach m,$(HEAL),$(foreach s,$(SEEDS),heal-$(m)-s$(s)))
 ROWS = $(foreach m,$(MODELS),$(foreach c,$(COLLECTIONS),$(OUT)/eval/$(m).$(c).tsv))
+# heal-M-sS: the model M, the seed S
+unseed = $(patsubst %-s$(lastword $(subst -s, ,$(1))),%,$(1))
+seed_of = $(lastword $(subst -s, ,$(1)))
 
-all: $(OUT)/results.tsv $(OUT)/significance.tsv $(OUT)/quality-params.png $(OUT)/quality-speed.png $(OUT)/importance.png
+all: $(OUT)/results.tsv $(OUT)/significance.tsv $(OUT)/quality-params.png $(OUT)/quality-speed.png \
+	$(OUT)/importance.png $(if $(SUBSET_KS),$(OUT)/subsets.tsv) $(OUT)/README.md
 
 # ---- importance profile ----
 $(OUT)/scores.mp:
@@ -83,11 +137,12 @@ $(OUT)/models/layer%.tar: $(OUT)/importance.txt
 	l=$$(awk '$$1 ~ /^[0-9]+$$/ && $$2 != "-" && $$4 != "-" { print $$2 + $$4, $$1 }' $< | sort -g | head -n $* | \
 	     awk '{ printf "%s%s", s, $$2; s = "," }'); \
 	lr-cut-depth -m $(MODEL) --mlp-layers $$l --attn-layers $$l -o $@
-# random MLP sublayers (fixed seed per k)
+# random MLP sublayers: draw D of K, seeded by SEED, K and D
 $(OUT)/models/rand%.tar: $(OUT)/importance.txt
 	@mkdir -p $(OUT)/models
-	l=$$(awk -v seed=$(SEED)$* '$$1 ~ /^[0-9]+$$/ { print $$1 }' $< | \
-	     awk -v seed=$(SEED)$* 'BEGIN { srand(seed) } { print rand(), $$1 }' | sort -g | head -n $* | \
+	k=$(firstword $(subst -d, ,$*)); d=$(lastword $(subst -d, ,$*)); \
+	l=$$(awk '$$1 ~ /^[0-9]+$$/ && $$4 != "-" { print $$1 }' $< | \
+	     awk -v seed=$(SEED)0$${k}0$${d} 'BEGIN { srand(seed) } { print rand(), $$1 }' | sort -g | head -n $$k | \
 	     awk '{ printf "%s%s", s, $$2; s = "," }'); \
 	lr-cut-depth -m $(MODEL) --mlp-layers $$l -o $@
 # coarse to fine: drop WIDTH_DROP MLPs, re-score, prune channels
@@ -95,11 +150,12 @@ $(OUT)/models/depth$(WIDTH_DROP).scores.mp: $(OUT)/models/mlp$(WIDTH_DROP).tar
 	lr-score $T -m $< --calib $(CALIB) --calib-tokens $(CALIB_TOKENS) -o $@
 $(OUT)/models/width$(WIDTH_DROP)x%.tar: $(OUT)/models/depth$(WIDTH_DROP).scores.mp
 	lr-cut-width -q -m $(OUT)/models/mlp$(WIDTH_DROP).tar --scores $< --keep $* -o $@
-# recovery: retrieval fine-tuning on SciFact train with hard negatives, at
-# the temperature the retriever was trained with (TAU: backbone.mk's)
-$(OUT)/models/heal-%.tar: $(OUT)/models/%.tar
+# recovery: retrieval fine-tuning on TRAIN at the temperature the retriever
+# was trained with (TAU: backbone.mk's); the seed sets data order and
+# negatives
+$(OUT)/models/heal-%.tar: $(OUT)/models/$$(call unseed,$$*).tar
 	lr-train $T -q -m $< $(TRAIN) --tau $(TAU) --batch 16 --epochs $(HEAL_EPOCHS) \
-	  --lr $(HEAL_LR) --warmup 10 --max-tokens $(MAXTOK) --seed 1 -o $@
+	  --lr $(HEAL_LR) --warmup 10 --max-tokens $(MAXTOK) --seed $(call seed_of,$*) -o $@
 
 # ---- evaluation: one line per model and collection ----
 # model  collection  params  nDCG@10  Recall@100  encode_tokens_per_s
@@ -124,27 +180,63 @@ $(OUT)/results.tsv: $(ROWS)
 	{ printf 'model\tcollection\tparams\tndcg_cut_10\trecall_100\tencode_tokens_per_s\n'; cat $^; } > $@.tmp && mv $@.tmp $@
 
 # ---- significance: each model against its control, per collection ----
-# Two lr-eval comparisons per collection: full against the models without
-# recovery and heal-full, then heal-full against the recovered models.
-SIG_OPTS = --test $(SIG_TEST) --trials $(SIG_TRIALS) --seed $(SEED) --correction holm \
-	-m ndcg_cut.10 -m recall.100 --format tsv
-NOHEAL = $(filter-out full heal-%,$(MODELS)) $(filter heal-full,$(MODELS))
-HEALED = $(filter-out heal-full,$(filter heal-%,$(MODELS)))
-$(OUT)/significance/%.tsv: $(foreach m,$(MODELS),$(OUT)/runs/$(m).%.trec)
+# A system is a name and its runs: heal-M stands for heal-M-sS over SEEDS,
+# randK for randK-dD over DRAWS.  effir-compare.sh runs one lr-eval
+# comparison (one Holm group) and prints significance.tsv's rows.
+SIG_OPTS = --test $(SIG_TEST) --trials $(SIG_TRIALS) --seed $(SEED) --correction holm
+runs_of = $(subst $(space),$(comma),$(strip $(if $(filter heal-%,$(1)),\
+	$(foreach s,$(SEEDS),$(OUT)/runs/$(1)-s$(s).$(2).trec),\
+	$(if $(filter rand%,$(1)),$(foreach d,$(DRAWS),$(OUT)/runs/$(1)-d$(d).$(2).trec),$(OUT)/runs/$(1).$(2).trec))))
+comma := ,
+empty :=
+space := $(empty) $(empty)
+sys = $(1)=$(call runs_of,$(1),$(2))
+# the groups: control, then the models compared with it
+HEALED = $(filter-out full,$(HEAL))
+G_FULL = full $(foreach k,$(MLP_DROPS),mlp$(k)) $(foreach k,$(ATTN_DROPS),attn$(k)) \
+	$(foreach k,$(LAYER_DROPS),layer$(k)) $(foreach k,$(RAND_DROPS),rand$(k)) \
+	$(foreach r,$(KEEPS),width$(WIDTH_DROP)x$(r)) $(if $(filter full,$(HEAL)),heal-full)
+G_HEAL = $(if $(and $(filter full,$(HEAL)),$(HEALED)),heal-full $(foreach m,$(HEALED),heal-$(m)))
+CHANCE = $(filter $(RAND_DROPS),$(MLP_DROPS))
+$(OUT)/significance/%.tsv: $$(foreach m,$$(MODELS),$$(OUT)/runs/$$(m).$$*.trec)
 	@mkdir -p $(OUT)/significance
-	set -e; c=$*; r=$(OUT)/runs; q=$(DATA)/$$c/qrels/test.tsv; \
-	lr-eval --qrels $$q --run $$r/full.$$c.trec $(foreach m,$(NOHEAL),--run $$r/$(m).$$c.trec) \
-	  $(SIG_OPTS) -o $@.noheal; \
-	$(if $(HEALED),lr-eval --qrels $$q --run $$r/heal-full.$$c.trec \
-	  $(foreach m,$(HEALED),--run $$r/$(m).$$c.trec) $(SIG_OPTS) -o $@.heal,: > $@.heal); \
-	{ tail -n +2 $@.noheal; tail -n +2 $@.heal | awk -F'\t' '$$5 != "-"'; } | \
-	  awk -F'\t' -v c=$$c -v OFS='\t' '{ m = $$1; sub(/.*\//, "", m); sub(/\.[^.]*\.trec$$/, "", m); \
-	    print m, c, $$2, $$4, $$5, $$6, $$7 }' > $@.tmp; \
-	rm -f $@.noheal $@.heal; mv $@.tmp $@
+	set -e; q=$(DATA)/$*/qrels/test.tsv; o=$@.tmp; : > $$o; \
+	cmp() { sh $(HERE)effir-compare.sh $$q $* "$(SIG_OPTS)" "$$@" >> $$o; }; \
+	cmp $(foreach m,$(G_FULL),$(call sys,$(m),$*)); \
+	$(if $(G_HEAL),cmp $(foreach m,$(G_HEAL),$(call sys,$(m),$*));) \
+	$(foreach p,$(PAIRS),cmp $(foreach m,$(subst :, ,$(p)),$(call sys,$(m),$*)); \
+	  $(if $(word 2,$(filter $(subst :, ,$(p)),$(HEAL))),cmp $(foreach m,$(subst :, ,$(p)),$(call sys,heal-$(m),$*));)) \
+	$(foreach k,$(CHANCE),cmp $(call sys,rand$(k),$*) $(call sys,mlp$(k),$*);) \
+	mv $$o $@
 $(OUT)/significance.tsv: $(foreach c,$(COLLECTIONS),$(OUT)/significance/$(c).tsv)
-	{ printf 'model\tcollection\tmeasure\tmean\tdelta\tp\tp_holm\n'; cat $^; } > $@.tmp && mv $@.tmp $@
+	{ printf 'model\tcontrol\tcollection\tmeasure\tmean\tdelta\tp\tp_holm\n'; \
+	  cat $^ | awk -F'\t' '$$2 != "-" || !seen[$$1, $$3, $$4]++'; } > $@.tmp && mv $@.tmp $@
 significance: $(OUT)/significance.tsv
 
+# ---- where the importance choice ranks among k-subsets ----
+$(OUT)/subsets.tsv: $(OUT)/importance.txt
+	sh $(HERE)effir-subsets.sh $(OUT) $(MODEL) $< $(DATA)/$(SUBSET_COLLECTION) "$(SUBSET_KS)" \
+	  $(SUBSET_ALL) $(SUBSET_SAMPLES) $(SEED) "$T --max-tokens $(MAXTOK)"
+
+# ---- BM25 on the same collections, where DATA/runs has its run ----
+$(OUT)/bm25.tsv:
+	@mkdir -p $(OUT)
+	{ printf 'collection\tndcg_cut_10\trecall_100\n'; \
+	  for c in $(COLLECTIONS); do r=$(DATA)/runs/$$c-bm25.trec; [ -f $$r ] || continue; \
+	    lr-eval --qrels $(DATA)/$$c/qrels/test.tsv --run $$r -m ndcg_cut.10 -m recall.100 --format tsv | \
+	    awk -v c=$$c '$$2 == "all" { v[$$1] = $$3 } END { printf "%s\t%s\t%s\n", c, v["ndcg_cut_10"], v["recall_100"] }'; \
+	  done; } > $@.tmp && mv $@.tmp $@
+
+# ---- the sweep's README, every number from the files above ----
+SWEEP_VARS = MODEL CALIB CALIB_TOKENS TRAIN TAU HEAL_EPOCHS HEAL_LR MAXTOK MLP_DROPS ATTN_DROPS \
+	LAYER_DROPS RAND_DROPS DRAWS KEEPS WIDTH_DROP SEEDS HEAL PAIRS COLLECTIONS SIG_TEST SIG_TRIALS \
+	SEED SUBSET_KS SUBSET_ALL SUBSET_SAMPLES SUBSET_COLLECTION
+README: $(OUT)/README.md
+$(OUT)/README.md: $(OUT)/results.tsv $(OUT)/significance.tsv $(OUT)/importance.txt $(OUT)/bm25.tsv \
+	$(if $(SUBSET_KS),$(OUT)/subsets.tsv)
+	: > $(OUT)/sweep.txt.tmp; $(foreach v,$(SWEEP_VARS),echo '$(v) = $(subst $(DATA)/,DATA/,$($(v)))' >> $(OUT)/sweep.txt.tmp;) \
+	echo 'DATA = $(DATA)' >> $(OUT)/sweep.txt.tmp; mv $(OUT)/sweep.txt.tmp $(OUT)/sweep.txt
+	python3 $(HERE)effir-report.py $(OUT) > $@.tmp && mv $@.tmp $@
 # ---- plots ----
 # one row per model of the plotted collection, shared by both plots
 $(OUT)/plot.tsv: $(OUT)/results.tsv
@@ -170,6 +262,6 @@ $(OUT)/importance.png: $(OUT)/importance.txt
 	  set style data histograms; set style fill solid 0.8; set boxwidth 0.9; \
 	  plot '$(OUT)/importance.dat' using 2:xtic(1) title 'attention', '' using 3 title 'MLP'"
 
-.PHONY: all significance
+.PHONY: all significance README
 .DELETE_ON_ERROR:
 .SECONDARY:

@@ -81,4 +81,34 @@ case "$hist" in
     *lr-cut-depth*lr-cut-width*lr-train*) pass "history: $hist" ;;
     *) fail "history: $hist" ;;
 esac
+
+# the EffiR sweep end to end at toy size: every model, recovery with two
+# seeds, two random draws, an equal-parameter pair, subset ranks, the
+# comparisons and the README made from them
+mkdir -p data/toy/qrels
+cp corpus.jsonl queries.jsonl data/toy/ && cp qrels.tsv data/toy/qrels/test.tsv
+if make -s -f "$LR_SRCDIR/pipelines/effir.mk" MODEL=full.tar OUT=sweep DATA=data COLLECTIONS=toy \
+    CALIB=corpus.jsonl CALIB_TOKENS=2048 MAXTOK=32 DROPS=1 DRAWS="1 2" SEEDS="1 2" KEEPS=0.5 WIDTH_DROP=1 \
+    PAIRS=attn1:mlp1 SUBSET_KS=1 SIG_TRIALS=200 TRAIN="--train pairs.jsonl --negatives 0" \
+    sweep/results.tsv sweep/significance.tsv sweep/subsets.tsv README >sweep.log 2>&1; then
+    pass "effir.mk: the toy sweep"
+    [ -n "${LR_TEST_KEEP:-}" ] && cp -r sweep "$LR_TEST_KEEP"
+    # 7 variants and 5 recovered models x 2 seeds, one collection
+    n=$(($(wc -l <sweep/results.tsv) - 1))
+    [ "$n" -eq 17 ] && pass "effir.mk: 17 result rows" || fail "effir.mk: $n result rows"
+    # 3 layers: every 1-subset of each kind, the importance choice among them
+    n=$(awk -F'\t' 'NR > 1 { n++; c += $4 } END { print n, c }' sweep/subsets.tsv)
+    [ "$n" = "6 2" ] && pass "effir.mk: 6 subsets, 2 chosen" || fail "effir.mk subsets: $n"
+    # the README carries the results' numbers: full's nDCG@10 and heal-mlp1's
+    # mean over its seeds, as results.tsv has them
+    full=$(awk -F'\t' '$1 == "full" { printf "%.3f", $4 }' sweep/results.tsv)
+    heal=$(awk -F'\t' '$1 ~ /^heal-mlp1-s/ { s += $4; n++ } END { printf "%.3f", s / n }' sweep/results.tsv)
+    if grep -q "^| full | 1 | .* | $full |" sweep/README.md && grep -q "^| heal-mlp1 | 2 | .* | $heal" sweep/README.md
+    then pass "effir.mk: README made from the results"
+    else fail "effir.mk: README lacks full $full or heal-mlp1 $heal"; fi
+    grep -q 'Equal parameters, no recovery: mlp1' sweep/README.md && pass "effir.mk: README states the pair" ||
+        fail "effir.mk: README has no equal-parameter finding"
+else
+    fail "effir.mk toy sweep: $(grep -v '^lr-' sweep.log | tail -3)"
+fi
 finish
