@@ -11,6 +11,11 @@
 #
 #   make -f pipelines/backbone.mk SHARED=../shared OUT=backbone
 #
+# The paper's setting (last-token pooling, at least twelve layers, so that
+# dropping a quarter to a half of the MLPs is a real choice):
+#
+#   make -f pipelines/backbone.mk SHARED=../shared OUT=backbone12 LAYERS=12 POOLING=last
+#
 # The result is $(OUT)/retriever.tar, the input of pipelines/effir.mk.
 # Pretraining saves every SAVE_EVERY steps; rerunning resumes from there.
 # Small models learn retrieval much better with mean pooling than with
