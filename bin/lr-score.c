@@ -131,7 +131,6 @@ static void calib_ids_file(calib *c, const char *path)
     size_t i;
     json_t *seq;
     int32_t *buf = NULL;
-    int vocab = lr_model_config(c->m)->vocab;
     if (!json_is_array(j)) snprintf(why, sizeof why, "expected a JSON array of token-id arrays");
     else json_array_foreach(j, i, seq) {
         size_t n = json_is_array(seq) ? json_array_size(seq) : 0;
