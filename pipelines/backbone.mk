@@ -17,7 +17,8 @@
 #   make -f pipelines/backbone.mk SHARED=../shared OUT=backbone12 LAYERS=12 POOLING=last
 #
 # The result is $(OUT)/retriever.tar, the input of pipelines/effir.mk.
-# Pretraining saves every SAVE_EVERY steps; rerunning resumes from there.
+# Pretraining saves every SAVE_EVERY steps (into base.part.tar); rerunning
+# resumes from there.
 # Small models learn retrieval much better with mean pooling than with
 # the last token; tau 0.05 is the demo's (E5 uses 0.02).
 SHARED ?= ../shared
@@ -66,12 +67,15 @@ $(OUT)/pretrain.jsonl:
 	       if (length($$0) > 80) print "{\"text\":\"" $$0 "\"}" }' >> $@.tmp; fi
 	mv $@.tmp $@
 
+# lr-train writes its output at every save, so it trains into base.part.tar
+# and the finished model is renamed: base.tar exists only when complete.
 $(OUT)/base.tar: $(OUT)/config.json $(OUT)/pretrain.jsonl
-	if [ -s $@.state ]; then resume="--resume $@.state"; else resume=; fi; \
+	if [ -s $(OUT)/base.part.tar.state ]; then resume="--resume $(OUT)/base.part.tar.state"; else resume=; fi; \
 	lr-train $T --objective lm --init $(OUT)/config.json --tokenizer $(TOKENIZER) \
 	  --train $(OUT)/pretrain.jsonl --max-tokens $(SEQ) --batch $(BATCH) \
 	  --steps $(PRETRAIN_STEPS) --lr $(PRETRAIN_LR) --warmup 100 --schedule cosine \
-	  --seed 1 --save-every $(SAVE_EVERY) --log $(OUT)/pretrain.log $$resume -o $@
+	  --seed 1 --save-every $(SAVE_EVERY) --log $(OUT)/pretrain.log $$resume -o $(OUT)/base.part.tar
+	mv $(OUT)/base.part.tar $@ && rm -f $(OUT)/base.part.tar.state
 
 # Weak pairs: titles as queries (other rows of the batch are the
 # negatives), then Climate-FEVER claims with their hard negatives.
