@@ -2,6 +2,7 @@
  * choice of what to cut: sublayers (depth) and MLP channels (width). */
 #include "config.h"
 #include "internal.h"
+#include "io/schema.h"
 
 #include <math.h>
 
@@ -35,15 +36,16 @@ static void col_norms(const lr_tensor *t, double *out)
     free(buf);
 }
 
-static const lr_tensor *mlp_weight(lr_checkpoint *ck, int l, const char *proj, int64_t rows,
-                                   int64_t cols, lr_error *err)
+/* Projection p of layer l, whose MLP has width w, with its schema shape. */
+static const lr_tensor *mlp_weight(lr_checkpoint *ck, int l, int p, int w, lr_error *err)
 {
-    char suffix[64];
-    snprintf(suffix, sizeof suffix, "mlp.%s.weight", proj);
-    const lr_tensor *t = lr_checkpoint_layer_tensor(ck, l, suffix);
-    if (!t || t->ndim != 2 || t->shape[0] != rows || t->shape[1] != cols) {
+    const lr_tensor_spec *s = lr_proj_spec(p);
+    int64_t shape[2];
+    lr_spec_shape(s, &ck->cfg, w, shape);
+    const lr_tensor *t = lr_checkpoint_layer_tensor(ck, l, s->name);
+    if (!t || t->ndim != 2 || t->shape[0] != shape[0] || t->shape[1] != shape[1]) {
         lr_errorf(err, "%s: model.layers.%d.%s: missing or not [%lld x %lld]", ck->source, l,
-                  suffix, (long long)rows, (long long)cols);
+                  s->name, (long long)shape[0], (long long)shape[1]);
         return NULL;
     }
     return t;
@@ -91,7 +93,7 @@ lr_scores *lr_scores_compute(lr_checkpoint *ck, const lr_stats *st, lr_channel_m
             }
         }
         s->channel[l] = lr_xmalloc((size_t)w * sizeof(float));
-        const lr_tensor *down = mlp_weight(ck, l, "down_proj", c->hidden, w, err);
+        const lr_tensor *down = mlp_weight(ck, l, LR_WDOWN, w, err);
         if (!down) goto fail;
         switch (metric) {
         case LR_CM_ABSMEAN:
@@ -102,8 +104,8 @@ lr_scores *lr_scores_compute(lr_checkpoint *ck, const lr_stats *st, lr_channel_m
             for (int j = 0; j < w; j++) s->channel[l][j] = (float)(sqrt(st->act_sq[l][j]) * tmp[j]);
             break;
         case LR_CM_WEIGHT: {
-            const lr_tensor *gate = mlp_weight(ck, l, "gate_proj", w, c->hidden, err);
-            const lr_tensor *up = mlp_weight(ck, l, "up_proj", w, c->hidden, err);
+            const lr_tensor *gate = mlp_weight(ck, l, LR_WGATE, w, err);
+            const lr_tensor *up = mlp_weight(ck, l, LR_WUP, w, err);
             if (!gate || !up) goto fail;
             col_norms(down, tmp);
             row_norms(gate, tmp2);

@@ -2,6 +2,7 @@
  * up_proj and the matching columns of down_proj, in their order. */
 #include "config.h"
 #include "internal.h"
+#include "io/schema.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -40,10 +41,10 @@ int lr_kept_channels(lr_checkpoint *ck, int l, int **out, lr_error *err)
     return 0;
 }
 
-/* Copy the listed rows of a [rows x cols] tensor. */
+/* Copy the listed rows of a [rows x cols] tensor (elements of a vector). */
 static void *take_rows(const lr_tensor *t, const int *keep, int n)
 {
-    size_t row = (size_t)t->shape[1] * lr_dtype_size(t->dtype);
+    size_t row = (size_t)(t->ndim == 2 ? t->shape[1] : 1) * lr_dtype_size(t->dtype);
     char *d = lr_xmalloc((size_t)n * row);
     for (int i = 0; i < n; i++) memcpy(d + (size_t)i * row, (const char *)t->data + (size_t)keep[i] * row, row);
     return d;
@@ -65,54 +66,40 @@ static void *take_cols(const lr_tensor *t, const int *keep, int n)
 
 static int cut_layer(lr_checkpoint *ck, int l, const int *keep, int n, lr_error *err)
 {
-    int w = ck->layers[l].mlp, h = ck->cfg.hidden;
+    int w = ck->layers[l].mlp;
     for (int i = 0; i < n; i++)
         if (keep[i] < 0 || keep[i] >= w || (i > 0 && keep[i] <= keep[i - 1]))
             return lr_errorf(err, "layer %d: channel list must ascend within 0..%d", l, w - 1);
-    static const char *rows_of[] = {"gate_proj", "up_proj"};
+    /* the MLP's tensors with a dimension of its width: rows of gate_proj
+     * and up_proj, columns of down_proj */
+    const lr_config *c = &ck->cfg;
+    const lr_layer_layout *L = &ck->layers[l];
     char name[128];
-    for (int k = 0; k < 2; k++) {
-        snprintf(name, sizeof name, "mlp.%s.weight", rows_of[k]);
-        lr_tensor *t = lr_checkpoint_layer_tensor(ck, l, name);
-        if (!t || t->ndim != 2 || t->shape[0] != w || t->shape[1] != h)
-            return lr_errorf(err, "%s: model.layers.%d.%s: missing or not [%d x %d]", ck->source,
-                             l, name, w, h);
+    int64_t shape[2];
+    for (int k = 0; k < LR_NT; k++) {
+        const lr_tensor_spec *s = &lr_layer_tensors[k];
+        if ((s->rows != LR_D_MLP && s->cols != LR_D_MLP) || !lr_spec_present(s, c, L)) continue;
+        int nd = lr_spec_shape(s, c, w, shape);
+        lr_tensor *t = lr_checkpoint_layer_tensor(ck, l, s->name);
+        if (!t || t->ndim != nd || t->shape[0] != shape[0] || (nd == 2 && t->shape[1] != shape[1])) {
+            if (nd == 2)
+                return lr_errorf(err, "%s: model.layers.%d.%s: missing or not [%lld x %lld]",
+                                 ck->source, l, s->name, (long long)shape[0], (long long)shape[1]);
+            return lr_errorf(err, "%s: model.layers.%d.%s: missing or not [%lld]", ck->source, l,
+                             s->name, (long long)shape[0]);
+        }
     }
-    lr_tensor *down = lr_checkpoint_layer_tensor(ck, l, "mlp.down_proj.weight");
-    if (!down || down->ndim != 2 || down->shape[0] != h || down->shape[1] != w)
-        return lr_errorf(err, "%s: model.layers.%d.mlp.down_proj.weight: missing or not "
-                         "[%d x %d]", ck->source, l, h, w);
     int *cur;
     if (lr_kept_channels(ck, l, &cur, err) < 0) return -1;
 
-    for (int k = 0; k < 2; k++) {
-        snprintf(name, sizeof name, "mlp.%s.weight", rows_of[k]);
-        lr_tensor *t = lr_checkpoint_layer_tensor(ck, l, name);
-        int64_t shape[2] = {n, h};
+    for (int k = 0; k < LR_NT; k++) {
+        const lr_tensor_spec *s = &lr_layer_tensors[k];
+        if ((s->rows != LR_D_MLP && s->cols != LR_D_MLP) || !lr_spec_present(s, c, L)) continue;
+        lr_tensor *t = lr_checkpoint_layer_tensor(ck, l, s->name);
         lr_dtype dt = t->dtype;
-        void *d = take_rows(t, keep, n);
-        snprintf(name, sizeof name, "model.layers.%d.mlp.%s.weight", l, rows_of[k]);
-        lr_checkpoint_set_tensor(ck, name, dt, 2, shape, d);
-        /* an MLP with biases: the bias of a row goes with it */
-        snprintf(name, sizeof name, "mlp.%s.bias", rows_of[k]);
-        lr_tensor *b = lr_checkpoint_layer_tensor(ck, l, name);
-        if (b && b->ndim == 1 && b->shape[0] == w) {
-            size_t es = lr_dtype_size(b->dtype);
-            char *bd = lr_xmalloc((size_t)n * es);
-            for (int i = 0; i < n; i++) memcpy(bd + i * es, (char *)b->data + (size_t)keep[i] * es, es);
-            int64_t bs[1] = {n};
-            dt = b->dtype;
-            snprintf(name, sizeof name, "model.layers.%d.mlp.%s.bias", l, rows_of[k]);
-            lr_checkpoint_set_tensor(ck, name, dt, 1, bs, bd);
-        }
-    }
-    {
-        int64_t shape[2] = {h, n};
-        down = lr_checkpoint_layer_tensor(ck, l, "mlp.down_proj.weight");
-        lr_dtype dt = down->dtype;
-        void *d = take_cols(down, keep, n);
-        snprintf(name, sizeof name, "model.layers.%d.mlp.down_proj.weight", l);
-        lr_checkpoint_set_tensor(ck, name, dt, 2, shape, d);
+        void *d = s->rows == LR_D_MLP ? take_rows(t, keep, n) : take_cols(t, keep, n);
+        int nd = lr_spec_shape(s, c, n, shape);
+        lr_checkpoint_set_tensor(ck, lr_spec_name(s, l, name, sizeof name), dt, nd, shape, d);
     }
     lr_checkpoint_touch(ck);
     ck->layers[l].mlp = n;

@@ -2,6 +2,7 @@
  * digest and write checkpoints. */
 #include "config.h"
 #include "io/checkpoint-int.h"
+#include "io/schema.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -480,45 +481,28 @@ int lr_checkpoint_validate(const lr_checkpoint *ck, lr_error *err)
 {
     const lr_config *c = &ck->cfg;
     vctx v = {ck, lr_xcalloc(ck->n_tensors + 1, 1), err};
-    int64_t H = c->hidden, q = (int64_t)c->n_heads * c->head_dim, kv = (int64_t)c->n_kv_heads * c->head_dim;
     char n[256], why[64];
+    int64_t shape[2];
     int rc = 0;
-#define EXPECT(...) do { if ((rc = expect(&v, __VA_ARGS__))) goto out; } while (0)
-    EXPECT("config.json", "model.embed_tokens.weight", 2, c->vocab, H);
-    EXPECT("config.json", "model.norm.weight", 1, H, 0);
-    if (!c->tie_embeddings) EXPECT("config.json", "lm_head.weight", 2, c->vocab, H);
+    for (int g = 0; g < LR_NG; g++) {
+        const lr_tensor_spec *s = &lr_global_tensors[g];
+        if (!lr_spec_present(s, c, NULL)) continue;
+        int nd = lr_spec_shape(s, c, 0, shape);
+        if ((rc = expect(&v, "config.json", s->name, nd, shape[0], shape[1]))) goto out;
+    }
     for (int l = 0; l < c->n_layers; l++) {
         const lr_layer_layout *L = &ck->layers[l];
-        if (L->attn) {
-            static const char *proj[] = {"q", "k", "v"};
-            snprintf(why, sizeof why, "config.json");
-#define LN(s) (snprintf(n, sizeof n, "model.layers.%d.%s", l, s), n)
-            EXPECT(why, LN("input_layernorm.weight"), 1, H, 0);
-            for (int p = 0; p < 3; p++) {
-                char s[64];
-                snprintf(s, sizeof s, "self_attn.%s_proj.weight", proj[p]);
-                EXPECT(why, LN(s), 2, p ? kv : q, H);
-                if (c->attn_bias) {
-                    snprintf(s, sizeof s, "self_attn.%s_proj.bias", proj[p]);
-                    EXPECT(why, LN(s), 1, p ? kv : q, 0);
-                }
-            }
-            EXPECT(why, LN("self_attn.o_proj.weight"), 2, H, q);
-            if (c->qk_norm) {
-                EXPECT(why, LN("self_attn.q_norm.weight"), 1, c->head_dim, 0);
-                EXPECT(why, LN("self_attn.k_norm.weight"), 1, c->head_dim, 0);
-            }
+        for (int k = 0; k < LR_NT; k++) {
+            const lr_tensor_spec *s = &lr_layer_tensors[k];
+            if (!lr_spec_present(s, c, L)) continue;
+            if (s->sub == LR_SUB_MLP)
+                snprintf(why, sizeof why, "config.json and lr.json (mlp %d)", L->mlp);
+            else
+                snprintf(why, sizeof why, "config.json");
+            int nd = lr_spec_shape(s, c, L->mlp, shape);
+            if ((rc = expect(&v, why, lr_spec_name(s, l, n, sizeof n), nd, shape[0], shape[1]))) goto out;
         }
-        if (L->mlp > 0) {
-            snprintf(why, sizeof why, "config.json and lr.json (mlp %d)", L->mlp);
-            EXPECT(why, LN("post_attention_layernorm.weight"), 1, H, 0);
-            EXPECT(why, LN("mlp.gate_proj.weight"), 2, L->mlp, H);
-            EXPECT(why, LN("mlp.up_proj.weight"), 2, L->mlp, H);
-            EXPECT(why, LN("mlp.down_proj.weight"), 2, H, L->mlp);
-        }
-#undef LN
     }
-#undef EXPECT
     for (size_t i = 0; i < ck->n_tensors; i++) {
         if (v.seen[i]) continue;
         const char *name = ck->tensors[i].name;
@@ -533,7 +517,7 @@ int lr_checkpoint_validate(const lr_checkpoint *ck, lr_error *err)
                 snprintf(extra, sizeof extra, " (lr.json drops layer %d's attention)", l);
             else if (mlp && ck->layers[l].mlp == 0)
                 snprintf(extra, sizeof extra, " (lr.json drops layer %d's MLP)", l);
-        } else if (strcmp(name, "lm_head.weight") == 0 && c->tie_embeddings) {
+        } else if (strcmp(name, lr_global_tensors[LR_T_HEAD].name) == 0 && c->tie_embeddings) {
             snprintf(extra, sizeof extra, " (config.json ties embeddings)");
         }
         rc = lr_errorf(err, "%s: unexpected tensor %s %s, expected none%s", ck->source, name, hs, extra);

@@ -71,6 +71,21 @@ static int get_token(json_t *j, const char *key, const char *what, int *out, lr_
     return 0;
 }
 
+/* The supported families and how they differ from llama; their tensors
+ * follow from these flags through the tensor table (schema.h). */
+enum { WINDOW_NONE, WINDOW_ALL_LAYERS, WINDOW_REFUSED };
+static const struct family {
+    const char *type;
+    bool attn_bias;   /* q/k/v biases whatever attention_bias says */
+    bool qk_norm;     /* per-head RMSNorm of q and k */
+    int window;       /* sliding_window on every layer, or use_sliding_window refused */
+} families[] = {
+    {"llama", false, false, WINDOW_NONE},
+    {"mistral", false, false, WINDOW_ALL_LAYERS},
+    {"qwen2", true, false, WINDOW_REFUSED},
+    {"qwen3", false, true, WINDOW_REFUSED},
+};
+
 static int parse(json_t *j, const char *what, lr_config *c, lr_error *err)
 {
     memset(c, 0, sizeof *c);
@@ -78,11 +93,16 @@ static int parse(json_t *j, const char *what, lr_config *c, lr_error *err)
     json_t *mt = json_object_get(j, "model_type");
     if (!json_is_string(mt)) return lr_errorf(err, "%s: missing \"model_type\"", what);
     const char *type = json_string_value(mt);
-    if (strcmp(type, "llama") && strcmp(type, "mistral") && strcmp(type, "qwen2") && strcmp(type, "qwen3"))
-        return lr_errorf(err, "%s: unsupported model_type \"%s\" (supported: llama, mistral, qwen2, qwen3)", what,
-                         type);
+    const struct family *fam = NULL;
+    char supported[128] = "";
+    for (size_t i = 0; i < LR_ARRAY_LEN(families); i++) {
+        if (!strcmp(type, families[i].type)) fam = &families[i];
+        snprintf(supported + strlen(supported), sizeof supported - strlen(supported), "%s%s",
+                 i ? ", " : "", families[i].type);
+    }
+    if (!fam)
+        return lr_errorf(err, "%s: unsupported model_type \"%s\" (supported: %s)", what, type, supported);
     snprintf(c->model_type, sizeof c->model_type, "%s", type);
-    bool qwen2 = strcmp(type, "qwen2") == 0, qwen3 = strcmp(type, "qwen3") == 0;
 
     json_t *act = json_object_get(j, "hidden_act");
     if (act && !json_is_null(act) && (!json_is_string(act) || strcmp(json_string_value(act), "silu")))
@@ -98,12 +118,12 @@ static int parse(json_t *j, const char *what, lr_config *c, lr_error *err)
         get_double(j, "rms_norm_eps", 1e-6, what, &c->rms_eps, err) ||
         get_double(j, "rope_theta", 10000.0, what, &c->rope_theta, err) ||
         get_bool(j, "tie_word_embeddings", false, what, &c->tie_embeddings, err) ||
-        get_bool(j, "attention_bias", qwen2, what, &c->attn_bias, err) ||
+        get_bool(j, "attention_bias", fam->attn_bias, what, &c->attn_bias, err) ||
         get_token(j, "bos_token_id", what, &c->bos_id, err) ||
         get_token(j, "eos_token_id", what, &c->eos_id, err))
         return -1;
-    if (qwen2) c->attn_bias = true;   /* Qwen2 always has q/k/v biases */
-    c->qk_norm = qwen3;
+    if (fam->attn_bias) c->attn_bias = true;   /* Qwen2 always has q/k/v biases */
+    c->qk_norm = fam->qk_norm;
     json_t *hd = json_object_get(j, "head_dim");
     if ((!hd || json_is_null(hd)) && c->hidden % c->n_heads)
         return lr_errorf(err, "%s: hidden_size %d is not a multiple of num_attention_heads %d "
@@ -123,9 +143,9 @@ static int parse(json_t *j, const char *what, lr_config *c, lr_error *err)
 
     /* Sliding window: Mistral's applies to every layer; Qwen's only when
      * use_sliding_window, and then to some layers, which we do not model. */
-    if (!strcmp(type, "mistral")) {
+    if (fam->window == WINDOW_ALL_LAYERS) {
         if (get_int(j, "sliding_window", 0, 0, what, &c->sliding_window, err)) return -1;
-    } else if (qwen2 || qwen3) {
+    } else if (fam->window == WINDOW_REFUSED) {
         bool use = false;
         if (get_bool(j, "use_sliding_window", false, what, &use, err)) return -1;
         if (use) return lr_errorf(err, "%s: use_sliding_window true is not supported", what);

@@ -391,7 +391,6 @@ void lr_tmodel_set_chunk(lr_tmodel *tm, int max_tokens)
 /* ------------------------------------------------------------------ */
 /* LoRA */
 
-static const char *const lora_names[] = {"q", "k", "v", "o", "gate", "up", "down"};
 _Static_assert(LR_NW == 7, "lr_lora_targets_parse fills seven projections");
 
 int lr_lora_targets_parse(const char *targets, bool use[7], lr_error *err)
@@ -407,9 +406,10 @@ int lr_lora_targets_parse(const char *targets, bool use[7], lr_error *err)
             ok = true;
         }
         for (int i = 0; i < LR_NW; i++) {
-            size_t n = strlen(lora_names[i]);
+            const char *name = lr_proj_spec(i)->short_name;
+            size_t n = strlen(name);
             /* "q", "q_proj" */
-            if (strncmp(t, lora_names[i], n) == 0 && (!t[n] || strcmp(t + n, "_proj") == 0))
+            if (strncmp(t, name, n) == 0 && (!t[n] || strcmp(t + n, "_proj") == 0))
                 use[i] = ok = true;
         }
         if (!ok) rc = lr_errorf(err, "LoRA target \"%s\": expected q, k, v, o, gate, up, down or all", t);
@@ -454,33 +454,30 @@ int lr_tmodel_lora(lr_tmodel *tm, int rank, double alpha, const char *targets, u
     tm->params = lr_xcalloc(2 * (size_t)count, sizeof *tm->params);
     tm->cap_params = 2 * count;
     tm->dense = lr_xcalloc(count, sizeof *tm->dense);
-    static const char *const suffix[LR_NW] = {
-        "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-        "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
     for (int l = 0; l < m->n_layers; l++) {
         lr_layer_w *w = &m->layers[l];
         lr_layer_w *g = &tm->gw[l];
         float *mats[LR_NW] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
         float **gslot[LR_NW] = {&g->wq, &g->wk, &g->wv, &g->wo, &g->w_gate, &g->w_up, &g->w_down};
-        int I = w->mlp;
-        int outs[LR_NW] = {m->qdim, m->kvdim, m->kvdim, m->H, I, I, m->H};
-        int ins[LR_NW] = {m->H, m->H, m->H, m->qdim, m->H, m->H, I};
         for (int i = 0; i < LR_NW; i++) {
             if (!use[i] || !mats[i]) continue;
+            const lr_tensor_spec *sp = lr_proj_spec(i);
             lora *a = &tm->lo[tm->n_lora++];
             a->w = mats[i];
-            a->out = outs[i];
-            a->in = ins[i];
+            a->out = (int)lr_spec_dim(sp->rows, &m->cfg, w->mlp);
+            a->in = (int)lr_spec_dim(sp->cols, &m->cfg, w->mlp);
+            /* "model.layers.<l>.self_attn.q_proj" + ".lora_A" */
+            int base = (int)(strlen(sp->name) - strlen(".weight"));
             size_t n = (size_t)a->out * a->in;
             a->w0 = lr_xmalloc(n * sizeof(float));
             memcpy(a->w0, a->w, n * sizeof(float));
             a->gw = tm->dense[tm->n_dense++] = lr_xcalloc(n, sizeof(float));
             *gslot[i] = a->gw;
             char name[200];
-            snprintf(name, sizeof name, "model.layers.%d.%s.lora_A", l, suffix[i]);
+            snprintf(name, sizeof name, "model.layers.%d.%.*s.lora_A", l, base, sp->name);
             int64_t sa[2] = {rank, a->in}, sb[2] = {a->out, rank};
             a->a = add_tparam(tm, name, lr_xmalloc((size_t)rank * a->in * sizeof(float)), 2, sa);
-            snprintf(name, sizeof name, "model.layers.%d.%s.lora_B", l, suffix[i]);
+            snprintf(name, sizeof name, "model.layers.%d.%.*s.lora_B", l, base, sp->name);
             a->b = add_tparam(tm, name, lr_xcalloc((size_t)a->out * rank, sizeof(float)), 2, sb);
             a->a->decay = a->b->decay = false;
             /* Kaiming-uniform with a = sqrt(5), as PEFT: bound 1/sqrt(in) */

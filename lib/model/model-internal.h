@@ -32,6 +32,7 @@
 #ifndef LR_MODEL_INTERNAL_H
 #define LR_MODEL_INTERNAL_H
 #include "internal.h"
+#include "io/schema.h"
 
 typedef struct lr_qmat lr_qmat;
 
@@ -52,6 +53,28 @@ typedef struct lr_layer_w {
     float *w_gate, *w_up; /* [I x H] */
     float *w_down;        /* [H x I] */
 } lr_layer_w;
+
+/* The field of w that holds the schema's layer tensor t (LR_T_*). */
+static inline float **lr_layer_slot(lr_layer_w *w, int t)
+{
+    switch (t) {
+    case LR_T_ATTN_NORM: return &w->attn_norm;
+    case LR_T_WQ: return &w->wq;
+    case LR_T_BQ: return &w->bq;
+    case LR_T_WK: return &w->wk;
+    case LR_T_BK: return &w->bk;
+    case LR_T_WV: return &w->wv;
+    case LR_T_BV: return &w->bv;
+    case LR_T_WO: return &w->wo;
+    case LR_T_Q_NORM: return &w->q_norm;
+    case LR_T_K_NORM: return &w->k_norm;
+    case LR_T_MLP_NORM: return &w->mlp_norm;
+    case LR_T_WGATE: return &w->w_gate;
+    case LR_T_WUP: return &w->w_up;
+    case LR_T_WDOWN: return &w->w_down;
+    }
+    return NULL;
+}
 
 /* A trainable parameter: HF tensor name and its float32 data. */
 typedef struct lr_model_param {
@@ -167,8 +190,7 @@ size_t lr_qmat_bytes(const lr_qmat *q);
 /* y[T x out] = beta * y + x[T x in] W^T, beta 0 or 1; threaded. */
 void lr_qgemm(const lr_qmat *q, const float *x, int T, float *y, float beta);
 
-/* Big per-layer matrices, in lr_layer_w order. */
-enum { LR_WQ, LR_WK, LR_WV, LR_WO, LR_WGATE, LR_WUP, LR_WDOWN, LR_NW };
+/* The big per-layer matrices are numbered LR_WQ .. LR_WDOWN (schema.h). */
 
 /* --- weights (model.c) --- */
 /* An lr_model whose weights are all owned float32 copies (embeddings,

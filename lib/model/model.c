@@ -8,12 +8,6 @@
 #include <omp.h>
 #endif
 
-static const char *const mat_suffix[LR_NW] = {
-    "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
-    "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
-    "mlp.down_proj.weight",
-};
-
 static void *own(lr_model *m, size_t bytes)
 {
     if (m->n_owned == m->cap_owned) {
@@ -86,23 +80,6 @@ static const lr_tensor *need(const lr_checkpoint *ck, int layer, const char *nam
     }
     if (check_shape(t, d0, d1, err)) {
         lr_error_prefix(err, "%s", ck->source ? ck->source : "checkpoint");
-        return NULL;
-    }
-    return t;
-}
-
-static const lr_tensor *maybe(const lr_checkpoint *ck, int layer, const char *name, int64_t d0,
-                              bool want, lr_error *err, bool *bad)
-{
-    const lr_tensor *t = lr_checkpoint_layer_tensor(ck, layer, name);
-    if (!t && !want) return NULL;
-    if (!t || check_shape(t, d0, 0, err)) {
-        if (!t)
-            lr_errorf(err, "%s: tensor model.layers.%d.%s missing",
-                      ck->source ? ck->source : "checkpoint", layer, name);
-        else
-            lr_error_prefix(err, "%s", ck->source ? ck->source : "checkpoint");
-        *bad = true;
         return NULL;
     }
     return t;
@@ -199,14 +176,17 @@ static lr_model *model_new(const lr_checkpoint *ck, bool trainable, lr_error *er
     char name[160];
 
     /* embeddings, final norm, LM head */
-    const lr_tensor *emb = need(ck, -1, "model.embed_tokens.weight", m->vocab, H, err);
-    const lr_tensor *fn = need(ck, -1, "model.norm.weight", H, 0, err);
+    const char *emb_name = lr_global_tensors[LR_T_EMBED].name;
+    const char *norm_name = lr_global_tensors[LR_T_NORM].name;
+    const char *head_name = lr_global_tensors[LR_T_HEAD].name;
+    const lr_tensor *emb = need(ck, -1, emb_name, m->vocab, H, err);
+    const lr_tensor *fn = need(ck, -1, norm_name, H, 0, err);
     if (!emb || !fn) goto fail;
     m->embed_t = emb;
     if (trainable || emb->dtype == LR_F32) m->embed = tensor_f32(m, emb, trainable);
     m->final_norm = tensor_f32(m, fn, true);
-    if (trainable) add_param(m, "model.embed_tokens.weight", m->embed, -1, 2, m->vocab, H);
-    const lr_tensor *head = lr_checkpoint_tensor(ck, "lm_head.weight");
+    if (trainable) add_param(m, emb_name, m->embed, -1, 2, m->vocab, H);
+    const lr_tensor *head = lr_checkpoint_tensor(ck, head_name);
     if (head && check_shape(head, m->vocab, H, err)) {
         lr_error_prefix(err, "%s", src);
         goto fail;
@@ -222,85 +202,56 @@ static lr_model *model_new(const lr_checkpoint *ck, bool trainable, lr_error *er
     size_t scratch = 0;
     for (int l = 0; l < m->n_layers; l++) {
         lr_layer_w *w = &m->layers[l];
-        const lr_layer_layout *lay = ck->layers ? &ck->layers[l] : NULL;
-        w->attn = lay ? lay->attn : true;
-        w->mlp = lay ? lay->mlp : c->intermediate;
+        const lr_layer_layout full = {true, c->intermediate};
+        const lr_layer_layout *lay = ck->layers ? &ck->layers[l] : &full;
+        w->attn = lay->attn;
+        w->mlp = lay->mlp;
         const lr_tensor **s = &m->src[(size_t)l * LR_NW];
-        bool bad = false;
-        const lr_tensor *t;
-        if (w->attn) {
-            if (!(t = need(ck, l, "input_layernorm.weight", H, 0, err))) goto fail;
-            w->attn_norm = tensor_f32(m, t, true);
-            if (!(s[LR_WQ] = need(ck, l, mat_suffix[LR_WQ], m->qdim, H, err)) ||
-                !(s[LR_WK] = need(ck, l, mat_suffix[LR_WK], m->kvdim, H, err)) ||
-                !(s[LR_WV] = need(ck, l, mat_suffix[LR_WV], m->kvdim, H, err)) ||
-                !(s[LR_WO] = need(ck, l, mat_suffix[LR_WO], H, m->qdim, err)))
-                goto fail;
-            bool bias = c->attn_bias || lr_checkpoint_layer_tensor(ck, l, "self_attn.q_proj.bias");
-            const lr_tensor *bq = maybe(ck, l, "self_attn.q_proj.bias", m->qdim, bias, err, &bad);
-            const lr_tensor *bk = maybe(ck, l, "self_attn.k_proj.bias", m->kvdim, bias, err, &bad);
-            const lr_tensor *bv = maybe(ck, l, "self_attn.v_proj.bias", m->kvdim, bias, err, &bad);
-            bool qkn = c->qk_norm || lr_checkpoint_layer_tensor(ck, l, "self_attn.q_norm.weight");
-            const lr_tensor *qn = maybe(ck, l, "self_attn.q_norm.weight", m->hd, qkn, err, &bad);
-            const lr_tensor *kn = maybe(ck, l, "self_attn.k_norm.weight", m->hd, qkn, err, &bad);
-            if (bad) goto fail;
-            if (bq) w->bq = tensor_f32(m, bq, true);
-            if (bk) w->bk = tensor_f32(m, bk, true);
-            if (bv) w->bv = tensor_f32(m, bv, true);
-            if (qn) w->q_norm = tensor_f32(m, qn, true);
-            if (kn) w->k_norm = tensor_f32(m, kn, true);
-        }
-        if (w->mlp > 0) {
-            if (!(t = need(ck, l, "post_attention_layernorm.weight", H, 0, err))) goto fail;
-            w->mlp_norm = tensor_f32(m, t, true);
-            if (!(s[LR_WGATE] = need(ck, l, mat_suffix[LR_WGATE], w->mlp, H, err)) ||
-                !(s[LR_WUP] = need(ck, l, mat_suffix[LR_WUP], w->mlp, H, err)) ||
-                !(s[LR_WDOWN] = need(ck, l, mat_suffix[LR_WDOWN], H, w->mlp, err)))
-                goto fail;
+        /* every tensor of the schema: matrices noted in src, vectors copied */
+        for (int k = 0; k < LR_NT; k++) {
+            const lr_tensor_spec *sp = &lr_layer_tensors[k];
+            if (!lr_spec_present(sp, c, lay)) continue;
+            int64_t shape[2];
+            lr_spec_shape(sp, c, lay->mlp, shape);
+            const lr_tensor *t = need(ck, l, sp->name, shape[0], shape[1], err);
+            if (!t) goto fail;
+            if (sp->proj >= 0)
+                s[sp->proj] = t;
+            else
+                *lr_layer_slot(w, k) = tensor_f32(m, t, true);
         }
         /* matrices: borrowed / copied now, or converted per forward */
         size_t need_scratch = 0;
         for (int i = 0; i < LR_NW; i++)
             if (s[i] && !trainable && (s[i]->dtype != LR_F32 || ((uintptr_t)s[i]->data & 3)))
                 m->convert[l] = true;
-        float **dst[LR_NW] = {&w->wq, &w->wk, &w->wv, &w->wo, &w->w_gate, &w->w_up, &w->w_down};
-        for (int i = 0; i < LR_NW; i++) {
-            if (!s[i]) continue;
+        for (int k = 0; k < LR_NT; k++) {
+            int i = lr_layer_tensors[k].proj;
+            if (i < 0 || !s[i]) continue;
             if (m->convert[l])
                 need_scratch += (size_t)lr_tensor_numel(s[i]);
             else
-                *dst[i] = tensor_f32(m, s[i], trainable);
+                *lr_layer_slot(w, k) = tensor_f32(m, s[i], trainable);
         }
         scratch = LR_MAX(scratch, need_scratch);
         if (trainable) {
-            float *small[] = {w->attn_norm, w->bq, w->bk, w->bv, w->q_norm, w->k_norm, w->mlp_norm};
-            const char *small_name[] = {"input_layernorm.weight", "self_attn.q_proj.bias",
-                                        "self_attn.k_proj.bias", "self_attn.v_proj.bias",
-                                        "self_attn.q_norm.weight", "self_attn.k_norm.weight",
-                                        "post_attention_layernorm.weight"};
-            int small_n[] = {H, m->qdim, m->kvdim, m->kvdim, m->hd, m->hd, H};
-            /* HF order: norms, attention, MLP */
-            int order[] = {0, -LR_WQ - 1, 1, -LR_WK - 1, 2, -LR_WV - 1, 3, -LR_WO - 1, 4, 5,
-                           6, -LR_WGATE - 1, -LR_WUP - 1, -LR_WDOWN - 1};
-            for (size_t k = 0; k < LR_ARRAY_LEN(order); k++) {
-                int o = order[k];
-                if (o >= 0) {
-                    if (!small[o]) continue;
-                    snprintf(name, sizeof name, "model.layers.%d.%s", l, small_name[o]);
-                    add_param(m, name, small[o], l, 1, small_n[o], 0);
-                } else {
-                    int i = -o - 1;
-                    if (!s[i]) continue;
-                    snprintf(name, sizeof name, "model.layers.%d.%s", l, mat_suffix[i]);
-                    add_param(m, name, *dst[i], l, 2, s[i]->shape[0], s[i]->shape[1]);
-                }
+            /* in the schema's order: norm, attention, MLP */
+            for (int k = 0; k < LR_NT; k++) {
+                const lr_tensor_spec *sp = &lr_layer_tensors[k];
+                float *data = *lr_layer_slot(w, k);
+                if (!data) continue;
+                lr_spec_name(sp, l, name, sizeof name);
+                if (sp->proj >= 0)
+                    add_param(m, name, data, l, 2, s[sp->proj]->shape[0], s[sp->proj]->shape[1]);
+                else
+                    add_param(m, name, data, l, 1, lr_spec_dim(sp->rows, c, lay->mlp), 0);
             }
         }
     }
     if (trainable) {
-        add_param(m, "model.norm.weight", m->final_norm, -1, 1, H, 0);
+        add_param(m, norm_name, m->final_norm, -1, 1, H, 0);
         if (m->lm_head && m->lm_head != m->embed)
-            add_param(m, "lm_head.weight", m->lm_head, -1, 2, m->vocab, H);
+            add_param(m, head_name, m->lm_head, -1, 2, m->vocab, H);
     }
     if (scratch) {
         m->scratch = lr_xmalloc(scratch * sizeof(float));

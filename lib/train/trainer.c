@@ -3,6 +3,7 @@
  * initialisation of a model from its config.json. */
 #include "config.h"
 #include "internal.h"
+#include "io/schema.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -151,52 +152,37 @@ lr_checkpoint *lr_train_init_random(const char *config_path, const char *tokeniz
     }
 
     /* every tensor, HF-style: matrices normal(0, initializer_range), norms 1, biases 0 */
-    enum { MAXT = 16 };
-    size_t cap = (size_t)L * MAXT + 4, n = 0;
+    size_t cap = (size_t)L * LR_NT + LR_NG, n = 0;
     st_entry *e = lr_xcalloc(cap, sizeof *e);
     char **names = lr_xcalloc(cap, sizeof *names);
     lr_rng rng;
     lr_rng_seed(&rng, seed ^ 0x696e6974ULL);
-#define ADD(nm, d0, d1, kind)                                                          \
-    do {                                                                               \
-        names[n] = lr_xstrdup(nm);                                                     \
-        e[n].name = names[n];                                                          \
-        e[n].ndim = (d1) != 0 ? 2 : 1;                                                      \
-        e[n].shape[0] = (d0);                                                          \
-        e[n].shape[1] = (d1);                                                          \
-        size_t cnt = (size_t)(d0) * ((d1) != 0 ? (size_t)(d1) : 1);                         \
-        float *w = lr_xmalloc(cnt * sizeof(float));                                    \
-        for (size_t i_ = 0; i_ < cnt; i_++)                                            \
-            w[i_] = (kind) == 0 ? (float)(sd * lr_rng_normal(&rng)) : (kind) == 1 ? 1.0f : 0.0f; \
-        e[n++].data = w;                                                               \
-    } while (0)
+    /* every tensor of the schema in parameter order (the order of the
+     * random draws), initialised as the schema says */
+    lr_config c = {.hidden = H, .n_layers = L, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
+                   .intermediate = I, .vocab = V, .tie_embeddings = tie, .attn_bias = bias,
+                   .qk_norm = qkn};
+    const lr_layer_layout full = {true, I};
     char nm[160];
-    ADD("model.embed_tokens.weight", V, H, 0);
-    for (int l = 0; l < L; l++) {
-#define LN(s) (snprintf(nm, sizeof nm, "model.layers.%d.%s", l, s), nm)
-        ADD(LN("input_layernorm.weight"), H, 0, 1);
-        ADD(LN("self_attn.q_proj.weight"), nh * hd, H, 0);
-        ADD(LN("self_attn.k_proj.weight"), nkv * hd, H, 0);
-        ADD(LN("self_attn.v_proj.weight"), nkv * hd, H, 0);
-        if (bias) {
-            ADD(LN("self_attn.q_proj.bias"), nh * hd, 0, 2);
-            ADD(LN("self_attn.k_proj.bias"), nkv * hd, 0, 2);
-            ADD(LN("self_attn.v_proj.bias"), nkv * hd, 0, 2);
+    for (int l = -1; l <= L; l++) {
+        /* l = -1: embeddings; 0 .. L-1: the layers; L: final norm, LM head */
+        const lr_tensor_spec *specs = l < 0 || l == L ? lr_global_tensors : lr_layer_tensors;
+        int k0 = l < 0 ? LR_T_EMBED : l == L ? LR_T_NORM : 0;
+        int k1 = l < 0 ? LR_T_EMBED + 1 : l == L ? LR_NG : LR_NT;
+        for (int k = k0; k < k1; k++) {
+            const lr_tensor_spec *sp = &specs[k];
+            if (!lr_spec_present(sp, &c, &full)) continue;
+            names[n] = lr_xstrdup(lr_spec_name(sp, l, nm, sizeof nm));
+            e[n].name = names[n];
+            e[n].ndim = lr_spec_shape(sp, &c, I, e[n].shape);
+            size_t cnt = (size_t)e[n].shape[0] * (e[n].ndim == 2 ? (size_t)e[n].shape[1] : 1);
+            float *w = lr_xmalloc(cnt * sizeof(float));
+            for (size_t i = 0; i < cnt; i++)
+                w[i] = sp->init == LR_INIT_NORMAL ? (float)(sd * lr_rng_normal(&rng))
+                       : sp->init == LR_INIT_ONES ? 1.0f : 0.0f;
+            e[n++].data = w;
         }
-        if (qkn) {
-            ADD(LN("self_attn.q_norm.weight"), hd, 0, 1);
-            ADD(LN("self_attn.k_norm.weight"), hd, 0, 1);
-        }
-        ADD(LN("self_attn.o_proj.weight"), H, nh * hd, 0);
-        ADD(LN("post_attention_layernorm.weight"), H, 0, 1);
-        ADD(LN("mlp.gate_proj.weight"), I, H, 0);
-        ADD(LN("mlp.up_proj.weight"), I, H, 0);
-        ADD(LN("mlp.down_proj.weight"), H, I, 0);
-#undef LN
     }
-    ADD("model.norm.weight", H, 0, 1);
-    if (!tie) ADD("lm_head.weight", V, H, 0);
-#undef ADD
 
     /* written as an HF directory and loaded like any other model */
     const char *tmp = getenv("TMPDIR");
