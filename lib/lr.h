@@ -230,6 +230,14 @@ typedef struct lr_checkpoint {
  * and the agreement of tensors, config and lr.json before returning. */
 lr_checkpoint *lr_checkpoint_load(const char *path, lr_error *err);
 void lr_checkpoint_free(lr_checkpoint *ck);
+/* A new checkpoint in memory from config.json text (`what` names it):
+ * every tensor of its model in float32, initialised as Hugging Face does
+ * (weights normal(0, initializer_range, default 0.02) drawn from seed,
+ * norms 1, biases 0), the full layout, config.json as its one file. */
+lr_checkpoint *lr_checkpoint_new(const char *config_json, size_t len, const char *what,
+                                 uint64_t seed, lr_error *err);
+/* Add or replace a file carried through (tokenizer.json, ...): a copy. */
+void lr_checkpoint_set_file(lr_checkpoint *ck, const char *name, const char *data, size_t size);
 /* Tensor by full name, or NULL when absent. */
 lr_tensor *lr_checkpoint_tensor(const lr_checkpoint *ck, const char *name);
 /* Tensor "model.layers.<layer>.<suffix>", e.g. suffix "mlp.up_proj.weight". */
@@ -960,9 +968,10 @@ lr_lm_data *lr_lm_data_load(const char *path, const lr_tokenizer *tok, int max_l
                             lr_error *err);
 void lr_lm_data_free(lr_lm_data *d);
 
-/* Random initialisation, Hugging Face style: every tensor of config_json's
- * model in float32, weights normal(0, 0.02), norms 1, biases 0; the
- * tokenizer file is carried along.  Returns a checkpoint in memory. */
+/* Random initialisation (lr_checkpoint_new) of config_path's model for
+ * lr-train --init: the tokenizer (and the tokenizer_config.json beside
+ * it) is carried along and must fit the vocabulary.  Returns a
+ * checkpoint in memory. */
 lr_checkpoint *lr_train_init_random(const char *config_path, const char *tokenizer_path,
                                     uint64_t seed, lr_error *err);
 

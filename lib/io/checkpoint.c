@@ -365,6 +365,78 @@ fail:
     return NULL;
 }
 
+/* ---------------- creation ---------------- */
+
+lr_checkpoint *lr_checkpoint_new(const char *config_json, size_t len, const char *what,
+                                 uint64_t seed, lr_error *err)
+{
+    lr_config cfg;
+    if (ck_config_parse(config_json, len, what, &cfg, err)) return NULL;
+    json_t *j = json_loadb(config_json, len, 0, NULL);
+    json_t *ir = json_object_get(j, "initializer_range");
+    double sd = json_is_number(ir) ? json_number_value(ir) : 0.02;
+    json_decref(j);
+
+    lr_checkpoint *ck = lr_xcalloc(1, sizeof *ck);
+    ck->priv = lr_xcalloc(1, sizeof(ck_priv));
+    ck->source = lr_xstrdup(what);
+    ck->cfg = cfg;
+    ck->layers = lr_xcalloc(cfg.n_layers, sizeof *ck->layers);
+    ck_layout_parse(NULL, &cfg, what, ck->layers, NULL);
+    ck->lr_json = full_lr_json(ck);
+    ck->files = lr_xcalloc(1, sizeof *ck->files);
+    lr_checkpoint_set_file(ck, "config.json", config_json, len);
+
+    /* every tensor of the schema in parameter order (the order of the
+     * random draws), initialised as the schema says */
+    lr_rng rng;
+    lr_rng_seed(&rng, seed ^ 0x696e6974ULL);
+    char name[160];
+    for (int l = -1; l <= cfg.n_layers; l++) {
+        /* l = -1: embeddings; 0 .. n_layers-1: the layers; then final norm, LM head */
+        bool global = l < 0 || l == cfg.n_layers;
+        const lr_tensor_spec *specs = global ? lr_global_tensors : lr_layer_tensors;
+        int k0 = l < 0 ? LR_T_EMBED : global ? LR_T_NORM : 0;
+        int k1 = l < 0 ? LR_T_EMBED + 1 : global ? LR_NG : LR_NT;
+        for (int k = k0; k < k1; k++) {
+            const lr_tensor_spec *sp = &specs[k];
+            if (!lr_spec_present(sp, &cfg, global ? NULL : &ck->layers[l])) continue;
+            int64_t shape[2];
+            int nd = lr_spec_shape(sp, &cfg, cfg.intermediate, shape);
+            size_t cnt = (size_t)shape[0] * (nd == 2 ? (size_t)shape[1] : 1);
+            float *w = lr_xmalloc(cnt * sizeof(float));
+            for (size_t i = 0; i < cnt; i++)
+                w[i] = sp->init == LR_INIT_NORMAL ? (float)(sd * lr_rng_normal(&rng))
+                       : sp->init == LR_INIT_ONES ? 1.0f : 0.0f;
+            lr_checkpoint_set_tensor(ck, lr_spec_name(sp, l, name, sizeof name), LR_F32, nd, shape, w);
+        }
+    }
+    if (lr_checkpoint_validate(ck, err)) {
+        lr_checkpoint_free(ck);
+        return NULL;
+    }
+    /* as loaded: the digests are those of the complete checkpoint */
+    PRIV(ck)->digest[0] = PRIV(ck)->input_digest[0] = 0;
+    return ck;
+}
+
+void lr_checkpoint_set_file(lr_checkpoint *ck, const char *name, const char *data, size_t size)
+{
+    char *copy = lr_xmalloc(size + 1);
+    memcpy(copy, data, size);
+    copy[size] = 0;
+    for (size_t i = 0; i < ck->n_files; i++) {
+        if (strcmp(ck->files[i].name, name) == 0) {
+            free(ck->files[i].data);
+            ck->files[i].data = copy;
+            ck->files[i].size = size;
+            return;
+        }
+    }
+    ck->files = lr_xrealloc(ck->files, (ck->n_files + 1) * sizeof *ck->files);
+    ck->files[ck->n_files++] = (lr_file){lr_xstrdup(name), copy, size};
+}
+
 void lr_checkpoint_free(lr_checkpoint *ck)
 {
     if (!ck) return;

@@ -1,8 +1,12 @@
-/* safetensors.c - dtypes, strict safetensors header parsing and writing. */
+/* safetensors.c - every byte of the safetensors format: dtypes, strict
+ * parsing and writing of checkpoint weights, float32 files of named
+ * arrays (the training state). */
 #include "config.h"
 #include "io/checkpoint-int.h"
+#include "io/safetensors.h"
 
 #include <cpuid.h>
+#include <errno.h>
 #include <immintrin.h>
 #include <jansson.h>
 #include <math.h>
@@ -398,4 +402,65 @@ char *ck_safetensors_header(const lr_tensor *t, const size_t *order, size_t n, s
     *hlen = 8 + padded;
     *total = 8 + padded + off;
     return buf;
+}
+
+/* ---------------- float32 files of named arrays ---------------- */
+
+int lr_st_write_f32(FILE *f, const lr_st_entry *e, size_t n, json_t *meta, const char *what,
+                    lr_error *err)
+{
+    json_t *h = json_object();
+    if (meta) json_object_set(h, "__metadata__", meta);
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *shape = json_array();
+        int64_t numel = 1;
+        for (int d = 0; d < e[i].ndim; d++) {
+            json_array_append_new(shape, json_integer(e[i].shape[d]));
+            numel *= e[i].shape[d];
+        }
+        size_t bytes = (size_t)numel * 4;
+        json_object_set_new(h, e[i].name,
+                            json_pack("{s:s, s:o, s:[I,I]}", "dtype", "F32", "shape", shape,
+                                      "data_offsets", (json_int_t)off, (json_int_t)(off + bytes)));
+        off += bytes;
+    }
+    char *js = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(h);
+    if (!js) lr_die("out of memory (safetensors header)");
+    size_t len = strlen(js), pad = (8 - len % 8) % 8;
+    uint64_t hl = len + pad;
+    int rc = 0;
+    if (fwrite(&hl, 8, 1, f) != 1 || fwrite(js, 1, len, f) != len ||
+        fwrite("        ", 1, pad, f) != pad)
+        rc = -1;
+    free(js);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int64_t numel = 1;
+        for (int d = 0; d < e[i].ndim; d++) numel *= e[i].shape[d];
+        if (fwrite(e[i].data, 4, (size_t)numel, f) != (size_t)numel) rc = -1;
+    }
+    if (rc) lr_errorf(err, "%s: write error: %s", what, strerror(errno));
+    return rc;
+}
+
+json_t *lr_st_header(const char *buf, size_t len, size_t *data_at)
+{
+    uint64_t hl = 0;
+    if (len < 8) return NULL;
+    memcpy(&hl, buf, 8);
+    if (hl > len - 8) return NULL;
+    *data_at = 8 + (size_t)hl;
+    return json_loadb(buf + 8, (size_t)hl, 0, NULL);
+}
+
+const void *lr_st_f32(json_t *header, const char *buf, size_t len, size_t data_at,
+                      const char *name, int64_t n)
+{
+    json_t *t = json_object_get(header, name);
+    json_t *off = json_object_get(t, "data_offsets");
+    uint64_t a = json_integer_value(json_array_get(off, 0));
+    uint64_t b = json_integer_value(json_array_get(off, 1));
+    if (!t || b - a != (uint64_t)n * 4 || b < a || data_at + b > len) return NULL;
+    return buf + data_at + a;
 }

@@ -1,9 +1,8 @@
-/* trainer.c - the training loop of lr-train (batches, AdamW updates,
- * schedules, progress, checkpoints, resumable state) and the random
- * initialisation of a model from its config.json. */
+/* trainer.c - the training loop of lr-train: batches, AdamW updates,
+ * schedules, progress, checkpoints and the resumable training state. */
 #include "config.h"
 #include "internal.h"
-#include "io/schema.h"
+#include "io/safetensors.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -47,204 +46,12 @@ void lr_train_opts_init(lr_train_opts *o)
 }
 
 /* ------------------------------------------------------------------ */
-/* safetensors-style files (random init, training state) */
-
-typedef struct st_entry {
-    const char *name;
-    const float *data;
-    int ndim;
-    int64_t shape[2];
-} st_entry;
-
-/* Header + float32 data of entries to f; meta (nullable) as __metadata__. */
-static int st_write(FILE *f, const st_entry *e, size_t n, json_t *meta, const char *what,
-                    lr_error *err)
-{
-    json_t *h = json_object();
-    if (meta) json_object_set(h, "__metadata__", meta);
-    size_t off = 0;
-    for (size_t i = 0; i < n; i++) {
-        json_t *shape = json_array();
-        int64_t numel = 1;
-        for (int d = 0; d < e[i].ndim; d++) {
-            json_array_append_new(shape, json_integer(e[i].shape[d]));
-            numel *= e[i].shape[d];
-        }
-        size_t bytes = (size_t)numel * 4;
-        json_object_set_new(h, e[i].name,
-                            json_pack("{s:s, s:o, s:[I,I]}", "dtype", "F32", "shape", shape,
-                                      "data_offsets", (json_int_t)off, (json_int_t)(off + bytes)));
-        off += bytes;
-    }
-    char *js = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(h);
-    size_t len = strlen(js), pad = (8 - len % 8) % 8;
-    uint64_t hl = len + pad;
-    int rc = 0;
-    if (fwrite(&hl, 8, 1, f) != 1 || fwrite(js, 1, len, f) != len ||
-        fwrite("        ", 1, pad, f) != pad)
-        rc = -1;
-    free(js);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        int64_t numel = 1;
-        for (int d = 0; d < e[i].ndim; d++) numel *= e[i].shape[d];
-        if (fwrite(e[i].data, 4, (size_t)numel, f) != (size_t)numel) rc = -1;
-    }
-    if (rc) lr_errorf(err, "%s: write error: %s", what, strerror(errno));
-    return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* random initialisation */
-
-static int copy_file(const char *from, const char *to, lr_error *err)
-{
-    size_t n;
-    char *buf = lr_read_file(from, &n, err);
-    if (!buf) return -1;
-    FILE *f = fopen(to, "wb");
-    int rc = 0;
-    if (!f || fwrite(buf, 1, n, f) != n) rc = lr_errorf(err, "%s: %s", to, strerror(errno));
-    if (f && fclose(f) && !rc) rc = lr_errorf(err, "%s: %s", to, strerror(errno));
-    free(buf);
-    return rc;
-}
-
-static int get_int(json_t *cfg, const char *key, int def)
-{
-    json_t *v = json_object_get(cfg, key);
-    return json_is_integer(v) ? (int)json_integer_value(v) : def;
-}
-
-lr_checkpoint *lr_train_init_random(const char *config_path, const char *tokenizer_path,
-                                    uint64_t seed, lr_error *err)
-{
-    json_t *cfg = lr_json_load_file(config_path, err);
-    if (!cfg) return NULL;
-    lr_checkpoint *ck = NULL;
-    const char *mt = json_string_value(json_object_get(cfg, "model_type"));
-    int H = get_int(cfg, "hidden_size", 0), L = get_int(cfg, "num_hidden_layers", 0);
-    int nh = get_int(cfg, "num_attention_heads", 0);
-    int nkv = get_int(cfg, "num_key_value_heads", nh), I = get_int(cfg, "intermediate_size", 0);
-    int V = get_int(cfg, "vocab_size", 0);
-    int hd = get_int(cfg, "head_dim", nh > 0 ? H / nh : 0);
-    bool tie = json_is_true(json_object_get(cfg, "tie_word_embeddings"));
-    bool bias = json_is_true(json_object_get(cfg, "attention_bias")) || (mt && !strcmp(mt, "qwen2"));
-    bool qkn = mt && !strcmp(mt, "qwen3");
-    json_t *ir = json_object_get(cfg, "initializer_range");
-    double sd = json_is_number(ir) ? json_number_value(ir) : 0.02;
-    if (H <= 0 || L <= 0 || nh <= 0 || nkv <= 0 || I <= 0 || V <= 0 || hd <= 0) {
-        lr_errorf(err, "%s: expected positive hidden_size, num_hidden_layers, "
-                       "num_attention_heads, intermediate_size and vocab_size", config_path);
-        json_decref(cfg);
-        return NULL;
-    }
-    json_decref(cfg);
-    /* the tokenizer must fit the vocabulary */
-    lr_tokenizer *tok = lr_tokenizer_load_file(tokenizer_path, err);
-    if (!tok) return NULL;
-    int tv = lr_tokenizer_vocab_size(tok);
-    lr_tokenizer_free(tok);
-    if (tv > V) {
-        lr_errorf(err, "%s: vocab_size %d is smaller than the tokenizer's %d (%s)", config_path, V,
-                  tv, tokenizer_path);
-        return NULL;
-    }
-
-    /* every tensor, HF-style: matrices normal(0, initializer_range), norms 1, biases 0 */
-    size_t cap = (size_t)L * LR_NT + LR_NG, n = 0;
-    st_entry *e = lr_xcalloc(cap, sizeof *e);
-    char **names = lr_xcalloc(cap, sizeof *names);
-    lr_rng rng;
-    lr_rng_seed(&rng, seed ^ 0x696e6974ULL);
-    /* every tensor of the schema in parameter order (the order of the
-     * random draws), initialised as the schema says */
-    lr_config c = {.hidden = H, .n_layers = L, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
-                   .intermediate = I, .vocab = V, .tie_embeddings = tie, .attn_bias = bias,
-                   .qk_norm = qkn};
-    const lr_layer_layout full = {true, I};
-    char nm[160];
-    for (int l = -1; l <= L; l++) {
-        /* l = -1: embeddings; 0 .. L-1: the layers; L: final norm, LM head */
-        const lr_tensor_spec *specs = l < 0 || l == L ? lr_global_tensors : lr_layer_tensors;
-        int k0 = l < 0 ? LR_T_EMBED : l == L ? LR_T_NORM : 0;
-        int k1 = l < 0 ? LR_T_EMBED + 1 : l == L ? LR_NG : LR_NT;
-        for (int k = k0; k < k1; k++) {
-            const lr_tensor_spec *sp = &specs[k];
-            if (!lr_spec_present(sp, &c, &full)) continue;
-            names[n] = lr_xstrdup(lr_spec_name(sp, l, nm, sizeof nm));
-            e[n].name = names[n];
-            e[n].ndim = lr_spec_shape(sp, &c, I, e[n].shape);
-            size_t cnt = (size_t)e[n].shape[0] * (e[n].ndim == 2 ? (size_t)e[n].shape[1] : 1);
-            float *w = lr_xmalloc(cnt * sizeof(float));
-            for (size_t i = 0; i < cnt; i++)
-                w[i] = sp->init == LR_INIT_NORMAL ? (float)(sd * lr_rng_normal(&rng))
-                       : sp->init == LR_INIT_ONES ? 1.0f : 0.0f;
-            e[n++].data = w;
-        }
-    }
-
-    /* written as an HF directory and loaded like any other model */
-    const char *tmp = getenv("TMPDIR");
-    char dir[4096], path[4200];
-    snprintf(dir, sizeof dir, "%s/lr-init.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir)) {
-        lr_errorf(err, "%s: %s", dir, strerror(errno));
-        goto out;
-    }
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    int rc = copy_file(config_path, path, err);
-    if (rc == 0) {
-        snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-        rc = copy_file(tokenizer_path, path, err);
-    }
-    char tc[4200];
-    snprintf(tc, sizeof tc, "%s", tokenizer_path);
-    char *slash = strrchr(tc, '/');
-    snprintf(slash ? slash + 1 : tc, sizeof tc - (slash ? (size_t)(slash + 1 - tc) : 0),
-             "tokenizer_config.json");
-    if (rc == 0 && access(tc, R_OK) == 0) {
-        snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-        rc = copy_file(tc, path, err);
-    }
-    if (rc == 0) {
-        snprintf(path, sizeof path, "%s/model.safetensors", dir);
-        FILE *f = fopen(path, "wb");
-        if (!f)
-            rc = lr_errorf(err, "%s: %s", path, strerror(errno));
-        else {
-            json_t *meta = json_pack("{s:s}", "format", "pt");
-            rc = st_write(f, e, n, meta, path, err);
-            json_decref(meta);
-            if (fclose(f) && !rc) rc = lr_errorf(err, "%s: %s", path, strerror(errno));
-        }
-    }
-    if (rc == 0) ck = lr_checkpoint_load(dir, err);
-    /* the loaded checkpoint keeps what it needs (unlinked mappings stay valid) */
-    const char *files[] = {"config.json", "tokenizer.json", "tokenizer_config.json",
-                           "model.safetensors"};
-    for (size_t i = 0; i < LR_ARRAY_LEN(files); i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        unlink(path);
-    }
-    rmdir(dir);
-out:
-    for (size_t i = 0; i < n; i++) {
-        free(names[i]);
-        free((void *)e[i].data);
-    }
-    free(names);
-    free(e);
-    return ck;
-}
-
-/* ------------------------------------------------------------------ */
 /* training state: weights and AdamW moments of every trainable parameter */
 
 static int state_save(const char *path, lr_tparam *p, int np, const lr_adamw *opt, int64_t step,
                       const lr_train_opts *o, lr_error *err)
 {
-    st_entry *e = lr_xcalloc(3 * (size_t)np, sizeof *e);
+    lr_st_entry *e = lr_xcalloc(3 * (size_t)np, sizeof *e);
     char **names = lr_xcalloc(3 * (size_t)np, sizeof *names);
     float *zero = NULL;
     int64_t maxn = 0;
@@ -274,7 +81,7 @@ static int state_save(const char *path, lr_tparam *p, int np, const lr_adamw *op
                              "step", buf[0], "adam_step", buf[1], "seed", buf[2], "objective",
                              lr_objective_name(o->objective), "lora_rank", buf[3], "params", buf[4]);
     lr_out *out = lr_out_open(path, err);
-    int rc = out ? st_write(out->fp, e, 3 * (size_t)np, meta, path, err) : -1;
+    int rc = out ? lr_st_write_f32(out->fp, e, 3 * (size_t)np, meta, path, err) : -1;
     if (out) {
         if (rc == 0)
             rc = lr_out_commit(out, err);
@@ -296,10 +103,9 @@ static int state_load(const char *path, lr_tparam *p, int np, lr_adamw *opt, int
     char *buf = lr_read_file(path, &len, err);
     if (!buf) return -1;
     int rc = 0;
-    uint64_t hl = 0;
-    json_t *h = NULL;
-    if (len >= 8) memcpy(&hl, buf, 8);
-    if (len < 8 || hl > len - 8 || !(h = json_loadb(buf + 8, hl, 0, NULL))) {
+    size_t at = 0;
+    json_t *h = lr_st_header(buf, len, &at);
+    if (!h) {
         rc = lr_errorf(err, "%s: not a training state (bad header)", path);
         goto out;
     }
@@ -332,16 +138,13 @@ static int state_load(const char *path, lr_tparam *p, int np, lr_adamw *opt, int
         for (int k = 0; k < 3 && rc == 0; k++) {
             char name[300];
             snprintf(name, sizeof name, "%s%s", p[i].name, sfx[k]);
-            json_t *t = json_object_get(h, name);
-            json_t *off = json_object_get(t, "data_offsets");
-            uint64_t a = json_integer_value(json_array_get(off, 0));
-            uint64_t b = json_integer_value(json_array_get(off, 1));
-            if (!t || b - a != (uint64_t)p[i].n * 4 || b < a || 8 + hl + b > len) {
+            const void *data = lr_st_f32(h, buf, len, at, name, p[i].n);
+            if (!data) {
                 rc = lr_errorf(err, "%s: tensor %s missing or of the wrong size", path, name);
                 break;
             }
             if (!*d[k]) *d[k] = lr_xmalloc((size_t)p[i].n * sizeof(float));
-            memcpy(*d[k], buf + 8 + hl + a, (size_t)p[i].n * 4);
+            memcpy(*d[k], data, (size_t)p[i].n * 4);
         }
     }
 out:
