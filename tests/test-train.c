@@ -419,7 +419,8 @@ END_TEST
 
 /* Tolerances against the float64 reference gradients, each 10x or more the
  * largest error measured over the fixtures, with and without gradient
- * caching (LR_TEST_VERBOSE=1 prints them): gradients 3.4e-6 of each
+ * caching, pooling and normalisation variants included (LR_TEST_VERBOSE=1
+ * prints them): gradients 4.8e-6 of each
  * tensor's largest value; losses 6.0e-7 (relative, at least 1);
  * contrastive scores 3.7e-7 of the largest score. */
 #define TOL_GRAD 5e-5
@@ -513,16 +514,16 @@ static void compare_grads(lr_tmodel *tm, f64file *ref, const char *what, int *n_
 static const char *const fixtures[] = {"tiny-llama", "tiny-llama-cut", "tiny-qwen2", "tiny-qwen3",
                                        "tiny-llama3rope", "aidreams260K"};
 
-START_TEST(test_grad_contrastive)
+/* The fixture dir's ref-batch.json through lr_tmodel_contrastive against
+ * the float64 reference refpath (loss, scores, every gradient), in one graph
+ * and with gradient caching in small chunks. */
+static void check_contrastive(const char *dir, const char *refpath, const char *what, lr_pooling pool,
+                              bool normalize, double tau)
 {
-    const char *fx = fixtures[_i];
-    char dir[1024], path[1100];
-    snprintf(path, 200, "fixtures/%s", fx);
-    if (!shared_path(dir, sizeof dir, path)) return;
-    snprintf(path, sizeof path, "%s/ref-contrastive-grad.safetensors", dir);
-    ck_assert_msg(access(path, R_OK) == 0, "%s: no reference gradients", path);
+    char path[1100];
+    ck_assert_msg(access(refpath, R_OK) == 0, "%s: no reference gradients", refpath);
     f64file ref;
-    ck_assert_int_eq(f64_open(&ref, path), 0);
+    ck_assert_int_eq(f64_open(&ref, refpath), 0);
     lr_error err = {{0}};
     lr_checkpoint *ck = lr_checkpoint_load(dir, &err);
     ck_assert_msg(ck != NULL, "%s", err.msg);
@@ -544,16 +545,16 @@ START_TEST(test_grad_contrastive)
         ck_assert_msg(tm != NULL, "%s", err.msg);
         if (pass) lr_tmodel_set_chunk(tm, 12);
         float *scores = malloc(sizeof(float) * b.nq * b.np);
-        double loss = lr_tmodel_contrastive(tm, &b, 0.05, 1, LR_POOL_LAST, true, 1.0, scores, &err);
+        double loss = lr_tmodel_contrastive(tm, &b, tau, 1, pool, normalize, 1.0, scores, &err);
         size_t n;
         const double *rl = f64_get(&ref, "loss", &n);
-        measured("contrastive_loss", fx, fabs(loss - rl[0]) / fmax(1, fabs(rl[0])));
-        ck_assert_msg(fabs(loss - rl[0]) <= TOL_LOSS * fmax(1, fabs(rl[0])), "%s: loss %.8f vs %.8f", fx, loss, rl[0]);
+        measured("contrastive_loss", what, fabs(loss - rl[0]) / fmax(1, fabs(rl[0])));
+        ck_assert_msg(fabs(loss - rl[0]) <= TOL_LOSS * fmax(1, fabs(rl[0])), "%s: loss %.8f vs %.8f", what, loss, rl[0]);
         const double *rs = f64_get(&ref, "scores", &n);
         ck_assert_int_eq(n, b.nq * b.np);
-        ck_assert_msg(measured("scores", fx, rel_err_f32_f64(scores, rs, n)) < TOL_SCORES, "%s: scores", fx);
+        ck_assert_msg(measured("scores", what, rel_err_f32_f64(scores, rs, n)) < TOL_SCORES, "%s: scores", what);
         int checked = 0;
-        compare_grads(tm, &ref, fx, &checked);
+        compare_grads(tm, &ref, what, &checked);
         ck_assert_int_gt(checked, 5);
         free(scores);
         lr_tmodel_free(tm);
@@ -562,6 +563,39 @@ START_TEST(test_grad_contrastive)
     json_decref(batch);
     lr_checkpoint_free(ck);
     f64_close(&ref);
+}
+
+START_TEST(test_grad_contrastive)
+{
+    const char *fx = fixtures[_i];
+    char dir[1024], path[1100];
+    snprintf(path, 200, "fixtures/%s", fx);
+    if (!shared_path(dir, sizeof dir, path)) return;
+    snprintf(path, sizeof path, "%s/ref-contrastive-grad.safetensors", dir);
+    check_contrastive(dir, path, fx, LR_POOL_LAST, true, 0.05);
+}
+END_TEST
+
+/* Mean pooling and unnormalised scores: the shared fixtures carry no
+ * references for them, so main() has tests/torchref-grads.py compute them
+ * with ../shared/tools/torchref.py into variant_refs (empty when PyTorch is
+ * absent: the cases are skipped). */
+static char variant_refs[256];
+static const char *const variant_fixtures[] = {"tiny-llama", "tiny-llama-cut", "tiny-qwen3"};
+static const struct { const char *tag; lr_pooling pool; bool normalize; double tau; } variants[] = {
+    {"mean", LR_POOL_MEAN, true, 0.05}, {"last-raw", LR_POOL_LAST, false, 1.0}, {"mean-raw", LR_POOL_MEAN, false, 1.0}};
+#define N_VARIANTS LR_ARRAY_LEN_(variants)
+
+START_TEST(test_grad_variants)
+{
+    const char *fx = variant_fixtures[_i / N_VARIANTS];
+    int v = _i % N_VARIANTS;
+    char dir[1024], path[1100], what[200];
+    snprintf(path, 200, "fixtures/%s", fx);
+    if (!shared_path(dir, sizeof dir, path) || !variant_refs[0]) return;
+    snprintf(path, sizeof path, "%s/%s-%s.safetensors", variant_refs, fx, variants[v].tag);
+    snprintf(what, sizeof what, "%s %s", fx, variants[v].tag);
+    check_contrastive(dir, path, what, variants[v].pool, variants[v].normalize, variants[v].tau);
 }
 END_TEST
 
@@ -738,13 +772,54 @@ static Suite *suite(void)
     tcase_add_test(tc, test_data_rows);
     tcase_add_test(tc, test_data_shared);
     tcase_add_loop_test(tc, test_grad_contrastive, 0, LR_ARRAY_LEN_(fixtures));
+    tcase_add_loop_test(tc, test_grad_variants, 0, LR_ARRAY_LEN_(variant_fixtures) * N_VARIANTS);
     tcase_add_test(tc, test_lora_fd);
     tcase_add_loop_test(tc, test_grad_lm, 0, LR_ARRAY_LEN_(fixtures));
     suite_add_tcase(s, tc);
     return s;
 }
 
+/* Make the variants' references (see test_grad_variants); -1 when
+ * /usr/bin/python3 has no PyTorch. */
+static int make_variant_refs(void)
+{
+    const char *src = getenv("LR_SRCDIR"), *shared = shared_dir();
+    if (!src || system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") != 0) return -1;
+    snprintf(variant_refs, sizeof variant_refs, "/tmp/lr-test-grads.XXXXXX");
+    if (!mkdtemp(variant_refs)) {
+        perror(variant_refs);
+        exit(EXIT_FAILURE);
+    }
+    char cmd[4096];
+    int n = snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/torchref-grads.py' '%s/tools/torchref.py' '%s'",
+                     src, shared, variant_refs);
+    for (int i = 0; i < LR_ARRAY_LEN_(variant_fixtures); i++)
+        n += snprintf(cmd + n, sizeof cmd - n, " '%s/fixtures/%s'", shared, variant_fixtures[i]);
+    snprintf(cmd + n, sizeof cmd - n, " >/dev/null");
+    if (system(cmd) != 0) {
+        fprintf(stderr, "FAIL: %s\n", cmd);
+        exit(EXIT_FAILURE);
+    }
+    return 0;
+}
+
 int main(void)
 {
-    return run_suite_shared(suite());
+    bool no_torch = shared_dir() && make_variant_refs() != 0;
+    if (no_torch) {
+        if (getenv("CI")) {
+            fprintf(stderr, "FAIL: CI is set but /usr/bin/python3 has no torch and numpy "
+                            "(python3-torch python3-numpy): gradient variants not checked\n");
+            return EXIT_FAILURE;
+        }
+        fprintf(stderr, "skip: /usr/bin/python3 has no torch: mean-pooling and unnormalised "
+                        "gradients not checked\n");
+    }
+    int rc = run_suite_shared(suite());
+    if (variant_refs[0]) {
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", variant_refs);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", variant_refs);
+    }
+    return rc == EXIT_SUCCESS && no_torch ? 77 : rc;
 }

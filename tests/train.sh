@@ -4,6 +4,7 @@
 # an uninterrupted one, LoRA merges into the saved weights, bad input fails
 # with one line.
 . "${LR_SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
+command -v python3 >/dev/null || { echo "skip: python3 absent"; exit 77; }
 
 TOK="$LR_SRCDIR/pipelines/demo/tokenizer.json"
 cat >"$TMP/config.json" <<'JSON'
@@ -71,6 +72,55 @@ tar -xf "$TMP/full.tar" -C "$TMP/a" && tar -xf "$TMP/resumed.tar" -C "$TMP/b"
 if cmp -s "$TMP/a/model.safetensors" "$TMP/b/model.safetensors"; then pass "resumed == uninterrupted"
 else fail "resumed run differs from the uninterrupted one"; fi
 
+# --- --accum: micro-batch mb of a step takes items [mb B, (mb + 1) B) of
+# the epoch's order and its loss is scaled by 1/N, so with N B dividing
+# the items and every micro-batch predicting as many tokens (full
+# --max-tokens sequences), --batch 2 --accum 2 is --batch 4: the same
+# logged losses and gradient norms and the same weights to float32
+# summation order (measured: 1.4e-5 of a tensor's largest weight, where
+# --batch 2 alone, the flag ignored, differs by 0.22; limit 1e-4).
+acc="$common --steps 3 --schedule constant"
+if lr-train $acc --batch 4 --log "$TMP/acc4.log" -o "$TMP/acc4.tar" &&
+   lr-train $acc --batch 2 --accum 2 --log "$TMP/acc22.log" -o "$TMP/acc22.tar" &&
+   lr-train $acc --batch 2 --log "$TMP/acc2.log" -o "$TMP/acc2.tar"; then
+    awk '$5 != 4 * 64 { bad = 1 } END { exit bad || NR != 3 }' "$TMP/acc4.log" ||
+        fail "--accum: a step of --batch 4 is not 4 full sequences: $(cut -f5 "$TMP/acc4.log" | tr '\n' ' ')"
+    # losses to the 6 logged decimals, gradient norms to 1e-4
+    same_log() {
+        awk 'NR == FNR { l[$1] = $2; g[$1] = $4; next }
+             { d = g[$1] - $4; if (l[$1] != $2 || d > 1e-4 || d < -1e-4) bad = 1; n++ }
+             END { exit bad || n == 0 }' "$1" "$2"
+    }
+    mkdir "$TMP/acc4" "$TMP/acc22"
+    tar -xf "$TMP/acc4.tar" -C "$TMP/acc4" && tar -xf "$TMP/acc22.tar" -C "$TMP/acc22"
+    if same_log "$TMP/acc4.log" "$TMP/acc22.log" &&
+       python3 "$LR_SRCDIR/tests/weight-diff.py" "$TMP/acc4/model.safetensors" "$TMP/acc22/model.safetensors" \
+           >"$TMP/acc.out" && awk '{ exit !($4 < 1e-4) }' "$TMP/acc.out"; then
+        pass "--accum 2 --batch 2 == --batch 4: $(cat "$TMP/acc.out")"
+    else
+        fail "--accum 2 --batch 2 differs from --batch 4: $(cat "$TMP/acc.out" 2>/dev/null) $(tr '\n' ' ' <"$TMP/acc22.log")"
+    fi
+    same_log "$TMP/acc4.log" "$TMP/acc2.log" && fail "--accum: --batch 2 alone gives the same run as --batch 4"
+else
+    fail "--accum: exit status"
+fi
+
+# --- --weight-decay: two runs resumed from one state (weights W after one
+# update), one with --weight-decay 0, one with 0.5, take the same second
+# update but for the decay: B - A = -lr 0.5 W on matrices and embeddings,
+# B == A on norms (train-check.py decay)
+wd="$common --batch 4 --schedule constant --steps 2"
+if lr-train $wd --weight-decay 0 --save-every 1 -o "$TMP/wd.tar" &&
+   lr-train $wd --weight-decay 0 --resume "$TMP/wd.tar.state" -o "$TMP/wd0.tar" &&
+   lr-train $wd --weight-decay 0.5 --resume "$TMP/wd.tar.state" -o "$TMP/wd5.tar"; then
+    python3 "$LR_SRCDIR/tests/train-check.py" decay "$TMP/wd.tar.state" "$TMP/wd0.tar" "$TMP/wd5.tar" \
+        3e-3 0.5 >"$TMP/wd.out" 2>&1 &&
+        pass "--weight-decay: decoupled, on matrices only: $(cat "$TMP/wd.out")" ||
+        fail "--weight-decay: $(cat "$TMP/wd.out")"
+else
+    fail "--weight-decay: exit status"
+fi
+
 # --- a diverging run stops, keeps its last good checkpoint ---
 expect_error "NaN loss" 'loss is (NaN|finite but the gradient is not).*last good checkpoint' - -- \
     lr-train $common --steps 20 --lr 1e4 --clip 0 --save-every 1 -o "$TMP/nan.tar"
@@ -108,6 +158,24 @@ if have_shared; then
     else
         fail "contrastive: exit status"
     fi
+    # contrastive resume: 4 updates in one go == 2, then 2 from the state,
+    # bit for bit; the state is the one after update 2 (the last update
+    # writes none, lr-train(1))
+    if lr-train $ct --steps 4 -o "$TMP/cfull.tar" &&
+       lr-train $ct --steps 4 --save-every 2 -o "$TMP/cpart.tar" &&
+       lr-train $ct --steps 4 --resume "$TMP/cpart.tar.state" -o "$TMP/cres.tar"; then
+        mkdir "$TMP/cfull" "$TMP/cres"
+        tar -xf "$TMP/cfull.tar" -C "$TMP/cfull" && tar -xf "$TMP/cres.tar" -C "$TMP/cres"
+        cmp -s "$TMP/cfull/model.safetensors" "$TMP/cres/model.safetensors" &&
+            pass "contrastive: resumed == uninterrupted" ||
+            fail "contrastive: the resumed run differs from the uninterrupted one"
+        grep -aq '"step":"2"' "$TMP/cpart.tar.state" && pass "--save-every 2 of 4: the state after update 2" ||
+            fail "--save-every 2 of 4: state not at step 2"
+    else
+        fail "contrastive resume: exit status"
+    fi
+    lr-train $ct --steps 2 --save-every 2 -o "$TMP/cnos.tar" || fail "--save-every 2 of 2: exit status"
+    [ -e "$TMP/cnos.tar.state" ] && fail "--save-every 2 of 2: a state written at the last update"
     # LoRA: rank 4, alpha 6, on q, v and down only. The state saved after 3
     # updates holds the adapters; resumed at step 3 of 3, the run saves them
     # merged. ckpt-tool.py recomputes W0 + (6 / 4) B A from the fixture and
@@ -116,14 +184,10 @@ if have_shared; then
     lo="$ct --lora-rank 4 --lora-alpha 6 --lora-targets q,v,down --lr 1e-2"
     if lr-train $lo --steps 4 --save-every 3 -o "$TMP/l.tar" &&
        lr-train $lo --steps 3 --resume "$TMP/l.tar.state" -o "$TMP/l3.tar"; then
-        if command -v python3 >/dev/null; then
-            python3 "$LR_SRCDIR/tests/ckpt-tool.py" lora "$LR_SHARED/fixtures/tiny-mistral" "$TMP/l3.tar" \
-                "$TMP/l.tar.state" 6 q,v,down >"$TMP/lora.out" &&
-                pass "LoRA: merged weights are W0 + (alpha/r) B A: $(cat "$TMP/lora.out")" ||
-                fail "LoRA: merged weights: $(cat "$TMP/lora.out")"
-        else
-            skip_part "python3 absent: LoRA merge not checked"
-        fi
+        python3 "$LR_SRCDIR/tests/ckpt-tool.py" lora "$LR_SHARED/fixtures/tiny-mistral" "$TMP/l3.tar" \
+            "$TMP/l.tar.state" 6 q,v,down >"$TMP/lora.out" &&
+            pass "LoRA: merged weights are W0 + (alpha/r) B A: $(cat "$TMP/lora.out")" ||
+            fail "LoRA: merged weights: $(cat "$TMP/lora.out")"
     else
         fail "LoRA: exit status"
     fi
@@ -164,6 +228,69 @@ if have_shared; then
             fail "distill: disagreeing teacher: KL $(awk 'NR == 1 { print $2 }' "$TMP/d-rot.log" 2>/dev/null)"
     else
         fail "distill: exit status"
+    fi
+    # --teacher-tau: one batch of every row with all its negatives; the
+    # student starts as the teacher, so the first loss is
+    # KL(softmax(S / 0.1) || softmax(S / 0.05)) of the teacher's scores S
+    # (train-check.py kl), not the reverse KL nor the value at the default
+    # teacher temperature
+    python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    print(json.dumps({"qid": r["qid"], "query": r["query"], "pos": r["pos"][:1], "neg": r["bm25_neg"][:3]}))
+' "$TMP/sf.jsonl" >"$TMP/sf3.jsonl"
+    if lr-train -j1 -q -m "$m" --objective distill --train "$TMP/sf3.jsonl" --corpus "$TMP/sfc.jsonl" \
+           --teacher-queries "$TMP/tq.mp" --teacher-passages "$TMP/tp.mp" --negatives 3 --batch 8 \
+           --tau 0.05 --teacher-tau 0.1 --max-tokens 48 --steps 1 --log "$TMP/tt.log" -o "$TMP/tt.tar" &&
+       python3 "$LR_SRCDIR/tests/train-check.py" kl "$TMP/sf3.jsonl" "$TMP/tq.mp" "$TMP/tp.mp" 0.05 0.1 \
+           >"$TMP/kl.out"; then
+        got=$(awk 'NR == 1 { print $2 }' "$TMP/tt.log")
+        # the student's embeddings (lr-train's forward) differ from
+        # lr-encode's by float32 rounding: allow 1e-3 of the value
+        if awk -v g="$got" '{ d = g - $1; if (d < 0) d = -d
+                             r = $2 - $1; if (r < 0) r = -r; u = $3 - $1; if (u < 0) u = -u
+                             exit !(d <= 1e-3 * $1 + 1e-5 && r > 10 * d && u > 10 * d) }' "$TMP/kl.out"; then
+            pass "--teacher-tau: KL(teacher || student) $got, expected $(cut -d' ' -f1 "$TMP/kl.out")"
+        else
+            fail "--teacher-tau: loss $got; expected, reverse, default tau: $(cat "$TMP/kl.out")"
+        fi
+    else
+        fail "--teacher-tau: exit status"
+    fi
+
+    # --hard-negatives adds its ids to the rows' own negatives: rows with one
+    # negative plus a file with the second (and a row of an unknown query,
+    # ignored) train exactly as rows with both; without the file the first
+    # loss differs
+    python3 -c '
+import json, sys
+both, one, extra = (open(f, "w") for f in sys.argv[2:5])
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    row = {"qid": r["qid"], "query": r["query"], "pos": r["pos"][:1]}
+    print(json.dumps(dict(row, neg=r["bm25_neg"][:2])), file=both)
+    print(json.dumps(dict(row, neg=r["bm25_neg"][:1])), file=one)
+    print(json.dumps({"qid": r["qid"], "neg": r["bm25_neg"][1:2]}), file=extra)
+print(json.dumps({"qid": "no-such-query", "neg": r["bm25_neg"][2:3]}), file=extra)
+' "$TMP/sf.jsonl" "$TMP/hn-both.jsonl" "$TMP/hn-one.jsonl" "$TMP/hn.jsonl"
+    hn="-j1 -q -m $m --corpus $TMP/sfc.jsonl --negatives 2 --batch 3 --max-tokens 48 --steps 2 --lr 1e-3"
+    if lr-train $hn --train "$TMP/hn-both.jsonl" --log "$TMP/hn-both.log" -o "$TMP/hn-both.tar" &&
+       lr-train $hn --train "$TMP/hn-one.jsonl" --hard-negatives "$TMP/hn.jsonl" --log "$TMP/hn.log" \
+           -o "$TMP/hn.tar" &&
+       lr-train $hn --train "$TMP/hn-one.jsonl" --log "$TMP/hn-one.log" -o "$TMP/hn-one.tar"; then
+        mkdir "$TMP/hn-a" "$TMP/hn-b"
+        tar -xf "$TMP/hn-both.tar" -C "$TMP/hn-a" && tar -xf "$TMP/hn.tar" -C "$TMP/hn-b"
+        if cmp -s "$TMP/hn-both.log" "$TMP/hn.log" &&
+           cmp -s "$TMP/hn-a/model.safetensors" "$TMP/hn-b/model.safetensors"; then
+            pass "--hard-negatives: the same run as the negatives inline"
+        else
+            fail "--hard-negatives: differs from the negatives inline"
+        fi
+        awk 'NR == FNR { a = $2; next } FNR == 1 { exit a == $2 }' "$TMP/hn.log" "$TMP/hn-one.log" ||
+            fail "--hard-negatives: the file's negatives change nothing"
+    else
+        fail "--hard-negatives: exit status"
     fi
     expect_error "distill: unknown teacher id" 'sf.jsonl: line 1: query id "0" has no embedding in .*tp.mp$' "$TMP/d2.tar" -- \
         lr-train -j1 -q -m "$m" --objective distill --train "$TMP/sf.jsonl" --corpus "$TMP/sfc.jsonl" \
