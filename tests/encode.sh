@@ -122,6 +122,60 @@ sys.exit(0 if len(got) == 2 and worst <= 1e-6 else 1)' "$TMP/mean.dump" "$TMP/pr
 else
     skip_part "python3 absent: vectors not read back"
 fi
+# lr-encode honours the retrieval settings lr-train records in lr.json: a
+# model trained one update with --pooling mean --no-normalize --no-eos
+# --query-prefix 'query: ' embeds five golden texts as passages into the
+# unnormalised mean of the hidden states of their golden ids_special (BOS,
+# no EOS), as torchref.py computes them in float64 for the trained weights;
+# a query is the passage vector of its text after the prefix
+if have_torch; then
+    MP="python3 $LR_SRCDIR/tests/mp-tool.py"
+    sed -n 7,11p "$GOLD" | python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin]
+with open(sys.argv[1], "w") as f:
+    for i, r in enumerate(rows):
+        f.write("g%d\t%s\n" % (i, r["text"]))
+json.dump([r["ids_special"] for r in rows], open(sys.argv[2], "w"))
+' "$TMP/rt.tsv" "$TMP/rt-ids.json"
+    sed 's/\t/\tquery: /' "$TMP/rt.tsv" >"$TMP/rt-q.tsv"
+    head -n 8 "$LR_SHARED/datasets/train/climate_fever_claim_evidence.jsonl" >"$TMP/rt-pairs.jsonl"
+    if lr-train -j1 -q -m "$M" --train "$TMP/rt-pairs.jsonl" --batch 4 --steps 1 --lr 1e-2 --max-tokens 32 \
+           --pooling mean --no-normalize --no-eos --query-prefix 'query: ' -o "$TMP/rt.tar" &&
+       mkdir "$TMP/rt" && tar -xf "$TMP/rt.tar" -C "$TMP/rt" &&
+       lr-encode -q -t 1 -m "$TMP/rt.tar" --corpus "$TMP/rt.tsv" -o "$TMP/rt-p.mp" &&
+       lr-encode -q -t 1 -m "$TMP/rt.tar" --queries "$TMP/rt.tsv" -o "$TMP/rt-q.mp" &&
+       lr-encode -q -t 1 -m "$TMP/rt.tar" --corpus "$TMP/rt-q.tsv" -o "$TMP/rt-qp.mp" &&
+       $TORCHREF forward --model "$TMP/rt" --ids "$TMP/rt-ids.json" --out "$TMP/rt.ref" >/dev/null; then
+        python3 - "$TMP/rt-p.mp" "$TMP/rt.ref" "$LR_SRCDIR/tests" >"$TMP/rt.out" <<'PY' &&
+import json, os, struct, sys
+sys.path.insert(0, sys.argv[3])
+mp = __import__("mp-tool")
+recs = mp.records(sys.argv[1])
+b = open(sys.argv[2], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+t = json.loads(b[8:8 + n])["mean"]
+o0, o1 = t["data_offsets"]
+ref = struct.unpack("<%dd" % ((o1 - o0) // 8), b[8 + n + o0:8 + n + o1])
+got = [x for r in recs[1:] for x in r["vec"]]
+err = max(abs(x - y) for x, y in zip(got, ref)) / max(abs(y) for y in ref)
+print("header %s, relative error %.3g" % ({k: recs[0][k] for k in ("pooling", "normalized")}, err))
+# measured 2.6e-7; 1e-5 as the forward's tolerance in compress-check
+sys.exit(0 if len(got) == len(ref) and err <= 1e-5 else 1)
+PY
+            pass "lr.json's settings: passages as torchref.py's unnormalised means: $(cat "$TMP/rt.out")" ||
+            fail "lr.json's settings: passages: $(cat "$TMP/rt.out")"
+        $MP dump "$TMP/rt-q.mp" | tail -n +2 >"$TMP/rt-q.dump"
+        $MP dump "$TMP/rt-qp.mp" | tail -n +2 >"$TMP/rt-qp.dump"
+        [ -s "$TMP/rt-q.dump" ] && cmp -s "$TMP/rt-q.dump" "$TMP/rt-qp.dump" &&
+            pass "lr.json's settings: a query carries the recorded prefix" ||
+            fail "lr.json's settings: queries are not the prefixed passages"
+    else
+        fail "lr.json's settings: lr-train, lr-encode or torchref.py failed"
+    fi
+else
+    skip_part "/usr/bin/python3 lacks torch: lr.json's settings not checked against torchref.py"
+fi
 # reduced-precision projections: a whole stream of the same shape (the
 # vectors themselves are checked against the reference in test-forward)
 for dt in f32 bf16 int8 fast; do

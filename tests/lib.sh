@@ -33,6 +33,21 @@ need_shared() {
     fi
 }
 
+# have_torch: true when /usr/bin/python3 (Debian's, not one on PATH) has
+# PyTorch and numpy (python3-torch python3-numpy) to run
+# $LR_SHARED/tools/torchref.py for references the fixtures do not carry;
+# through $LR_SRCDIR/tests/torchref-run.py, several at one import. When
+# they are absent and CI is set, the test fails at once.
+TORCHREF="/usr/bin/python3 $LR_SRCDIR/tests/torchref-run.py $LR_SHARED/tools/torchref.py"
+have_torch() {
+    /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null && return 0
+    if [ -n "${CI:-}" ]; then
+        echo "FAIL: CI is set but /usr/bin/python3 lacks torch or numpy (python3-torch python3-numpy)" >&2
+        exit 1
+    fi
+    return 1
+}
+
 # skip_part MESSAGE: part of the test cannot run here; the rest goes on,
 # and a run without failures ends as skipped (77), not passed.
 skip_part() {

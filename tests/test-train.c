@@ -576,10 +576,10 @@ START_TEST(test_grad_contrastive)
 }
 END_TEST
 
-/* Mean pooling and unnormalised scores: the shared fixtures carry no
- * references for them, so main() has tests/torchref-grads.py compute them
- * with ../shared/tools/torchref.py into variant_refs (empty when PyTorch is
- * absent: the cases are skipped). */
+/* Mean pooling and unnormalised scores (temperature 1: raw dot products):
+ * the shared fixtures carry no references for them, so main() has
+ * ../shared/tools/torchref.py compute them into variant_refs (empty when
+ * PyTorch is absent: the cases are skipped). */
 static char variant_refs[256];
 static const char *const variant_fixtures[] = {"tiny-llama", "tiny-llama-cut", "tiny-qwen3"};
 static const struct { const char *tag; lr_pooling pool; bool normalize; double tau; } variants[] = {
@@ -590,9 +590,9 @@ START_TEST(test_grad_variants)
 {
     const char *fx = variant_fixtures[_i / N_VARIANTS];
     int v = _i % N_VARIANTS;
-    char dir[1024], path[1100], what[200];
-    snprintf(path, 200, "fixtures/%s", fx);
-    if (!shared_path(dir, sizeof dir, path) || !variant_refs[0]) return;
+    char dir[1024], rel[200], path[1100], what[200];
+    snprintf(rel, sizeof rel, "fixtures/%s", fx);
+    if (!shared_path(dir, sizeof dir, rel) || !variant_refs[0]) return;
     snprintf(path, sizeof path, "%s/%s-%s.safetensors", variant_refs, fx, variants[v].tag);
     snprintf(what, sizeof what, "%s %s", fx, variants[v].tag);
     check_contrastive(dir, path, what, variants[v].pool, variants[v].normalize, variants[v].tau);
@@ -790,14 +790,22 @@ static int make_variant_refs(void)
         perror(variant_refs);
         exit(EXIT_FAILURE);
     }
-    char cmd[4096];
-    int n = snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/torchref-grads.py' '%s/tools/torchref.py' '%s'",
-                     src, shared, variant_refs);
+    char cmd[8192];
+    int n = snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/torchref-run.py' '%s/tools/torchref.py'", src, shared);
     for (int i = 0; i < LR_ARRAY_LEN_(variant_fixtures); i++)
-        n += snprintf(cmd + n, sizeof cmd - n, " '%s/fixtures/%s'", shared, variant_fixtures[i]);
+        for (int v = 0; v < N_VARIANTS; v++)
+            n += snprintf(cmd + n, sizeof cmd - n,
+                          "%s contrastive-grad --model '%s/fixtures/%s' --batch '%s/fixtures/%s/ref-batch.json'"
+                          " --pool %s %s --tau %g --out '%s/%s-%s.safetensors'",
+                          i || v ? " +" : "", shared, variant_fixtures[i], shared, variant_fixtures[i],
+                          variants[v].pool == LR_POOL_MEAN ? "mean" : "last",
+                          variants[v].normalize ? "--normalize" : "--no-normalize", variants[v].tau, variant_refs,
+                          variant_fixtures[i], variants[v].tag);
     snprintf(cmd + n, sizeof cmd - n, " >/dev/null");
     if (system(cmd) != 0) {
         fprintf(stderr, "FAIL: %s\n", cmd);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", variant_refs);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", variant_refs);
         exit(EXIT_FAILURE);
     }
     return 0;
