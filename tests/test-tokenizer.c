@@ -496,6 +496,100 @@ END_TEST
 START_TEST(test_decode_mistral) { check_roundtrip("mistral"); }
 END_TEST
 
+/* Components the shared tokenizers do not use (ignore_merges, NFKD, the
+ * Whitespace pre-tokenizer, Bert and Roberta post-processors, Metaspace
+ * pre-tokenizer and decoder): tests/golden/tokenizer-variants.json makes
+ * each a variant of a shared tokenizer.json (fields of "set" replaced, a
+ * dotted key reaching into an object), and tests/golden/tokenizer-NAME.jsonl
+ * holds transformers.js's ids, ids with special tokens and decoded text for
+ * it (tests/golden/make-tokenizer-goldens.mjs made them; tokenizer.json
+ * alone, without tokenizer_config.json). */
+static void set_dotted(json_t *root, const char *key, json_t *value)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", key);
+    json_t *o = root;
+    char *k = buf, *dot;
+    while ((dot = strchr(k, '.'))) {
+        *dot = 0;
+        o = json_object_get(o, k);
+        ck_assert_msg(json_is_object(o), "%s: no object %s", key, k);
+        k = dot + 1;
+    }
+    json_object_set(o, k, value);
+}
+
+static const char *const variant_names[] = {"qwen3-ignore-merges", "qwen3-nfkd", "qwen3-whitespace",
+                                            "mistral-bert", "mistral-roberta", "mistral-metaspace",
+                                            "mistral-metaspace-split"};
+
+START_TEST(test_golden_variants)
+{
+    const char *name = variant_names[_i], *src = getenv("LR_SRCDIR");
+    char path[4096], rel[256];
+    if (!shared_dir()) return;
+    ck_assert_msg(src != NULL, "LR_SRCDIR unset");
+    snprintf(path, sizeof path, "%s/tests/golden/tokenizer-variants.json", src);
+    json_error_t je;
+    json_t *all = json_load_file(path, 0, &je);
+    ck_assert_msg(all != NULL, "%s: %s", path, je.text);
+    json_t *v = json_object_get(all, name);
+    ck_assert_msg(v != NULL, "%s: no variant %s", path, name);
+    const char *base = json_string_value(json_object_get(v, "base"));
+    snprintf(rel, sizeof rel, "tokenizers/%s/tokenizer.json", base);
+    json_t *tj = json_load_file(shared_path(path, sizeof path, rel), 0, &je);
+    ck_assert_msg(tj != NULL, "%s: %s", path, je.text);
+    const char *key;
+    json_t *val;
+    json_object_foreach(json_object_get(v, "set"), key, val) set_dotted(tj, key, val);
+    char *text = json_dumps(tj, JSON_COMPACT);
+    lr_error e;
+    lr_tokenizer *t = lr_tokenizer_load(text, strlen(text), NULL, 0, name, &e);
+    ck_assert_msg(t != NULL, "%s: %s", name, e.msg);
+
+    snprintf(path, sizeof path, "%s/tests/golden/tokenizer-%s.jsonl", src, name);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s: cannot open", path);
+    char *line = NULL;
+    size_t cap = 0, n = 0, bad = 0;
+    ssize_t l;
+    lr_ids got = {0}, want = {0};
+    while ((l = getline(&line, &cap, f)) > 0) {
+        json_t *j = json_loadb(line, (size_t)l, JSON_ALLOW_NUL, &je);
+        ck_assert_msg(j != NULL, "%s: line %zu: %s", path, n + 1, je.text);
+        json_t *jt = json_object_get(j, "text");
+        for (int sp = 0; sp < 2; sp++) {
+            got.n = 0;
+            ck_assert_msg(lr_tokenize(t, json_string_value(jt), json_string_length(jt), sp, &got, &e) == 0, "%s", e.msg);
+            ids_from_json(json_object_get(j, sp ? "ids_special" : "ids"), &want);
+            if (!ids_equal(&got, &want) && bad++ < 5) {
+                fprintf(stderr, "%s line %zu (%s): %.80s\n", name, n + 1, sp ? "special" : "plain", json_string_value(jt));
+                print_ids("want", &want);
+                print_ids("got ", &got);
+            }
+            free(want.ids);
+        }
+        ids_from_json(json_object_get(j, "ids_special"), &want);
+        char *d = lr_detokenize(t, want.ids, want.n, true);
+        const char *wd = json_string_value(json_object_get(j, "decoded"));
+        if (strcmp(d, wd) && bad++ < 5) fprintf(stderr, "%s line %zu: decoded \"%s\", want \"%s\"\n", name, n + 1, d, wd);
+        free(d);
+        free(want.ids);
+        json_decref(j);
+        n++;
+    }
+    ck_assert_uint_ge(n, 30);
+    ck_assert_msg(bad == 0, "%s: %zu of %zu golden encodings or decodings differ", name, bad, 3 * n);
+    free(got.ids);
+    free(line);
+    fclose(f);
+    lr_tokenizer_free(t);
+    free(text);
+    json_decref(tj);
+    json_decref(all);
+}
+END_TEST
+
 START_TEST(test_fixture_tokenizer)
 {
     /* The tiny-mistral fixture carries Mistral's tokenizer.json alone:
@@ -658,6 +752,7 @@ int main(void)
     tcase_add_test(tc, test_decode_qwen3);
     tcase_add_test(tc, test_decode_mistral);
     tcase_add_test(tc, test_fixture_tokenizer);
+    tcase_add_loop_test(tc, test_golden_variants, 0, (int)(sizeof variant_names / sizeof variant_names[0]));
     tcase_add_test(tc, test_megabyte);
     tcase_add_test(tc, test_threads);
     suite_add_tcase(s, tc);
