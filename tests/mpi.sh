@@ -20,11 +20,9 @@ need_shared
 # one-process runs here and every other test keep it on).
 MPIRUN="env ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0
         mpirun -q --oversubscribe --allow-run-as-root --mca btl self,vader"
-m="$LR_SHARED/fixtures/tiny-mistral"
-head -n 24 "$LR_SHARED/datasets/train/climate_fever_claim_evidence.jsonl" >"$TMP/pairs.jsonl"
+tiny_contrastive
+m=$M ct=$CT
 head -n 16 "$LR_SHARED/datasets/train/climate_fever_claim_evidence.jsonl" >"$TMP/other.jsonl"
-ct="-j1 -q -m $m --train $TMP/pairs.jsonl --batch 8 --negatives 1 --tau 0.05 --lr 2e-3
-    --max-tokens 48 --seed 1"
 
 # largest |a - b| of column 2 (the loss) between two logs of the same steps
 loss_gap() { awk 'NR == FNR { a[$1] = $2; next } ($1 in a) { d = a[$1] - $2; if (d < 0) d = -d; if (d > g) g = d; n++ }

@@ -5,42 +5,16 @@
 # encoded and evaluated.  Checks that the tools compose and that each
 # stage's output is what the next one expects, not the quality.
 . "$(dirname "$0")/lib.sh"
-tok=$LR_SRCDIR/pipelines/demo/tokenizer.json
 cd "$TMP"
-cat > config.json <<'JSON'
-{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
- "num_hidden_layers": 3, "num_attention_heads": 2, "num_key_value_heads": 1,
- "max_position_embeddings": 128, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
- "vocab_size": 4096, "tie_word_embeddings": true, "bos_token_id": 1, "eos_token_id": 2}
-JSON
-# twelve topics: a document and a query for each
-i=0
-for t in "tides:the moon pulls the oceans and the sea level rises and falls twice a day" \
-         "volcano:molten rock erupts from a mountain and lava flows down its sides" \
-         "bread:flour water yeast and salt are kneaded and baked in a hot oven" \
-         "chess:two players move kings queens rooks bishops knights and pawns on a board" \
-         "rain:water vapour condenses into clouds and falls back as drops" \
-         "compiler:source code is parsed checked optimised and turned into machine code" \
-         "bees:insects collect nectar from flowers and make honey in a hive" \
-         "guitar:six strings are plucked or strummed over a wooden body" \
-         "glacier:a river of ice moves slowly down a valley and carves it" \
-         "vaccine:a weakened germ trains the immune system to fight disease" \
-         "bridge:steel cables hang from towers and carry a road across a river" \
-         "coffee:roasted beans are ground and hot water is poured through them"; do
-    name=${t%%:*} text=${t#*:}
-    printf '{"_id":"d%d","title":"%s","text":"%s"}\n' $i "$name" "$text" >> corpus.jsonl
-    printf '{"_id":"q%d","text":"what is %s"}\n' $i "$name" >> queries.jsonl
-    printf '{"query":"tell me about %s","pos":["%s %s"]}\n' "$name" "$name" "$text" >> pairs.jsonl
-    printf 'q%d\td%d\t1\n' $i $i >> qrels.body
-    printf '{"text":"%s %s. %s"}\n' "$name" "$text" "$text" >> text.jsonl
-    printf '{"_id":"t%d","title":"all about the %s","text":"%s"}\n' $i "$name" "$text" >> titled.jsonl
-    i=$((i + 1))
-done
-{ printf 'query-id\tcorpus-id\tscore\n'; cat qrels.body; } > qrels.tsv
+toy_config config.json 3
+# twelve topics: a document and a query for each; the text to pretrain on
+# says each twice, and titled.jsonl gives title-pairs.py its titles
+toy_collection 12
+toy_topics 12 | awk -F: '{ printf "{\"text\":\"%s %s. %s\"}\n", $1, $2, $2 > "text.jsonl"
+    printf "{\"_id\":\"t%d\",\"title\":\"all about the %s\",\"text\":\"%s\"}\n", NR - 1, $1, $2 > "titled.jsonl" }'
 
 run() { "$@" 2>>log || { fail "$*: $(tail -1 log)"; finish; }; }
-run lr-train -q --threads 1 --objective lm --init config.json --tokenizer "$tok" \
-    --train text.jsonl --steps 4 --batch 4 --lr 1e-2 --seed 1 -o base.tar
+toy_model base.tar --steps 4 --batch 4 --lr 1e-2
 # weak pairs (titles against bodies, as backbone.mk makes them), then pairs
 if command -v python3 >/dev/null; then
     python3 "$LR_SRCDIR/pipelines/title-pairs.py" titled.jsonl > weak.jsonl 2>>log || fail "title-pairs.py"

@@ -16,24 +16,12 @@ if [ -z "$PY" ]; then
 fi
 EX=$LR_SRCDIR/examples/streams.py
 cd "$TMP"
-cat > config.json <<'JSON'
-{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
- "num_hidden_layers": 3, "num_attention_heads": 2, "num_key_value_heads": 1,
- "max_position_embeddings": 128, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
- "vocab_size": 4096, "tie_word_embeddings": true, "bos_token_id": 1, "eos_token_id": 2}
-JSON
-i=0
-for t in "the moon pulls the oceans" "lava flows down a mountain" "flour water and yeast" \
-         "kings and queens on a board" "clouds fall back as rain" "bees make honey in a hive"; do
-    printf '{"_id":"d%d","text":"%s"}\n' $i "$t" >> corpus.jsonl
-    printf '{"text":"%s"}\n' "$t" >> text.jsonl
-    i=$((i + 1))
-done
+toy_config config.json 3
+toy_collection 6
 printf 'q0\twhat pulls the sea\nq1\twhere does honey come from\n' > queries.tsv
 printf 'q0\td0\t1\nq1\td5\t1\n' > qrels.txt
 run() { "$@" 2>>log || { fail "$*: $(tail -1 log)"; finish; }; }
-run lr-train -q -t 1 --objective lm --init config.json --tokenizer "$LR_SRCDIR/pipelines/demo/tokenizer.json" \
-    --train text.jsonl --steps 2 --batch 4 --seed 1 -o m.tar
+toy_model m.tar --steps 2 --batch 4
 run lr-encode -q -t 1 -m m.tar --corpus corpus.jsonl --shard 0/2 -o d0.mp
 run lr-encode -q -t 1 -m m.tar --corpus corpus.jsonl --shard 1/2 -o d1.mp
 cat d0.mp d1.mp > docs.mp

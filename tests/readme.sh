@@ -7,34 +7,10 @@
 tok=$LR_SRCDIR/pipelines/demo/tokenizer.json
 cd "$TMP"
 # six layers: --drop-mlp 4 leaves two MLPs for --keep 0.5 to halve
-cat > config.json <<'JSON'
-{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
- "num_hidden_layers": 6, "num_attention_heads": 2, "num_key_value_heads": 1,
- "max_position_embeddings": 128, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
- "vocab_size": 4096, "tie_word_embeddings": true, "bos_token_id": 1, "eos_token_id": 2}
-JSON
-mkdir qrels
-i=0
-for t in "tides:the moon pulls the oceans and the sea level rises and falls twice a day" \
-         "volcano:molten rock erupts from a mountain and lava flows down its sides" \
-         "bread:flour water yeast and salt are kneaded and baked in a hot oven" \
-         "chess:two players move kings queens rooks bishops knights and pawns on a board" \
-         "rain:water vapour condenses into clouds and falls back as drops" \
-         "bees:insects collect nectar from flowers and make honey in a hive" \
-         "glacier:a river of ice moves slowly down a valley and carves it" \
-         "coffee:roasted beans are ground and hot water is poured through them"; do
-    name=${t%%:*} text=${t#*:}
-    printf '{"_id":"d%d","title":"%s","text":"%s"}\n' $i "$name" "$text" >> corpus.jsonl
-    printf '{"_id":"q%d","text":"what is %s"}\n' $i "$name" >> queries.jsonl
-    printf '{"query":"tell me about %s","pos":["%s %s"]}\n' "$name" "$name" "$text" >> pairs.jsonl
-    printf '{"text":"%s %s"}\n' "$name" "$text" >> text.jsonl
-    printf 'q%d\td%d\t1\n' $i $i >> qrels.body
-    i=$((i + 1))
-done
-{ printf 'query-id\tcorpus-id\tscore\n'; cat qrels.body; } > qrels/test.tsv
-lr-train -q --threads 1 --objective lm --init config.json --tokenizer "$tok" \
-    --train text.jsonl --steps 2 --batch 4 --seed 1 -o model.tar 2>log ||
-    { fail "model: $(tail -1 log)"; finish; }
+toy_config config.json 6
+toy_collection 8
+mkdir qrels && mv qrels.tsv qrels/test.tsv
+toy_model model.tar --steps 2 --batch 4
 
 # 1. the README's block, as written
 awk '/^```sh$/ { n++; next } /^```$/ { if (n == 1) exit } n == 1' "$LR_SRCDIR/README.md" > readme-block.sh

@@ -5,15 +5,9 @@
 # --multiple-of.
 . "$(dirname "$0")/lib.sh"
 cd "$TMP"
-cat > config.json <<'JSON'
-{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
- "num_hidden_layers": 3, "num_attention_heads": 2, "num_key_value_heads": 1,
- "max_position_embeddings": 128, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
- "vocab_size": 4096, "tie_word_embeddings": true, "bos_token_id": 1, "eos_token_id": 2}
-JSON
+toy_config config.json 3
 printf '{"text":"the moon pulls the oceans"}\n{"text":"bees make honey"}\n' > text.jsonl
-lr-train -q -t 1 --objective lm --init config.json --tokenizer "$LR_SRCDIR/pipelines/demo/tokenizer.json" \
-    --train text.jsonl --steps 1 --batch 2 --seed 1 -o m.tar 2>log || { fail "model: $(cat log)"; finish; }
+toy_model m.tar --steps 1 --batch 2
 
 # ---- training pairs: lr-score reads what lr-train reads ----
 # each row: a query, a string positive, an object positive, a string negative

@@ -147,9 +147,8 @@ expect_usage "unknown objective" '--objective' lr-train $ctr --train x --objecti
 
 # --- contrastive fine-tuning of a real fixture (needs ../shared) ---
 if have_shared; then
-    head -n 24 "$LR_SHARED/datasets/train/climate_fever_claim_evidence.jsonl" >"$TMP/pairs.jsonl"
-    ct="-j1 -q -m $LR_SHARED/fixtures/tiny-mistral --train $TMP/pairs.jsonl --batch 8
-        --negatives 1 --tau 0.05 --lr 2e-3 --max-tokens 48 --seed 1"
+    tiny_contrastive
+    ct=$CT
     if lr-train $ct --epochs 6 --log "$TMP/c.log" -o "$TMP/c.tar"; then
         n=$(wc -l <"$TMP/c.log")
         first=$(mean_loss "$TMP/c.log" 1 3) last=$(mean_loss "$TMP/c.log" $((n - 2)) "$n")
