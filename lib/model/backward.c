@@ -1,196 +1,15 @@
-/* backward.c - the trainable model: gradients of every forward operation
- * (embedding gather, RMSNorm, q/k/v/o projections with Qwen2 biases,
- * Qwen3 q/k norms, RoPE, causal GQA attention over packed sequences,
- * SwiGLU MLP, residuals, final norm, pooling, LM head), computed from the
- * forward cache of model-internal.h, float32 on BLIS GEMMs.  LoRA adapters
- * are trained through merged weights: W = W0 + s B A is rebuilt before
- * each forward, the dense gradient of W is computed as for full
- * fine-tuning and projected onto A and B. */
+/* backward.c - the trainable model (lr_tmodel): float32 parameters and
+ * their gradient buffers, and the training objectives (contrastive,
+ * distillation, causal LM), each a forward with cache, a loss, and the
+ * backward pass of forward.c from the pooled or per-token gradient. */
 #include "config.h"
-#include "model/model-internal.h"
+#include "model/tmodel.h"
 
 #include <math.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-
-/* One LoRA adapter on a projection weight W [out x in]. */
-typedef struct lora {
-    float *w;          /* the model's (merged) weight */
-    float *w0;         /* frozen base weight */
-    float *gw;         /* dense gradient of W */
-    lr_tparam *a, *b;  /* A [r x in], B [out x r] */
-    int out, in;
-} lora;
-
-struct lr_tmodel {
-    lr_model *m;
-    lr_fwd_cache *cache;
-    lr_tparam *params;   /* trainable parameters */
-    int n_params, cap_params;
-    lr_layer_w *gw;      /* per layer: gradient buffers (NULL = frozen/absent) */
-    float *g_embed, *g_norm, *g_head;
-    int chunk;
-    /* LoRA */
-    lora *lo;
-    int n_lora, rank;
-    float lscale;
-    float **dense;       /* dense gradient buffers owned for LoRA */
-    int n_dense;
-    /* scratch */
-    float *buf;
-    size_t buf_cap;
-    float *hidden;       /* pooled embeddings / no-cache hidden states */
-    size_t hidden_cap;
-};
-
-/* ------------------------------------------------------------------ */
-/* kernels */
-
-/* dx (= or +=) RMSNorm backward of one row; gw_row += dy * xhat */
-LR_CLONES static void rms_bwd_row(float *dx, bool acc, const float *dy, const float *x, float r,
-                               const float *w, float *gw_row, int n)
-{
-    float s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++) s += dy[i] * w[i] * x[i];
-    const float c = s * r * r * r / n;
-    if (acc) {
-#pragma omp simd
-        for (int i = 0; i < n; i++) dx[i] += r * dy[i] * w[i] - c * x[i];
-    } else {
-#pragma omp simd
-        for (int i = 0; i < n; i++) dx[i] = r * dy[i] * w[i] - c * x[i];
-    }
-    if (gw_row) {
-#pragma omp simd
-        for (int i = 0; i < n; i++) gw_row[i] += dy[i] * x[i] * r;
-    }
-}
-
-/* RMSNorm backward over rows; per-thread partial weight gradients. */
-static void rms_bwd(float *dx, bool acc, const float *dy, const float *x, const float *rstd,
-                    const float *w, float *gw, int rows, int n)
-{
-    int nt = 1;
-#ifdef _OPENMP
-    nt = omp_get_max_threads();
-#endif
-    float *part = gw ? lr_xcalloc((size_t)nt * n, sizeof(float)) : NULL;
-#pragma omp parallel
-    {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        float *pg = part ? part + (size_t)tid * n : NULL;
-#pragma omp for schedule(static)
-        for (int t = 0; t < rows; t++)
-            rms_bwd_row(dx + (size_t)t * n, acc, dy + (size_t)t * n, x + (size_t)t * n, rstd[t], w,
-                        pg, n);
-    }
-    if (gw) {
-        for (int k = 0; k < nt; k++)
-            for (int i = 0; i < n; i++) gw[i] += part[(size_t)k * n + i];
-        free(part);
-    }
-}
-
-/* Sum of rows into g (bias gradient). */
-static void bias_bwd(float *g, const float *dy, int rows, int n)
-{
-    if (!g) return;
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < n; i++) {
-        float s = 0;
-        for (int t = 0; t < rows; t++) s += dy[(size_t)t * n + i];
-        g[i] += s;
-    }
-}
-
-/* Linear y = x W^T backward: gw += dy^T x; dx (= or +=) dy W. */
-static void linear_bwd(float *dx, float beta, const float *dy, const float *x, const float *w,
-                       float *gw, int T, int in, int out)
-{
-    if (gw) lr_sgemm(true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, gw, in);
-    if (dx) lr_sgemm(false, false, T, in, out, 1.0f, dy, out, w, in, beta, dx, in);
-}
-
-LR_CLONES static void swiglu_bwd_row(float *dg, float *du, const float *da, const float *g,
-                                  const float *u, int n)
-{
-#pragma omp simd
-    for (int i = 0; i < n; i++) {
-        float x = g[i], sg = 1.0f / (1.0f + lr_expf(-x));
-        float d = da[i];
-        du[i] = d * x * sg;
-        dg[i] = d * u[i] * sg * (1.0f + x * (1.0f - sg));
-    }
-}
-
-/* ------------------------------------------------------------------ */
-/* attention backward: one task per (sequence, key-value head), so that
- * dK and dV rows have a single writer */
-static void attention_bwd(const lr_model *m, const lr_fwd_cache *c, const lr_layer_cache *lc,
-                          const float *datt, float *dq, float *dk, float *dv)
-{
-    const int nh = m->nh, nkv = m->nkv, hd = m->hd, qdim = m->qdim, kvdim = m->kvdim;
-    const int rep = nh / nkv, n_seq = c->n_seq;
-    const float scale = m->scale;
-    int maxlen = 0;
-    for (int s = 0; s < n_seq; s++) maxlen = LR_MAX(maxlen, c->lens[s]);
-    memset(dk, 0, (size_t)c->T * kvdim * sizeof(float));
-    memset(dv, 0, (size_t)c->T * kvdim * sizeof(float));
-#pragma omp parallel
-    {
-        float *p = lr_xmalloc((size_t)maxlen * sizeof(float));
-        float *dp = lr_xmalloc((size_t)maxlen * sizeof(float));
-#pragma omp for schedule(dynamic, 1) collapse(2)
-        for (int s = 0; s < n_seq; s++)
-            for (int g = 0; g < nkv; g++) {
-                const int s0 = c->seq_start[s], L = c->lens[s];
-                for (int h = g * rep; h < (g + 1) * rep; h++)
-                    for (int i = 0; i < L; i++) {
-                        const int lo = m->window && i - m->window + 1 > 0 ? i - m->window + 1 : 0;
-                        const int n = i - lo + 1;
-                        const float *q = lc->qr + (size_t)(s0 + i) * qdim + h * hd;
-                        const float *dO = datt + (size_t)(s0 + i) * qdim + h * hd;
-                        const float lse = lc->lse[(size_t)(s0 + i) * nh + h];
-                        float D = 0;
-                        for (int j = 0; j < n; j++) {
-                            const size_t kr = (size_t)(s0 + lo + j) * kvdim + g * hd;
-                            p[j] = lr_expf(scale * lr_dotf(q, lc->kr + kr, hd) - lse);
-                            dp[j] = lr_dotf(dO, lc->v + kr, hd);
-                            D += p[j] * dp[j];
-                        }
-                        float *dqi = dq + (size_t)(s0 + i) * qdim + h * hd;
-                        memset(dqi, 0, hd * sizeof(float));
-                        for (int j = 0; j < n; j++) {
-                            const size_t kr = (size_t)(s0 + lo + j) * kvdim + g * hd;
-                            float ds = p[j] * (dp[j] - D) * scale;
-                            lr_axpyf(dqi, ds, lc->kr + kr, hd);
-                            lr_axpyf(dk + kr, ds, q, hd);
-                            lr_axpyf(dv + kr, p[j], dO, hd);
-                        }
-                    }
-            }
-        free(p);
-        free(dp);
-    }
-}
-
-/* Per-head RMSNorm backward (Qwen3 q_norm/k_norm): d (in place) holds the
- * gradient w.r.t. the normed heads, pre the projection with bias. */
-static void headnorm_bwd(float *d, const float *pre, const float *rstd, const float *w, float *gw,
-                         int T, int heads, int hd)
-{
-    /* rows = T * heads of hd values */
-    float *tmp = lr_xmalloc((size_t)T * heads * hd * sizeof(float));
-    rms_bwd(tmp, false, d, pre, rstd, w, gw, T * heads, hd);
-    memcpy(d, tmp, (size_t)T * heads * hd * sizeof(float));
-    free(tmp);
-}
 
 /* ------------------------------------------------------------------ */
 /* scratch */
@@ -205,85 +24,18 @@ static float *scratch(lr_tmodel *tm, size_t n)
     return tm->buf;
 }
 
-static int max_width(const lr_model *m)
-{
-    int I = 0;
-    for (int l = 0; l < m->n_layers; l++) I = LR_MAX(I, m->layers[l].mlp);
-    return I;
-}
-
-/* Backward of the whole model from dhidden [T x H] (gradient w.r.t. the
- * cache's hidden states; overwritten).  Adds into the gradient buffers. */
+/* Backward of the whole model from dhidden (overwritten) into the
+ * gradient buffers (forward.c). */
 static void model_backward(lr_tmodel *tm, float *dhidden)
 {
-    lr_model *m = tm->m;
-    const lr_fwd_cache *c = tm->cache;
-    const int T = c->T, H = m->H, I = max_width(m), qdim = m->qdim, kvdim = m->kvdim;
-    if (T == 0) return;
-    size_t need = (size_t)T * (2 * H + 2 * qdim + 2 * kvdim + 3 * (size_t)I);
-    float *p = scratch(tm, need);
-    float *dx = lr_carve(&p, (size_t)T * H), *dxn = lr_carve(&p, (size_t)T * H);
-    float *dq = lr_carve(&p, (size_t)T * qdim), *datt = lr_carve(&p, (size_t)T * qdim);
-    float *dk = lr_carve(&p, (size_t)T * kvdim), *dv = lr_carve(&p, (size_t)T * kvdim);
-    float *dact = lr_carve(&p, (size_t)T * I), *dg = lr_carve(&p, (size_t)T * I);
-    float *du = lr_carve(&p, (size_t)T * I);
-
-    rms_bwd(dx, false, dhidden, c->x_out, c->rstd_out, m->final_norm, tm->g_norm, T, H);
-    for (int l = m->n_layers - 1; l >= 0; l--) {
-        const lr_layer_w *w = &m->layers[l];
-        const lr_layer_w *g = &tm->gw[l];
-        const lr_layer_cache *lc = &c->layers[l];
-        if (w->mlp) {
-            const int W = w->mlp;
-            linear_bwd(dact, 0.0f, dx, lc->act, w->w_down, g->w_down, T, W, H);
-#pragma omp parallel for schedule(static)
-            for (int t = 0; t < T; t++) {
-                size_t o = (size_t)t * W;
-                swiglu_bwd_row(dg + o, du + o, dact + o, lc->gate + o, lc->up + o, W);
-            }
-            linear_bwd(dxn, 0.0f, dg, lc->xn2, w->w_gate, g->w_gate, T, H, W);
-            linear_bwd(dxn, 1.0f, du, lc->xn2, w->w_up, g->w_up, T, H, W);
-            rms_bwd(dx, true, dxn, lc->x_mid, lc->rstd2, w->mlp_norm, g->mlp_norm, T, H);
-        }
-        if (w->attn) {
-            linear_bwd(datt, 0.0f, dx, lc->att, w->wo, g->wo, T, qdim, H);
-            attention_bwd(m, c, lc, datt, dq, dk, dv);
-            lr_rope(m, dq, T, m->nh, c->pos, true);
-            lr_rope(m, dk, T, m->nkv, c->pos, true);
-            if (w->q_norm) headnorm_bwd(dq, lc->q, lc->q_rstd, w->q_norm, g->q_norm, T, m->nh, m->hd);
-            if (w->k_norm) headnorm_bwd(dk, lc->k, lc->k_rstd, w->k_norm, g->k_norm, T, m->nkv, m->hd);
-            bias_bwd(g->bq, dq, T, qdim);
-            bias_bwd(g->bk, dk, T, kvdim);
-            bias_bwd(g->bv, dv, T, kvdim);
-            linear_bwd(dxn, 0.0f, dq, lc->xn1, w->wq, g->wq, T, H, qdim);
-            linear_bwd(dxn, 1.0f, dk, lc->xn1, w->wk, g->wk, T, H, kvdim);
-            linear_bwd(dxn, 1.0f, dv, lc->xn1, w->wv, g->wv, T, H, kvdim);
-            rms_bwd(dx, true, dxn, lc->x, lc->rstd1, w->attn_norm, g->attn_norm, T, H);
-        }
-    }
-    if (tm->g_embed) {
-        /* rows of the same id add up: split the hidden dimension instead */
-#pragma omp parallel
-        {
-            int nt = 1, tid = 0;
-#ifdef _OPENMP
-            nt = omp_get_num_threads();
-            tid = omp_get_thread_num();
-#endif
-            int c0 = H * tid / nt, c1 = H * (tid + 1) / nt;
-            for (int t = 0; t < T; t++) {
-                float *ge = tm->g_embed + (size_t)c->ids[t] * H;
-                const float *d = dx + (size_t)t * H;
-                for (int i = c0; i < c1; i++) ge[i] += d[i];
-            }
-        }
-    }
+    float *work = scratch(tm, lr_model_backward_floats(tm->m, tm->cache->T));
+    lr_model_backward(tm->m, tm->cache, tm->gw, tm->g_norm, tm->g_embed, dhidden, work);
 }
 
 /* ------------------------------------------------------------------ */
 /* construction */
 
-static lr_tparam *add_tparam(lr_tmodel *tm, const char *name, float *w, int ndim, const int64_t *shape)
+lr_tparam *lr_tmodel_add_param(lr_tmodel *tm, const char *name, float *w, int ndim, const int64_t *shape)
 {
     if (tm->n_params == tm->cap_params) {
         tm->cap_params = tm->cap_params ? 2 * tm->cap_params : 64;
@@ -343,7 +95,7 @@ lr_tmodel *lr_tmodel_new(const lr_checkpoint *ck, bool train_head, lr_error *err
             lr_tmodel_free(tm);
             return NULL;
         }
-        lr_tparam *p = add_tparam(tm, mp[i].name, mp[i].data, mp[i].ndim, mp[i].shape);
+        lr_tparam *p = lr_tmodel_add_param(tm, mp[i].name, mp[i].data, mp[i].ndim, mp[i].shape);
         *slot = p->g;
     }
     return tm;
@@ -388,178 +140,20 @@ void lr_tmodel_set_chunk(lr_tmodel *tm, int max_tokens)
     tm->chunk = max_tokens > 0 ? max_tokens : 4096;
 }
 
-/* ------------------------------------------------------------------ */
-/* LoRA */
-
-_Static_assert(LR_NW == 7, "lr_lora_targets_parse fills seven projections");
-
-int lr_lora_targets_parse(const char *targets, bool use[7], lr_error *err)
-{
-    for (int i = 0; i < LR_NW; i++) use[i] = false;
-    char *list = lr_xstrdup(targets && *targets ? targets : "all");
-    int rc = 0;
-    for (char *save = NULL, *t = strtok_r(list, ",", &save); t && rc == 0;
-         t = strtok_r(NULL, ",", &save)) {
-        bool ok = false;
-        if (strcmp(t, "all") == 0) {
-            for (int i = 0; i < LR_NW; i++) use[i] = true;
-            ok = true;
-        }
-        for (int i = 0; i < LR_NW; i++) {
-            const char *name = lr_proj_spec(i)->short_name;
-            size_t n = strlen(name);
-            /* "q", "q_proj" */
-            if (strncmp(t, name, n) == 0 && (!t[n] || strcmp(t + n, "_proj") == 0))
-                use[i] = ok = true;
-        }
-        if (!ok) rc = lr_errorf(err, "LoRA target \"%s\": expected q, k, v, o, gate, up, down or all", t);
-    }
-    free(list);
-    return rc;
-}
-
-int lr_tmodel_lora(lr_tmodel *tm, int rank, double alpha, const char *targets, uint64_t seed,
-                   lr_error *err)
-{
-    lr_model *m = tm->m;
-    if (rank < 1) return lr_errorf(err, "LoRA rank %d: must be at least 1", rank);
-    if (tm->n_lora) return lr_errorf(err, "LoRA already set up");
-    bool use[LR_NW] = {false};
-    if (lr_lora_targets_parse(targets, use, err) < 0) return -1;
-    /* drop the full parameters: only adapters train */
-    for (int i = 0; i < tm->n_params; i++) {
-        free(tm->params[i].name);
-        free(tm->params[i].g);
-        free(tm->params[i].m);
-        free(tm->params[i].v);
-    }
-    free(tm->params);
-    tm->params = NULL;
-    tm->n_params = tm->cap_params = 0;
-    memset(tm->gw, 0, m->n_layers * sizeof *tm->gw);
-    tm->g_embed = tm->g_norm = tm->g_head = NULL;
-    tm->rank = rank;
-    tm->lscale = (float)(alpha / rank);
-    lr_rng rng;
-    lr_rng_seed(&rng, seed ^ 0x6c6f7261ULL);
-    /* count, then create, so that params does not move under lora.a/b */
-    int count = 0;
-    for (int l = 0; l < m->n_layers; l++) {
-        lr_layer_w *w = &m->layers[l];
-        float *mats[LR_NW] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
-        for (int i = 0; i < LR_NW; i++) count += use[i] && mats[i];
-    }
-    if (!count) return lr_errorf(err, "LoRA: no target projection in the model");
-    tm->lo = lr_xcalloc(count, sizeof *tm->lo);
-    tm->params = lr_xcalloc(2 * (size_t)count, sizeof *tm->params);
-    tm->cap_params = 2 * count;
-    tm->dense = lr_xcalloc(count, sizeof *tm->dense);
-    for (int l = 0; l < m->n_layers; l++) {
-        lr_layer_w *w = &m->layers[l];
-        lr_layer_w *g = &tm->gw[l];
-        float *mats[LR_NW] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
-        float **gslot[LR_NW] = {&g->wq, &g->wk, &g->wv, &g->wo, &g->w_gate, &g->w_up, &g->w_down};
-        for (int i = 0; i < LR_NW; i++) {
-            if (!use[i] || !mats[i]) continue;
-            const lr_tensor_spec *sp = lr_proj_spec(i);
-            lora *a = &tm->lo[tm->n_lora++];
-            a->w = mats[i];
-            a->out = (int)lr_spec_dim(sp->rows, &m->cfg, w->mlp);
-            a->in = (int)lr_spec_dim(sp->cols, &m->cfg, w->mlp);
-            /* "model.layers.<l>.self_attn.q_proj" + ".lora_A" */
-            int base = (int)(strlen(sp->name) - strlen(".weight"));
-            size_t n = (size_t)a->out * a->in;
-            a->w0 = lr_xmalloc(n * sizeof(float));
-            memcpy(a->w0, a->w, n * sizeof(float));
-            a->gw = tm->dense[tm->n_dense++] = lr_xcalloc(n, sizeof(float));
-            *gslot[i] = a->gw;
-            char name[200];
-            snprintf(name, sizeof name, "model.layers.%d.%.*s.lora_A", l, base, sp->name);
-            int64_t sa[2] = {rank, a->in}, sb[2] = {a->out, rank};
-            a->a = add_tparam(tm, name, lr_xmalloc((size_t)rank * a->in * sizeof(float)), 2, sa);
-            snprintf(name, sizeof name, "model.layers.%d.%.*s.lora_B", l, base, sp->name);
-            a->b = add_tparam(tm, name, lr_xcalloc((size_t)a->out * rank, sizeof(float)), 2, sb);
-            a->a->decay = a->b->decay = false;
-            /* Kaiming-uniform with a = sqrt(5), as PEFT: bound 1/sqrt(in) */
-            double bound = 1.0 / sqrt((double)a->in);
-            for (int64_t k = 0; k < a->a->n; k++)
-                a->a->w[k] = (float)((2 * lr_rng_uniform(&rng) - 1) * bound);
-        }
-    }
-    return 0;
-}
-
-/* W = W0 + s B A for every adapter */
-static void lora_merge(lr_tmodel *tm)
-{
-    for (int i = 0; i < tm->n_lora; i++) {
-        lora *a = &tm->lo[i];
-        memcpy(a->w, a->w0, (size_t)a->out * a->in * sizeof(float));
-        lr_sgemm(false, false, a->out, a->in, tm->rank, tm->lscale, a->b->w, tm->rank, a->a->w,
-                 a->in, 1.0f, a->w, a->in);
-    }
-}
-
-/* dA += s B^T dW, dB += s dW A^T; dW cleared */
-static void lora_project(lr_tmodel *tm)
-{
-    for (int i = 0; i < tm->n_lora; i++) {
-        lora *a = &tm->lo[i];
-        lr_sgemm(true, false, tm->rank, a->in, a->out, tm->lscale, a->b->w, tm->rank, a->gw, a->in,
-                 1.0f, a->a->g, a->in);
-        lr_sgemm(false, true, a->out, tm->rank, a->in, tm->lscale, a->gw, a->in, a->a->w, a->in,
-                 1.0f, a->b->g, tm->rank);
-        memset(a->gw, 0, (size_t)a->out * a->in * sizeof(float));
-    }
-}
-
+/* Write the weights (LoRA merged) into ck. */
 int lr_tmodel_store(lr_tmodel *tm, lr_checkpoint *ck, lr_error *err)
 {
-    if (tm->n_lora) lora_merge(tm);
+    if (tm->n_lora) lr_lora_merge(tm);
     return lr_model_store(tm->m, ck, err);
 }
 
 /* ------------------------------------------------------------------ */
 /* objectives */
 
-static void pool_rows(const float *hidden, const int *lens, int n_seq, int H, lr_pooling pooling,
-                      float *out)
-{
-    size_t t0 = 0;
-    for (int s = 0; s < n_seq; s++) {
-        float *o = out + (size_t)s * H;
-        if (pooling == LR_POOL_MEAN) {
-            memset(o, 0, H * sizeof(float));
-            for (int t = 0; t < lens[s]; t++) lr_axpyf(o, 1.0f, hidden + (t0 + t) * H, H);
-            for (int i = 0; i < H; i++) o[i] /= lens[s];
-        } else {
-            memcpy(o, hidden + (t0 + lens[s] - 1) * H, H * sizeof(float));
-        }
-        t0 += lens[s];
-    }
-}
-
-static void pool_bwd(float *dhidden, const float *dE, const int *lens, int n_seq, int H,
-                     lr_pooling pooling)
-{
-    size_t t0 = 0;
-    for (int s = 0; s < n_seq; s++) {
-        const float *d = dE + (size_t)s * H;
-        if (pooling == LR_POOL_MEAN) {
-            for (int t = 0; t < lens[s]; t++)
-                for (int i = 0; i < H; i++) dhidden[(t0 + t) * H + i] = d[i] / lens[s];
-        } else {
-            memset(dhidden + t0 * H, 0, (size_t)(lens[s] - 1) * H * sizeof(float));
-            memcpy(dhidden + (t0 + lens[s] - 1) * H, d, H * sizeof(float));
-        }
-        t0 += lens[s];
-    }
-}
-
 int lr_tmodel_embed(lr_tmodel *tm, const int32_t *ids, const int *lens, int n_seq,
                     lr_pooling pooling, float *out, lr_error *err)
 {
-    if (tm->n_lora) lora_merge(tm);
+    if (tm->n_lora) lr_lora_merge(tm);
     const int H = tm->m->H;
     /* in chunks of whole sequences, to bound the workspace */
     int s0 = 0;
@@ -574,7 +168,7 @@ int lr_tmodel_embed(lr_tmodel *tm, const int32_t *ids, const int *lens, int n_se
             tm->hidden_cap = T * H;
         }
         if (lr_model_forward(tm->m, ids + t0, lens + s0, s1 - s0, tm->hidden, NULL, err)) return -1;
-        pool_rows(tm->hidden, lens + s0, s1 - s0, H, pooling, out + (size_t)s0 * H);
+        lr_pool(tm->hidden, lens + s0, s1 - s0, H, pooling, false, out + (size_t)s0 * H);
         t0 += T;
         s0 = s1;
     }
@@ -589,7 +183,7 @@ static int chunk_backward(lr_tmodel *tm, const int32_t *ids, const int *lens, in
     if (lr_model_forward_cached(tm->m, ids, lens, n, tm->cache, NULL, err)) return -1;
     const int H = tm->m->H;
     float *dh = lr_xmalloc((size_t)tm->cache->T * H * sizeof(float));
-    pool_bwd(dh, dE, lens, n, H, pooling);
+    lr_pool_backward(dh, dE, lens, n, H, pooling);
     model_backward(tm, dh);
     free(dh);
     return 0;
@@ -612,7 +206,7 @@ double lr_tmodel_contrastive(lr_tmodel *tm, const lr_contrastive_batch *b, doubl
     for (int i = 0; i < b->nq; i++)
         if (b->pos[i] < 0 || b->pos[i] >= b->np)
             return lr_errorf(err, "query %d: positive %d outside the batch", i, b->pos[i]), NAN;
-    if (tm->n_lora) lora_merge(tm);
+    if (tm->n_lora) lr_lora_merge(tm);
     /* this rank's queries [qa, qb) then passages [pa, pb), packed */
     int64_t qa, qb, pa, pb;
     lr_dist_share(b->nq, &qa, &qb);
@@ -644,7 +238,7 @@ double lr_tmodel_contrastive(lr_tmodel *tm, const lr_contrastive_batch *b, doubl
     if (n > 0 && one) {
         /* the whole share fits: one forward with cache */
         rc = lr_model_forward_cached(m, ids, lens, n, tm->cache, NULL, err);
-        if (rc == 0) pool_rows(tm->cache->hidden, lens, n, H, pooling, E);
+        if (rc == 0) lr_pool(tm->cache->hidden, lens, n, H, pooling, false, E);
     } else if (n > 0) {
         rc = lr_tmodel_embed(tm, ids, lens, n, pooling, E, err);
     }
@@ -663,7 +257,7 @@ double lr_tmodel_contrastive(lr_tmodel *tm, const lr_contrastive_batch *b, doubl
     memcpy(dE + (size_t)nq * H, dp + (size_t)pa * H, (size_t)(n - nq) * H * sizeof(float));
     if (n > 0 && one) {
         float *dh = lr_xmalloc((size_t)tm->cache->T * H * sizeof(float));
-        pool_bwd(dh, dE, lens, n, H, pooling);
+        lr_pool_backward(dh, dE, lens, n, H, pooling);
         model_backward(tm, dh);
         free(dh);
     } else if (n > 0) {
@@ -682,7 +276,7 @@ double lr_tmodel_contrastive(lr_tmodel *tm, const lr_contrastive_batch *b, doubl
             s0 = s1;
         }
     }
-    if (tm->n_lora) lora_project(tm);
+    if (tm->n_lora) lr_lora_project(tm);
 done:
     free(ids);
     free(lens);
@@ -703,7 +297,7 @@ double lr_tmodel_lm(lr_tmodel *tm, const int32_t *ids, const int *lens, int n_se
     for (int s = 0; s < n_seq; s++) N += lens[s] > 1 ? lens[s] - 1 : 0;
     if (n_predicted) *n_predicted = N;
     if (N == 0) return lr_errorf(err, "lm objective: no sequence of two tokens or more"), NAN;
-    if (tm->n_lora) lora_merge(tm);
+    if (tm->n_lora) lr_lora_merge(tm);
     double total = 0;
     const double gscale = scale / (double)N;
     int s0 = 0;
@@ -753,7 +347,7 @@ double lr_tmodel_lm(lr_tmodel *tm, const int32_t *ids, const int *lens, int n_se
         t0 += T;
         s0 = s1;
     }
-    if (tm->n_lora) lora_project(tm);
+    if (tm->n_lora) lr_lora_project(tm);
     return total / (double)N;
 }
 

@@ -1,7 +1,11 @@
-/* forward.c - the decoder forward pass over packed sequences: float32,
- * BLIS GEMMs for every projection (and for attention over long
- * sequences), OpenMP for the fused elementwise work.  lr_sgemm is never
- * called from inside an OpenMP parallel region: it runs its own threads. */
+/* forward.c - the decoder's operations over packed sequences, each
+ * forward beside its backward (RMSNorm, projections and biases, RoPE,
+ * causal GQA attention, q/k head norms, SwiGLU), and the two passes over
+ * the layers: the forward (with or without a cache) and the backward
+ * from the cache.  Float32, BLIS GEMMs for every projection (and for
+ * attention over long sequences), OpenMP for the fused elementwise work.
+ * lr_sgemm is never called from inside an OpenMP parallel region: it
+ * runs its own threads. */
 #include "config.h"
 #include "model/model-internal.h"
 
@@ -43,6 +47,27 @@ static float rms_row(float *y, const float *x, const float *w, int n, float eps)
     return r;
 }
 
+/* dx (= or +=) RMSNorm backward of one row; gw_row += dy * xhat */
+LR_CLONES static void rms_bwd_row(float *dx, bool acc, const float *dy, const float *x, float r,
+                               const float *w, float *gw_row, int n)
+{
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int i = 0; i < n; i++) s += dy[i] * w[i] * x[i];
+    const float c = s * r * r * r / n;
+    if (acc) {
+#pragma omp simd
+        for (int i = 0; i < n; i++) dx[i] += r * dy[i] * w[i] - c * x[i];
+    } else {
+#pragma omp simd
+        for (int i = 0; i < n; i++) dx[i] = r * dy[i] * w[i] - c * x[i];
+    }
+    if (gw_row) {
+#pragma omp simd
+        for (int i = 0; i < n; i++) gw_row[i] += dy[i] * x[i] * r;
+    }
+}
+
 LR_CLONES static void rope_row(float *x, const float *cs, const float *sn, int half, float sign)
 {
     float *a = x, *b = x + half;
@@ -60,6 +85,18 @@ LR_CLONES static void swiglu_row(float *act, const float *g, const float *u, siz
     for (size_t i = 0; i < n; i++) {
         float x = g[i];
         act[i] = x / (1.0f + lr_expf(-x)) * u[i];
+    }
+}
+
+LR_CLONES static void swiglu_bwd_row(float *dg, float *du, const float *da, const float *g,
+                                  const float *u, int n)
+{
+#pragma omp simd
+    for (int i = 0; i < n; i++) {
+        float x = g[i], sg = 1.0f / (1.0f + lr_expf(-x));
+        float d = da[i];
+        du[i] = d * x * sg;
+        dg[i] = d * u[i] * sg * (1.0f + x * (1.0f - sg));
     }
 }
 
@@ -151,6 +188,34 @@ void lr_rmsnorm(float *y, float *rstd, const float *x, const float *w, int rows,
     }
 }
 
+/* RMSNorm backward over rows; per-thread partial weight gradients. */
+static void rms_bwd(float *dx, bool acc, const float *dy, const float *x, const float *rstd,
+                    const float *w, float *gw, int rows, int n)
+{
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+#endif
+    float *part = gw ? lr_xcalloc((size_t)nt * n, sizeof(float)) : NULL;
+#pragma omp parallel
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *pg = part ? part + (size_t)tid * n : NULL;
+#pragma omp for schedule(static)
+        for (int t = 0; t < rows; t++)
+            rms_bwd_row(dx + (size_t)t * n, acc, dy + (size_t)t * n, x + (size_t)t * n, rstd[t], w,
+                        pg, n);
+    }
+    if (gw) {
+        for (int k = 0; k < nt; k++)
+            for (int i = 0; i < n; i++) gw[i] += part[(size_t)k * n + i];
+        free(part);
+    }
+}
+
 static void add_bias(float *y, const float *b, int T, int out)
 {
 #pragma omp parallel for schedule(static) if ((size_t)T * out >= PAR_MIN)
@@ -162,6 +227,26 @@ void lr_linear(float *y, const float *x, const float *w, const float *b, int T, 
 {
     gemm(false, true, T, out, in, 1.0f, x, in, w, in, beta, y, out);
     if (b) add_bias(y, b, T, out);
+}
+
+/* Sum of rows into g (bias gradient). */
+static void bias_bwd(float *g, const float *dy, int rows, int n)
+{
+    if (!g) return;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) {
+        float s = 0;
+        for (int t = 0; t < rows; t++) s += dy[(size_t)t * n + i];
+        g[i] += s;
+    }
+}
+
+/* Linear y = x W^T backward: gw += dy^T x; dx (= or +=) dy W. */
+static void linear_bwd(float *dx, float beta, const float *dy, const float *x, const float *w,
+                       float *gw, int T, int in, int out)
+{
+    if (gw) lr_sgemm(true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, gw, in);
+    if (dx) lr_sgemm(false, false, T, in, out, 1.0f, dy, out, w, in, beta, dx, in);
 }
 
 /* Projection `which` of layer l: lr_linear, or the reduced-precision
@@ -347,6 +432,55 @@ void lr_attention_probs(const lr_model *m, const lr_fwd_cache *c, int layer, int
     }
 }
 
+/* Attention backward: one task per (sequence, key-value head), so that
+ * dK and dV rows have a single writer */
+static void attention_bwd(const lr_model *m, const lr_fwd_cache *c, const lr_layer_cache *lc,
+                          const float *datt, float *dq, float *dk, float *dv)
+{
+    const int nh = m->nh, nkv = m->nkv, hd = m->hd, qdim = m->qdim, kvdim = m->kvdim;
+    const int rep = nh / nkv, n_seq = c->n_seq;
+    const float scale = m->scale;
+    int maxlen = 0;
+    for (int s = 0; s < n_seq; s++) maxlen = LR_MAX(maxlen, c->lens[s]);
+    memset(dk, 0, (size_t)c->T * kvdim * sizeof(float));
+    memset(dv, 0, (size_t)c->T * kvdim * sizeof(float));
+#pragma omp parallel
+    {
+        float *p = lr_xmalloc((size_t)maxlen * sizeof(float));
+        float *dp = lr_xmalloc((size_t)maxlen * sizeof(float));
+#pragma omp for schedule(dynamic, 1) collapse(2)
+        for (int s = 0; s < n_seq; s++)
+            for (int g = 0; g < nkv; g++) {
+                const int s0 = c->seq_start[s], L = c->lens[s];
+                for (int h = g * rep; h < (g + 1) * rep; h++)
+                    for (int i = 0; i < L; i++) {
+                        const int lo = key_lo(m, i), n = i - lo + 1;
+                        const float *q = lc->qr + (size_t)(s0 + i) * qdim + h * hd;
+                        const float *dO = datt + (size_t)(s0 + i) * qdim + h * hd;
+                        const float lse = lc->lse[(size_t)(s0 + i) * nh + h];
+                        float D = 0;
+                        for (int j = 0; j < n; j++) {
+                            const size_t kr = (size_t)(s0 + lo + j) * kvdim + g * hd;
+                            p[j] = lr_expf(scale * lr_dotf(q, lc->kr + kr, hd) - lse);
+                            dp[j] = lr_dotf(dO, lc->v + kr, hd);
+                            D += p[j] * dp[j];
+                        }
+                        float *dqi = dq + (size_t)(s0 + i) * qdim + h * hd;
+                        memset(dqi, 0, hd * sizeof(float));
+                        for (int j = 0; j < n; j++) {
+                            const size_t kr = (size_t)(s0 + lo + j) * kvdim + g * hd;
+                            float ds = p[j] * (dp[j] - D) * scale;
+                            lr_axpyf(dqi, ds, lc->kr + kr, hd);
+                            lr_axpyf(dk + kr, ds, q, hd);
+                            lr_axpyf(dv + kr, p[j], dO, hd);
+                        }
+                    }
+            }
+        free(p);
+        free(dp);
+    }
+}
+
 /* Biases, per-head q/k RMSNorm and RoPE, fused per token.  q/k hold the
  * projections; bias is added there in place; the normed and rotated heads
  * go to qr/kr (which may equal q/k). */
@@ -384,6 +518,18 @@ static void qkv_post(lr_model *m, const lr_layer_w *w, const int *pos, int T, fl
             rope_row(dst, cs, sn, half, 1.0f);
         }
     }
+}
+
+/* Per-head RMSNorm backward (Qwen3 q_norm/k_norm): d (in place) holds the
+ * gradient w.r.t. the normed heads, pre the projection with bias. */
+static void headnorm_bwd(float *d, const float *pre, const float *rstd, const float *w, float *gw,
+                         int T, int heads, int hd)
+{
+    /* rows = T * heads of hd values */
+    float *tmp = lr_xmalloc((size_t)T * heads * hd * sizeof(float));
+    rms_bwd(tmp, false, d, pre, rstd, w, gw, T * heads, hd);
+    memcpy(d, tmp, (size_t)T * heads * hd * sizeof(float));
+    free(tmp);
 }
 
 /* sum over tokens of cos(a_t, b_t), in double */
@@ -700,4 +846,76 @@ int lr_model_forward_cached(lr_model *m, const int32_t *ids, const int *lens, in
     if (T) lr_rmsnorm(c->hidden, c->rstd_out, c->x_out, m->final_norm, T, H, m->eps);
     if (stats) stats->tokens += T;
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* backward */
+
+size_t lr_model_backward_floats(const lr_model *m, int T)
+{
+    return (size_t)T * (2 * m->H + 2 * m->qdim + 2 * m->kvdim + 3 * (size_t)max_width(m));
+}
+
+void lr_model_backward(lr_model *m, const lr_fwd_cache *c, const lr_layer_w *gw, float *g_norm,
+                       float *g_embed, float *dhidden, float *work)
+{
+    const int T = c->T, H = m->H, I = max_width(m), qdim = m->qdim, kvdim = m->kvdim;
+    if (T == 0) return;
+    float *p = work;
+    float *dx = lr_carve(&p, (size_t)T * H), *dxn = lr_carve(&p, (size_t)T * H);
+    float *dq = lr_carve(&p, (size_t)T * qdim), *datt = lr_carve(&p, (size_t)T * qdim);
+    float *dk = lr_carve(&p, (size_t)T * kvdim), *dv = lr_carve(&p, (size_t)T * kvdim);
+    float *dact = lr_carve(&p, (size_t)T * I), *dg = lr_carve(&p, (size_t)T * I);
+    float *du = lr_carve(&p, (size_t)T * I);
+
+    rms_bwd(dx, false, dhidden, c->x_out, c->rstd_out, m->final_norm, g_norm, T, H);
+    for (int l = m->n_layers - 1; l >= 0; l--) {
+        const lr_layer_w *w = &m->layers[l];
+        const lr_layer_w *g = &gw[l];
+        const lr_layer_cache *lc = &c->layers[l];
+        if (w->mlp) {
+            const int W = w->mlp;
+            linear_bwd(dact, 0.0f, dx, lc->act, w->w_down, g->w_down, T, W, H);
+#pragma omp parallel for schedule(static)
+            for (int t = 0; t < T; t++) {
+                size_t o = (size_t)t * W;
+                swiglu_bwd_row(dg + o, du + o, dact + o, lc->gate + o, lc->up + o, W);
+            }
+            linear_bwd(dxn, 0.0f, dg, lc->xn2, w->w_gate, g->w_gate, T, H, W);
+            linear_bwd(dxn, 1.0f, du, lc->xn2, w->w_up, g->w_up, T, H, W);
+            rms_bwd(dx, true, dxn, lc->x_mid, lc->rstd2, w->mlp_norm, g->mlp_norm, T, H);
+        }
+        if (w->attn) {
+            linear_bwd(datt, 0.0f, dx, lc->att, w->wo, g->wo, T, qdim, H);
+            attention_bwd(m, c, lc, datt, dq, dk, dv);
+            lr_rope(m, dq, T, m->nh, c->pos, true);
+            lr_rope(m, dk, T, m->nkv, c->pos, true);
+            if (w->q_norm) headnorm_bwd(dq, lc->q, lc->q_rstd, w->q_norm, g->q_norm, T, m->nh, m->hd);
+            if (w->k_norm) headnorm_bwd(dk, lc->k, lc->k_rstd, w->k_norm, g->k_norm, T, m->nkv, m->hd);
+            bias_bwd(g->bq, dq, T, qdim);
+            bias_bwd(g->bk, dk, T, kvdim);
+            bias_bwd(g->bv, dv, T, kvdim);
+            linear_bwd(dxn, 0.0f, dq, lc->xn1, w->wq, g->wq, T, H, qdim);
+            linear_bwd(dxn, 1.0f, dk, lc->xn1, w->wk, g->wk, T, H, kvdim);
+            linear_bwd(dxn, 1.0f, dv, lc->xn1, w->wv, g->wv, T, H, kvdim);
+            rms_bwd(dx, true, dxn, lc->x, lc->rstd1, w->attn_norm, g->attn_norm, T, H);
+        }
+    }
+    if (g_embed) {
+        /* rows of the same id add up: split the hidden dimension instead */
+#pragma omp parallel
+        {
+            int nt = 1, tid = 0;
+#ifdef _OPENMP
+            nt = omp_get_num_threads();
+            tid = omp_get_thread_num();
+#endif
+            int c0 = H * tid / nt, c1 = H * (tid + 1) / nt;
+            for (int t = 0; t < T; t++) {
+                float *ge = g_embed + (size_t)c->ids[t] * H;
+                const float *d = dx + (size_t)t * H;
+                for (int i = c0; i < c1; i++) ge[i] += d[i];
+            }
+        }
+    }
 }

@@ -243,6 +243,19 @@ void lr_fwd_cache_free(lr_fwd_cache *c);
 int lr_model_forward_cached(lr_model *m, const int32_t *ids, const int *lens, int n_seq,
                             lr_fwd_cache *c, struct lr_stats *stats, lr_error *err);
 
+/* --- backward (forward.c) --- */
+/* Backward of the whole model from dhidden [T x H], the gradient with
+ * respect to c's hidden states (overwritten), adding into the gradient
+ * buffers: gw[l]'s fields per layer (NULL: none), g_norm, g_embed
+ * (nullable).  work holds lr_model_backward_floats(m, c->T) floats. */
+void lr_model_backward(lr_model *m, const lr_fwd_cache *c, const lr_layer_w *gw, float *g_norm,
+                       float *g_embed, float *dhidden, float *work);
+size_t lr_model_backward_floats(const lr_model *m, int T);
+/* Pooling backward (pool.c): dhidden [sum(lens) x dim] from the gradient
+ * dE [n_seq x dim] of the unnormalised pooled vectors. */
+void lr_pool_backward(float *dhidden, const float *dE, const int *lens, int n_seq, int dim,
+                      lr_pooling pooling);
+
 /* Carve the next n floats off a scratch buffer: *p advances past them. */
 static inline float *lr_carve(float **p, size_t n)
 {

@@ -1,6 +1,7 @@
-/* pool.c - pooling of packed hidden states into one vector per sequence. */
+/* pool.c - pooling of packed hidden states into one vector per sequence,
+ * and its backward. */
 #include "config.h"
-#include "internal.h"
+#include "model/model-internal.h"
 
 #include <math.h>
 
@@ -46,5 +47,24 @@ void lr_pool(const float *hidden, const int *lens, int n_seq, int dim, lr_poolin
             for (int i = 0; i < dim; i++) o[i] *= inv;
         }
         off += L > 0 ? L : 0;
+    }
+}
+
+/* Pooling backward: dhidden [sum(lens) x dim] from the gradient dE
+ * [n_seq x dim] of the (unnormalised) pooled vectors. */
+void lr_pool_backward(float *dhidden, const float *dE, const int *lens, int n_seq, int dim,
+                      lr_pooling pooling)
+{
+    size_t t0 = 0;
+    for (int s = 0; s < n_seq; s++) {
+        const float *d = dE + (size_t)s * dim;
+        if (pooling == LR_POOL_MEAN) {
+            for (int t = 0; t < lens[s]; t++)
+                for (int i = 0; i < dim; i++) dhidden[(t0 + t) * dim + i] = d[i] / lens[s];
+        } else {
+            memset(dhidden + t0 * dim, 0, (size_t)(lens[s] - 1) * dim * sizeof(float));
+            memcpy(dhidden + (t0 + lens[s] - 1) * dim, d, dim * sizeof(float));
+        }
+        t0 += lens[s];
     }
 }
