@@ -76,9 +76,6 @@ typedef struct item {
     char *id, *text;
     size_t len;
     int64_t line;
-    lr_ids ids;
-    lr_error err;
-    int failed;
 } item;
 
 typedef struct settings {
@@ -105,15 +102,6 @@ static int64_t check_texts(const char *path)
     if (rc < 0) lr_die("%s", err.msg);
     lr_text_close(rd);
     return n;
-}
-
-static const item *sort_items;   /* qsort context */
-static int cmp_len_desc(const void *a, const void *b)
-{
-    const item *it = sort_items;
-    const int i = *(const int *)a, j = *(const int *)b;
-    if (it[i].ids.n != it[j].ids.n) return it[i].ids.n < it[j].ids.n ? 1 : -1;
-    return i - j;
 }
 
 /* Read up to max texts of this shard (or until max_bytes of text). */
@@ -145,16 +133,15 @@ static int read_window(lr_text_reader *rd, const settings *s, int64_t *seen, ite
     return n;
 }
 
-static void tokenize_window(const lr_tokenizer *tok, const lr_retrieval *r, const settings *s,
-                            item *w, int n)
+/* The ids of a window's texts; a text that fails is named by line and id. */
+static void tokenize_window(const lr_encoder *enc, const settings *s, const item *w, int n,
+                            const char **texts, size_t *lens, lr_ids *ids)
 {
-#pragma omp parallel for schedule(dynamic, 4)
-    for (int i = 0; i < n; i++)
-        w[i].failed = lr_encode_text(tok, r, s->is_query, w[i].text, w[i].len, &w[i].ids, &w[i].err);
-    for (int i = 0; i < n; i++)
-        if (w[i].failed)
-            lr_die("%s: line %lld: id \"%s\": %s", s->path, (long long)w[i].line, w[i].id,
-                   w[i].err.msg);
+    for (int i = 0; i < n; i++) texts[i] = w[i].text, lens[i] = w[i].len;
+    lr_error err;
+    int bad;
+    if (lr_encoder_tokenize(enc, s->is_query, texts, lens, n, ids, &bad, &err))
+        lr_die("%s: line %lld: id \"%s\": %s", s->path, (long long)w[bad].line, w[bad].id, err.msg);
 }
 
 int main(int argc, char **argv)
@@ -185,31 +172,33 @@ int main(int argc, char **argv)
         {0, 0, 0, 0},
     };
     settings s = {.batch_tokens = 4096, .shard_i = 0, .shard_n = 1};
-    const char *model = NULL, *output = NULL, *qprefix = NULL, *pprefix = NULL;
+    const char *model = NULL, *output = NULL;
     const char *corpus = NULL, *queries = NULL;
-    int pooling = -1, normalize = -1, eos = -1, threads = 0;
+    lr_retrieval_set set = LR_RETRIEVAL_KEEP;
+    int threads = 0;
     lr_precision prec = LR_PREC_F32;
-    long max_tokens = -1;
     int c;
     while ((c = lr_getopt(argc, argv, "m:o:t:qvhV", opts)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case OPT_CORPUS: corpus = optarg; break;
         case OPT_QUERIES: queries = optarg; break;
-        case OPT_QPREFIX: qprefix = optarg; break;
-        case OPT_PPREFIX: pprefix = optarg; break;
+        case OPT_QPREFIX: set.query_prefix = optarg; break;
+        case OPT_PPREFIX: set.passage_prefix = optarg; break;
         case OPT_POOLING: {
             lr_pooling p;
             if (lr_pooling_parse(optarg, &p))
                 lr_usage_error("--pooling: expected last or mean, got '%s'", optarg);
-            pooling = p;
+            set.pooling = p;
             break;
         }
-        case OPT_MAX_TOKENS: max_tokens = lr_parse_long("--max-tokens", optarg, 1, 1 << 24); break;
-        case OPT_NO_NORM: normalize = 0; break;
-        case OPT_NORM: normalize = 1; break;
-        case OPT_NO_EOS: eos = 0; break;
-        case OPT_EOS: eos = 1; break;
+        case OPT_MAX_TOKENS:
+            set.max_tokens = (int)lr_parse_long("--max-tokens", optarg, 1, 1 << 24);
+            break;
+        case OPT_NO_NORM: set.normalize = 0; break;
+        case OPT_NORM: set.normalize = 1; break;
+        case OPT_NO_EOS: set.append_eos = 0; break;
+        case OPT_EOS: set.append_eos = 1; break;
         case OPT_BATCH_TOKENS:
             s.batch_tokens = (int)lr_parse_long("--batch-tokens", optarg, 1, 1 << 24);
             break;
@@ -244,26 +233,17 @@ int main(int argc, char **argv)
     int64_t total = check_texts(s.path);
     lr_checkpoint *ck = lr_checkpoint_load(model, &err);
     if (!ck) lr_die("%s", err.msg);
-    lr_tokenizer *tok = lr_tokenizer_from_checkpoint(ck, &err);
-    if (!tok) lr_die("%s", err.msg);
-    lr_retrieval r;
-    if (lr_retrieval_from_checkpoint(ck, &r, &err)) lr_die("%s", err.msg);
-    if (qprefix) free(r.query_prefix), r.query_prefix = strdup(qprefix);
-    if (pprefix) free(r.passage_prefix), r.passage_prefix = strdup(pprefix);
-    if (pooling >= 0) r.pooling = (lr_pooling)pooling;
-    if (normalize >= 0) r.normalize = normalize;
-    if (eos >= 0) r.append_eos = eos;
-    if (max_tokens > 0) r.max_tokens = (int)max_tokens;
-
-    lr_model *m = NULL;
+    lr_encoder *enc = lr_encoder_new(ck, &set, &err);
+    if (!enc) lr_die("%s", err.msg);
+    const lr_retrieval *r = lr_encoder_retrieval(enc);
     if (!s.tokenize) {
-        m = lr_model_new(ck, &err);
-        if (!m) lr_die("%s", err.msg);
-        if (lr_model_set_precision(m, prec, &err)) lr_die("--dtype %s: %s", lr_precision_name(prec), err.msg);
+        if (lr_encoder_set_precision(enc, prec, &err))
+            lr_die("--dtype %s: %s", lr_precision_name(prec), err.msg);
         if (s.verbose && prec == LR_PREC_FAST)
             fprintf(stderr, "%s: --dtype fast: %s on this CPU\n", lr_progname(),
-                    lr_precision_name(lr_model_precision(m)));
+                    lr_precision_name(lr_encoder_precision(enc)));
     }
+    lr_encoder_set_batch_tokens(enc, s.batch_tokens);
     lr_out *out = lr_out_open(output, &err);
     if (!out) lr_die("%s", err.msg);
     lr_emb_writer *ew = NULL;
@@ -273,8 +253,8 @@ int main(int argc, char **argv)
     lr_emb_header h = {0};
     snprintf(h.model, sizeof h.model, "%s", lr_checkpoint_digest(ck));
     h.dim = H;
-    snprintf(h.pooling, sizeof h.pooling, "%s", lr_pooling_name(r.pooling));
-    h.normalized = r.normalize;
+    snprintf(h.pooling, sizeof h.pooling, "%s", lr_pooling_name(r->pooling));
+    h.normalized = r->normalize;
     snprintf(h.kind, sizeof h.kind, "%s", s.is_query ? "query" : "passage");
 
     /* a window: enough texts to sort by length and fill several batches */
@@ -282,73 +262,32 @@ int main(int argc, char **argv)
     const size_t WBYTES = (size_t)s.batch_tokens * 64 > (64u << 20) ? (64u << 20)
                                                                      : (size_t)s.batch_tokens * 64;
     item *w = calloc(WMAX, sizeof *w);
-    int *order = malloc(WMAX * sizeof(int)), *lens = malloc(WMAX * sizeof(int));
-    float *vecs = NULL, *hidden = NULL, *pooled = NULL;
-    int32_t *ids = NULL;
-    size_t hidden_cap = 0, ids_cap = 0;
-    if (!w || !order || !lens) lr_die("out of memory");
-    if (!s.tokenize) {
-        vecs = malloc((size_t)WMAX * H * sizeof(float));
-        pooled = malloc((size_t)WMAX * H * sizeof(float));
-        if (!vecs || !pooled) lr_die("out of memory");
-    }
+    lr_ids *ids = calloc(WMAX, sizeof *ids);
+    const char **texts = malloc(WMAX * sizeof *texts);
+    size_t *lens = malloc(WMAX * sizeof *lens);
+    float *vecs = NULL;
+    if (!w || !ids || !texts || !lens) lr_die("out of memory");
+    if (!s.tokenize && !(vecs = malloc((size_t)WMAX * H * sizeof(float)))) lr_die("out of memory");
     if (total > 0) total = total / s.shard_n + (total % s.shard_n > s.shard_i);
     lr_progress *prog = s.tokenize ? NULL : lr_progress_new("encoding", total, s.quiet);
-    int64_t seen = 0, n_texts = 0, n_tokens = 0;
-    double flops = 0, fwd_time = 0, t0 = lr_now();
+    lr_encoder_set_progress(enc, prog);
+    int64_t seen = 0, n_texts = 0;
+    double t0 = lr_now();
     for (;;) {
         int n = read_window(rd, &s, &seen, w, WMAX, WBYTES);
         if (!n) break;
-        tokenize_window(tok, &r, &s, w, n);
+        tokenize_window(enc, &s, w, n, texts, lens, ids);
         if (s.tokenize) {
             for (int i = 0; i < n; i++) {
                 fputc('[', out->fp);
-                for (size_t k = 0; k < w[i].ids.n; k++)
-                    fprintf(out->fp, k ? ", %d" : "%d", (int)w[i].ids.ids[k]);
+                for (size_t k = 0; k < ids[i].n; k++)
+                    fprintf(out->fp, k ? ", %d" : "%d", (int)ids[i].ids[k]);
                 fputs("]\n", out->fp);
             }
             n_texts += n;
             continue;
         }
-        for (int i = 0; i < n; i++) order[i] = i;
-        sort_items = w;
-        qsort(order, n, sizeof(int), cmp_len_desc);
-        for (int b0 = 0; b0 < n;) {
-            /* longest first; add texts while the batch stays within budget */
-            size_t T = w[order[b0]].ids.n;
-            int b1 = b0 + 1;
-            while (b1 < n && T + w[order[b1]].ids.n <= (size_t)s.batch_tokens)
-                T += w[order[b1++]].ids.n;
-            if (T > ids_cap) {
-                ids_cap = T;
-                ids = realloc(ids, T * sizeof(int32_t));
-                if (!ids) lr_die("out of memory");
-            }
-            if (T * H > hidden_cap) {
-                hidden_cap = T * H;
-                free(hidden);
-                hidden = malloc(hidden_cap * sizeof(float));
-                if (!hidden) lr_die("out of memory");
-            }
-            size_t k = 0;
-            for (int j = b0; j < b1; j++) {
-                const lr_ids *v = &w[order[j]].ids;
-                memcpy(ids + k, v->ids, v->n * sizeof(int32_t));
-                k += v->n;
-                lens[j - b0] = (int)v->n;
-            }
-            double tf = lr_now();
-            if (lr_model_forward(m, ids, lens, b1 - b0, hidden, NULL, &err))
-                lr_die("%s: %s", s.path, err.msg);
-            fwd_time += lr_now() - tf;
-            lr_pool(hidden, lens, b1 - b0, H, r.pooling, r.normalize, pooled);
-            for (int j = b0; j < b1; j++)
-                memcpy(vecs + (size_t)order[j] * H, pooled + (size_t)(j - b0) * H, H * sizeof(float));
-            flops += lr_model_flops(m, lens, b1 - b0);
-            lr_progress_add(prog, b1 - b0, (int64_t)T);
-            n_tokens += (int64_t)T;
-            b0 = b1;
-        }
+        if (lr_encoder_embed(enc, ids, n, vecs, &err)) lr_die("%s: %s", s.path, err.msg);
         if (!ew && !(ew = lr_emb_writer_new(out->fp, &h, &err))) lr_die("%s", err.msg);
         for (int i = 0; i < n; i++)
             if (lr_emb_write(ew, w[i].id, vecs + (size_t)i * H, &err)) lr_die("%s", err.msg);
@@ -359,6 +298,9 @@ int main(int argc, char **argv)
     if (ew && lr_emb_writer_close(ew, &err)) lr_die("%s", err.msg);
     if (lr_out_commit(out, &err)) lr_die("%s", err.msg);
     lr_progress_done(prog);
+    const lr_encoder_stats st = lr_encoder_get_stats(enc);
+    const int64_t n_tokens = st.tokens;
+    const double flops = st.flops, fwd_time = st.forward_seconds;
     if (s.verbose && !s.tokenize)
         fprintf(stderr,
                 "%s: %lld texts, %lld tokens in %.2f s (forward %.2f s): %.1f texts/s, "
@@ -367,23 +309,19 @@ int main(int argc, char **argv)
                 lr_progname(), (long long)n_texts, (long long)n_tokens, el, fwd_time,
                 el > 0 ? n_texts / el : 0, el > 0 ? n_tokens / el : 0,
                 el > 0 ? flops / el * 1e-9 : 0, fwd_time > 0 ? flops / fwd_time * 1e-9 : 0,
-                lr_threads(), lr_blas_arch(), lr_precision_name(lr_model_precision(m)));
+                lr_threads(), lr_blas_arch(), lr_precision_name(lr_encoder_precision(enc)));
     for (int i = 0; i < WMAX; i++) {
         free(w[i].id);
         free(w[i].text);
-        free(w[i].ids.ids);
+        free(ids[i].ids);
     }
     free(w);
-    free(order);
+    free(ids);
+    free(texts);
     free(lens);
     free(vecs);
-    free(pooled);
-    free(hidden);
-    free(ids);
     lr_text_close(rd);
-    lr_model_free(m);
-    lr_retrieval_free(&r);
-    lr_tokenizer_free(tok);
+    lr_encoder_free(enc);
     lr_checkpoint_free(ck);
     return 0;
 }

@@ -206,16 +206,6 @@ static void *read_block_thread(void *arg)
     return NULL;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int cmp_topic(const void *a, const void *b)
-{
-    return strcmp(((const lr_topic *)a)->qid, ((const lr_topic *)b)->qid);
-}
-
 /* Search the documents for every query; returns the run. */
 static lr_trec *dense_search(const options *o)
 {
@@ -263,35 +253,8 @@ static lr_trec *dense_search(const options *o)
     if (lr_search_ndocs(s) == 0) lr_warn("%s: no documents", dname);
 
     /* the run, as if read from a file */
-    lr_trec *run = calloc(1, sizeof *run);
-    run->path = strdup(o->queries);
-    run->tag = strdup(o->tag);
-    run->topics = calloc(q.n, sizeof *run->topics);
-    for (int i = 0; i < q.n; i++) {
-        const lr_hit *h;
-        int n = lr_search_hits(s, i, &h);
-        lr_topic *t = &run->topics[run->n++];
-        t->qid = q.ids[i];
-        t->n = n;
-        t->docno = malloc((n + 1) * sizeof *t->docno);
-        t->value = malloc((n + 1) * sizeof *t->value);
-        for (int j = 0; j < n; j++) {
-            t->docno[j] = strdup(h[j].docno);
-            t->value[j] = h[j].score;
-        }
-        /* a document listed twice would make an invalid run */
-        char **sorted = malloc((n + 1) * sizeof *sorted);
-        memcpy(sorted, t->docno, n * sizeof *sorted);
-        qsort(sorted, n, sizeof *sorted, cmp_str);
-        for (int j = 1; j < n; j++)
-            if (!strcmp(sorted[j], sorted[j - 1]))
-                lr_die("%s: document id %s appears more than once", dname, sorted[j]);
-        free(sorted);
-    }
-    qsort(run->topics, run->n, sizeof *run->topics, cmp_topic);
-    for (int i = 1; i < run->n; i++)
-        if (!strcmp(run->topics[i].qid, run->topics[i - 1].qid))
-            lr_die("%s: query id %s appears twice", o->queries, run->topics[i].qid);
+    lr_trec *run = lr_search_run(s, o->queries, dname, o->tag, &err);
+    if (!run) lr_die("%s", err.msg);
     lr_search_free(s);
     for (int b = 0; b < 2; b++) {
         for (long i = 0; i < block; i++) free(job[b].ids[i]);
@@ -299,6 +262,7 @@ static lr_trec *dense_search(const options *o)
         free(job[b].docs);
     }
     free(q.vec);
+    for (int i = 0; i < q.n; i++) free(q.ids[i]);
     free(q.ids);
     return run;
 }

@@ -60,9 +60,7 @@ typedef struct {
     int64_t budget, used, seqs;
     int max_length, batch_tokens, vocab;
     bool full;                /* the budget is spent */
-    int32_t *ids;             /* current batch */
-    int *lens;
-    int n_ids, n_seq, cap_ids, cap_seq;
+    lr_batch batch;           /* the batch being filled */
     int64_t batches;          /* batches formed so far */
 } calib;
 
@@ -71,14 +69,15 @@ typedef struct {
  * are added over the ranks at the end. */
 static void flush_batch(calib *c)
 {
-    if (c->n_seq == 0) return;
+    lr_batch *b = &c->batch;
+    if (b->n_seq == 0) return;
     if (c->batches++ % lr_dist_size() == lr_dist_rank()) {
         lr_error err = {{0}};
-        if (lr_model_forward(c->m, c->ids, c->lens, c->n_seq, NULL, c->stats, &err) < 0)
+        if (lr_model_forward(c->m, b->ids, b->lens, b->n_seq, NULL, c->stats, &err) < 0)
             lr_die("%s", err.msg);
-        lr_progress_add(c->prog, c->n_seq, c->n_ids);
+        lr_progress_add(c->prog, b->n_seq, (int64_t)b->n_tokens);
     }
-    c->n_ids = c->n_seq = 0;
+    lr_batch_clear(b);
 }
 
 /* The statistics are sums over tokens: add them over the ranks. */
@@ -104,21 +103,10 @@ static bool add_seq(calib *c, const int32_t *ids, int n)
         c->full = true;
         return false;
     }
-    if (c->n_ids + n > c->cap_ids) {
-        c->cap_ids = 2 * (c->n_ids + n);
-        c->ids = realloc(c->ids, (size_t)c->cap_ids * sizeof *c->ids);
-    }
-    if (c->n_seq == c->cap_seq) {
-        c->cap_seq = 2 * c->cap_seq + 16;
-        c->lens = realloc(c->lens, (size_t)c->cap_seq * sizeof *c->lens);
-    }
-    if (!c->ids || !c->lens) lr_die("out of memory");
-    memcpy(c->ids + c->n_ids, ids, (size_t)n * sizeof *ids);
-    c->n_ids += n;
-    c->lens[c->n_seq++] = n;
+    lr_batch_add(&c->batch, ids, n);
     c->used += n;
     c->seqs++;
-    if (c->n_ids >= c->batch_tokens) flush_batch(c);
+    if (c->batch.n_tokens >= (size_t)c->batch_tokens) flush_batch(c);
     return true;
 }
 
@@ -147,7 +135,7 @@ static void calib_ids_file(calib *c, const char *path)
                 lr_die("%s: sequence %zu, position %zu: expected a token id", path, i, k);
             if (json_integer_value(x) >= c->vocab) {
                 long long id = (long long)json_integer_value(x);
-                free(buf), free(c->ids), free(c->lens);
+                free(buf), lr_batch_free(&c->batch);
                 json_decref(j);
                 lr_die("%s: sequence %zu, position %zu: token id %lld is outside the vocabulary "
                        "(size %d)", path, i, k, id, c->vocab);
@@ -347,7 +335,9 @@ int main(int argc, char **argv)
             lr_die("--dtype %s: %s", lr_precision_name(prec), err.msg);
         lr_retrieval r;
         if (lr_retrieval_from_checkpoint(ck, &r, &err) < 0) lr_die("%s", err.msg);
-        if (max_length) r.max_tokens = max_length;
+        lr_retrieval_set set = LR_RETRIEVAL_KEEP;
+        set.max_tokens = max_length;
+        lr_retrieval_override(&r, &set);
         encoder e = {.r = &r};
         for (int i = 0; i < n_calib; i++)
             if (!calib_is_ids[i] && !e.tok) {
@@ -379,7 +369,7 @@ int main(int argc, char **argv)
         lr_progress_done(cal.prog);
         sum_over_ranks(stats);
         if (cal.used == 0) lr_die("no calibration tokens: the calibration input is empty");
-        free(cal.ids), free(cal.lens), free(e.ids.ids);
+        lr_batch_free(&cal.batch), free(e.ids.ids);
         lr_tokenizer_free((lr_tokenizer *)e.tok);
         lr_retrieval_free(&r);
         lr_model_free(m);

@@ -271,12 +271,10 @@ int main(int argc, char **argv)
     if (lr_dist_check(tok ? 0 : -1, &err)) lr_die("%s", err.msg);
     lr_retrieval r;
     if (lr_dist_check(lr_retrieval_from_checkpoint(ck, &r, &err), &err)) lr_die("%s", err.msg);
-    if (pooling) r.pooling = pool_v;
-    if (normalize >= 0) r.normalize = normalize;
-    if (eos >= 0) r.append_eos = eos;
-    if (qp) free(r.query_prefix), r.query_prefix = strdup(qp);
-    if (pp) free(r.passage_prefix), r.passage_prefix = strdup(pp);
-    if (max_tokens) r.max_tokens = max_tokens;
+    const lr_retrieval_set set = {.query_prefix = qp, .passage_prefix = pp,
+                                  .pooling = pooling ? (int)pool_v : -1, .normalize = normalize,
+                                  .append_eos = eos, .max_tokens = max_tokens};
+    lr_retrieval_override(&r, &set);
 
     lr_train_data *data = NULL;
     lr_lm_data *lm = NULL;

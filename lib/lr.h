@@ -510,6 +510,12 @@ void lr_search_add(lr_search *s, const float *docs, int nd, const char *const *i
 /* The hits of query q, best first; valid until lr_search_free. */
 int lr_search_hits(lr_search *s, int q, const lr_hit **hits);
 int64_t lr_search_ndocs(const lr_search *s);
+/* The search as a run (as lr_run_load reads one, entries best first):
+ * topic per query id, sorted by qid; tag names the run.  Needs qids; a
+ * query id given twice (named by queries) or a document id found twice
+ * for one query (named by docs) is an error. */
+lr_trec *lr_search_run(lr_search *s, const char *queries, const char *docs, const char *tag,
+                       lr_error *err);
 void lr_search_free(lr_search *s);
 
 /* Measures, with trec_eval's names and definitions. */
@@ -666,6 +672,24 @@ int lr_pooling_parse(const char *s, lr_pooling *p);        /* 0, or -1 if unknow
 void lr_pool(const float *hidden, const int *lens, int n_seq, int dim, lr_pooling pooling,
              bool normalize, float *out);
 
+/* Packed batches: the ids of n_seq sequences end to end, with their
+ * lengths, as lr_model_forward takes them.  Start from {0}; add appends a
+ * copy of one sequence, clear empties the batch and keeps its memory. */
+typedef struct lr_batch {
+    int32_t *ids;          /* n_tokens ids, sequence after sequence */
+    int *lens;             /* n_seq lengths */
+    int n_seq;
+    size_t n_tokens;
+    size_t cap_ids, cap_seq;
+} lr_batch;
+void lr_batch_add(lr_batch *b, const int32_t *ids, int n);
+void lr_batch_clear(lr_batch *b);
+void lr_batch_free(lr_batch *b);   /* frees the arrays, not b */
+/* The end of the batch that starts at sequence s0 of lens[0..n): the
+ * largest s1 such that lens[s0..s1) hold at most budget tokens, and s0 + 1
+ * at least (a longer sequence goes alone); their sum in *tokens. */
+int lr_batch_span(const int *lens, int n, int s0, size_t budget, size_t *tokens);
+
 /* Retrieval settings: lr.json "retrieval" object when present, else the
  * defaults (append EOS, last pooling, L2-normalise, no prefixes,
  * max_tokens 512).  lr.json form:
@@ -680,6 +704,16 @@ typedef struct lr_retrieval {
 int lr_retrieval_from_checkpoint(const lr_checkpoint *ck, lr_retrieval *r, lr_error *err);
 void lr_retrieval_to_checkpoint(lr_checkpoint *ck, const lr_retrieval *r);   /* writes lr.json "retrieval" */
 void lr_retrieval_free(lr_retrieval *r);   /* frees the strings, not r */
+/* Settings given on a command line over a model's own: NULL, -1 (0 for
+ * max_tokens) keeps the model's value.  Start from LR_RETRIEVAL_KEEP. */
+typedef struct lr_retrieval_set {
+    const char *query_prefix, *passage_prefix;
+    int pooling;                /* an lr_pooling, or -1 */
+    int normalize, append_eos;  /* 0 or 1, or -1 */
+    int max_tokens;             /* > 0, or 0 */
+} lr_retrieval_set;
+#define LR_RETRIEVAL_KEEP {NULL, NULL, -1, -1, -1, 0}
+void lr_retrieval_override(lr_retrieval *r, const lr_retrieval_set *set);
 /* Ids of a text for encoding: out->n is reset; tokenise prefix + text with
  * the tokenizer's special tokens, truncate to max_tokens counting the
  * appended EOS (so EOS is always last when appended).  An empty result is
@@ -768,6 +802,49 @@ double lr_distill_kl(const float *q, int nq, const float *p, int np, int dim,
  * scale * (softmax - onehot). */
 double lr_xent(float *logits, int n, int vocab, const int32_t *targets, double scale,
                float *dlogits);
+
+/* --- encoder: texts in, embeddings out ---
+ * A model opened for retrieval with its lr.json settings (changed by set
+ * when not NULL).  Texts are tokenised as lr_encode_text does, sorted by
+ * length, packed into forward passes of at most batch_tokens tokens
+ * (default 4096; a longer text goes alone) and pooled; row i of out is
+ * text i's embedding, lr_encoder_dim floats.  The model's weights are
+ * prepared on the first lr_encoder_set_precision or embedding call.
+ *
+ *   lr_encoder *e = lr_encoder_open("model.tar", NULL, &err);
+ *   float *v = malloc(n * lr_encoder_dim(e) * sizeof(float));
+ *   lr_encoder_encode(e, true, queries, n, v, &err);
+ *   lr_encoder_free(e);
+ */
+typedef struct lr_encoder lr_encoder;
+lr_encoder *lr_encoder_open(const char *model, const lr_retrieval_set *set, lr_error *err);
+/* Over a loaded checkpoint, which the caller keeps and frees after. */
+lr_encoder *lr_encoder_new(lr_checkpoint *ck, const lr_retrieval_set *set, lr_error *err);
+void lr_encoder_free(lr_encoder *e);
+int lr_encoder_dim(const lr_encoder *e);
+const lr_retrieval *lr_encoder_retrieval(const lr_encoder *e);
+lr_checkpoint *lr_encoder_checkpoint(const lr_encoder *e);
+const lr_tokenizer *lr_encoder_tokenizer(const lr_encoder *e);
+int lr_encoder_set_precision(lr_encoder *e, lr_precision p, lr_error *err);
+lr_precision lr_encoder_precision(const lr_encoder *e);   /* what runs (fast resolved) */
+void lr_encoder_set_batch_tokens(lr_encoder *e, int n);
+/* Count every batch into p (may be NULL; the caller frees it). */
+void lr_encoder_set_progress(lr_encoder *e, lr_progress *p);
+/* Embed n texts (NUL-terminated), queries or passages. */
+int lr_encoder_encode(lr_encoder *e, bool is_query, const char *const *texts, int n, float *out,
+                      lr_error *err);
+/* The two halves: ids[0..n) of the texts (lens NULL: strlen), in
+ * parallel; on failure *bad is the first text that failed and err its
+ * cause.  Then the embeddings of n id sequences. */
+int lr_encoder_tokenize(const lr_encoder *e, bool is_query, const char *const *texts,
+                        const size_t *lens, int n, struct lr_ids *ids, int *bad, lr_error *err);
+int lr_encoder_embed(lr_encoder *e, const struct lr_ids *seqs, int n, float *out, lr_error *err);
+/* Work done so far. */
+typedef struct lr_encoder_stats {
+    int64_t texts, tokens;
+    double flops, forward_seconds;
+} lr_encoder_stats;
+lr_encoder_stats lr_encoder_get_stats(const lr_encoder *e);
 /* ---- end model ---- */
 
 /* ===================================================================

@@ -205,3 +205,56 @@ void lr_search_free(lr_search *s)
     free(s->nhits);
     free(s);
 }
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_topic(const void *a, const void *b)
+{
+    return strcmp(((const lr_topic *)a)->qid, ((const lr_topic *)b)->qid);
+}
+
+lr_trec *lr_search_run(lr_search *s, const char *queries, const char *docs, const char *tag,
+                       lr_error *err)
+{
+    if (!s->qids) return lr_errorf(err, "%s: the search has no query ids", queries), NULL;
+    lr_trec *run = lr_xcalloc(1, sizeof *run);
+    run->path = lr_xstrdup(queries);
+    run->tag = lr_xstrdup(tag ? tag : "");
+    run->topics = lr_xcalloc((size_t)s->nq + 1, sizeof *run->topics);
+    for (int i = 0; i < s->nq; i++) {
+        const lr_hit *h;
+        int n = lr_search_hits(s, i, &h);
+        lr_topic *t = &run->topics[run->n++];
+        t->qid = lr_xstrdup(s->qids[i]);
+        t->docno = lr_xmalloc(((size_t)n + 1) * sizeof *t->docno);
+        t->value = lr_xmalloc(((size_t)n + 1) * sizeof *t->value);
+        for (int j = 0; j < n; j++) {
+            t->docno[j] = lr_xstrdup(h[j].docno);
+            t->value[j] = h[j].score;
+            t->n++;
+        }
+        /* a document listed twice would make an invalid run */
+        char **sorted = lr_xmalloc(((size_t)n + 1) * sizeof *sorted);
+        memcpy(sorted, t->docno, (size_t)n * sizeof *sorted);
+        qsort(sorted, (size_t)n, sizeof *sorted, cmp_str);
+        for (int j = 1; j < n; j++)
+            if (!strcmp(sorted[j], sorted[j - 1])) {
+                lr_errorf(err, "%s: document id %s appears more than once", docs, sorted[j]);
+                free(sorted);
+                lr_trec_free(run);
+                return NULL;
+            }
+        free(sorted);
+    }
+    qsort(run->topics, (size_t)run->n, sizeof *run->topics, cmp_topic);
+    for (int i = 1; i < run->n; i++)
+        if (!strcmp(run->topics[i].qid, run->topics[i - 1].qid)) {
+            lr_errorf(err, "%s: query id %s appears twice", queries, run->topics[i].qid);
+            lr_trec_free(run);
+            return NULL;
+        }
+    return run;
+}

@@ -159,9 +159,8 @@ int lr_tmodel_embed(lr_tmodel *tm, const int32_t *ids, const int *lens, int n_se
     int s0 = 0;
     size_t t0 = 0;
     while (s0 < n_seq) {
-        int s1 = s0;
-        size_t T = 0;
-        while (s1 < n_seq && (s1 == s0 || T + lens[s1] <= (size_t)tm->chunk)) T += lens[s1++];
+        size_t T;
+        const int s1 = lr_batch_span(lens, n_seq, s0, (size_t)tm->chunk, &T);
         if (tm->hidden_cap < T * H) {
             free(tm->hidden);
             tm->hidden = lr_xmalloc(T * H * sizeof(float));
@@ -265,9 +264,8 @@ double lr_tmodel_contrastive(lr_tmodel *tm, const lr_contrastive_batch *b, doubl
         int s0 = 0;
         size_t t0 = 0;
         while (s0 < n) {
-            int s1 = s0;
-            size_t T = 0;
-            while (s1 < n && (s1 == s0 || T + lens[s1] <= (size_t)tm->chunk)) T += lens[s1++];
+            size_t T;
+            const int s1 = lr_batch_span(lens, n, s0, (size_t)tm->chunk, &T);
             if (chunk_backward(tm, ids + t0, lens + s0, s1 - s0, dE + (size_t)s0 * H, pooling, err)) {
                 loss = NAN;
                 goto done;
@@ -303,9 +301,8 @@ double lr_tmodel_lm(lr_tmodel *tm, const int32_t *ids, const int *lens, int n_se
     int s0 = 0;
     size_t t0 = 0;
     while (s0 < n_seq) {
-        int s1 = s0;
-        size_t T = 0;
-        while (s1 < n_seq && (s1 == s0 || T + lens[s1] <= (size_t)tm->chunk)) T += lens[s1++];
+        size_t T;
+        const int s1 = lr_batch_span(lens, n_seq, s0, (size_t)tm->chunk, &T);
         if (lr_model_forward_cached(m, ids + t0, lens + s0, s1 - s0, tm->cache, NULL, err))
             return NAN;
         const float *hid = tm->cache->hidden;

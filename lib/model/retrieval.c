@@ -120,3 +120,15 @@ int lr_encode_text(const lr_tokenizer *t, const lr_retrieval *r, bool is_query, 
     if (!out->n) return lr_errorf(err, "the text has no tokens");
     return 0;
 }
+
+void lr_retrieval_override(lr_retrieval *r, const lr_retrieval_set *set)
+{
+    if (!set) return;
+    if (set->query_prefix) free(r->query_prefix), r->query_prefix = lr_xstrdup(set->query_prefix);
+    if (set->passage_prefix)
+        free(r->passage_prefix), r->passage_prefix = lr_xstrdup(set->passage_prefix);
+    if (set->pooling >= 0) r->pooling = (lr_pooling)set->pooling;
+    if (set->normalize >= 0) r->normalize = set->normalize;
+    if (set->append_eos >= 0) r->append_eos = set->append_eos;
+    if (set->max_tokens > 0) r->max_tokens = set->max_tokens;
+}
