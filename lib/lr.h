@@ -27,6 +27,10 @@
 extern "C" {
 #endif
 
+/* liblr.so exports exactly what this header declares: the library is
+ * built with hidden visibility, and these declarations are visible. */
+#pragma GCC visibility push(default)
+
 /* ===================================================================
  * util: errors, allocation, CLI helpers, atomic output, progress, JSON,
  * files, random numbers (lib/util/)
@@ -1142,6 +1146,8 @@ void lr_dist_die(const char *msg) __attribute__((noreturn));
 /* Running 64-bit digest of n bytes (start with h = 0). */
 uint64_t lr_digest(uint64_t h, const void *data, size_t n);
 /* ---- end dist ---- */
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

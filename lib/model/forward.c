@@ -106,7 +106,7 @@ LR_CLONES static void add_row(float *y, const float *x, size_t n)
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
-LR_CLONES float lr_dotf(const float *a, const float *b, int n)
+LR_CLONES static float dot_row(const float *a, const float *b, int n)
 {
     float s = 0;
 #pragma omp simd reduction(+ : s)
@@ -114,11 +114,16 @@ LR_CLONES float lr_dotf(const float *a, const float *b, int n)
     return s;
 }
 
-LR_CLONES void lr_axpyf(float *y, float a, const float *x, int n)
+LR_CLONES static void axpy_row(float *y, float a, const float *x, int n)
 {
 #pragma omp simd
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
+
+/* The clones stay static: GCC exports a cloned function's dispatcher
+ * whatever its visibility, and only lr.h may be exported. */
+float lr_dotf(const float *a, const float *b, int n) { return dot_row(a, b, n); }
+void lr_axpyf(float *y, float a, const float *x, int n) { axpy_row(y, a, x, n); }
 
 /* In-place softmax of s[0..n) (already scaled); returns log-sum-exp. */
 LR_CLONES static float softmax_row(float *s, int n)
