@@ -70,15 +70,26 @@ void lr_dist_share(int64_t n, int64_t *begin, int64_t *end)
     *end = n * (d_rank + 1) / d_size;
 }
 
+#ifdef HAVE_MPI
+/* Sum n elements of type t over the ranks, in place, in pieces that fit
+ * MPI's int counts: reduced on rank 0 then broadcast, so that every rank
+ * holds the same bits. */
+static void sum_to_all(void *x, size_t n, size_t elem, MPI_Datatype t)
+{
+    if (d_size == 1) return;
+    char *p = x;
+    for (size_t i = 0; i < n; i += PIECE) {
+        int c = (int)LR_MIN(PIECE, n - i);
+        MPI_Reduce(d_rank ? p + i * elem : MPI_IN_PLACE, p + i * elem, c, t, MPI_SUM, 0, MPI_COMM_WORLD);
+        MPI_Bcast(p + i * elem, c, t, 0, MPI_COMM_WORLD);
+    }
+}
+#endif
+
 void lr_dist_sum_float(float *x, size_t n)
 {
 #ifdef HAVE_MPI
-    if (d_size == 1) return;
-    for (size_t i = 0; i < n; i += PIECE) {
-        int c = (int)LR_MIN(PIECE, n - i);
-        MPI_Reduce(d_rank ? x + i : MPI_IN_PLACE, x + i, c, MPI_FLOAT, MPI_SUM, 0, MPI_COMM_WORLD);
-        MPI_Bcast(x + i, c, MPI_FLOAT, 0, MPI_COMM_WORLD);
-    }
+    sum_to_all(x, n, sizeof *x, MPI_FLOAT);
 #else
     (void)x, (void)n;
 #endif
@@ -87,12 +98,7 @@ void lr_dist_sum_float(float *x, size_t n)
 void lr_dist_sum_double(double *x, size_t n)
 {
 #ifdef HAVE_MPI
-    if (d_size == 1) return;
-    for (size_t i = 0; i < n; i += PIECE) {
-        int c = (int)LR_MIN(PIECE, n - i);
-        MPI_Reduce(d_rank ? x + i : MPI_IN_PLACE, x + i, c, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
-        MPI_Bcast(x + i, c, MPI_DOUBLE, 0, MPI_COMM_WORLD);
-    }
+    sum_to_all(x, n, sizeof *x, MPI_DOUBLE);
 #else
     (void)x, (void)n;
 #endif
