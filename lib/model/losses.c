@@ -36,8 +36,6 @@ static void normalise_backward(const double *y, const double *dy, const double *
     }
 }
 
-/* Shared tail: given dS [nq x np] (gradient of the loss w.r.t. the scaled
- * scores s = qn pn^T / tau), produce dq and dp. */
 /* out += (ds / tau) * src, or (ds / tau)^T * src when transpose. */
 static void add_scaled_scores(const double *ds, int nq, int np, double tau, bool transpose,
                               const double *src, int dim, double *out)
@@ -52,6 +50,8 @@ static void add_scaled_scores(const double *ds, int nq, int np, double tau, bool
         }
 }
 
+/* Given dS [nq x np] (the gradient of the loss w.r.t. the scaled scores
+ * s = qn pn^T / tau), produce dq and dp. */
 static void scores_backward(const double *qn, const double *pn, const double *qnorm,
                             const double *pnorm, const double *ds, int nq, int np, int dim,
                             double tau, bool normalize, float *dq, float *dp)
@@ -95,67 +95,75 @@ static double softmax_row(double *row, int n)
     return lse;
 }
 
+/* A batch's scores in double: normalised rows with their norms, and
+ * S = qn pn^T / tau, which each loss turns in place into dL/dS before
+ * scored_close() carries it back to the embeddings. */
+typedef struct scored {
+    double *qnorm, *pnorm, *qn, *pn, *s;
+} scored;
+
+static void scored_open(scored *b, const float *q, int nq, const float *p, int np, int dim,
+                        double tau, bool normalize)
+{
+    b->qnorm = lr_xmalloc((size_t)nq * sizeof(double));
+    b->pnorm = lr_xmalloc((size_t)np * sizeof(double));
+    b->qn = normalise_rows(q, nq, dim, normalize, b->qnorm);
+    b->pn = normalise_rows(p, np, dim, normalize, b->pnorm);
+    b->s = score_matrix(b->qn, b->pn, nq, np, dim, tau);
+}
+
+static void scored_close(scored *b, int nq, int np, int dim, double tau, bool normalize,
+                         float *dq, float *dp)
+{
+    scores_backward(b->qn, b->pn, b->qnorm, b->pnorm, b->s, nq, np, dim, tau, normalize, dq,
+                    dp);
+    free(b->s);
+    free(b->qn);
+    free(b->pn);
+    free(b->qnorm);
+    free(b->pnorm);
+}
+
 double lr_infonce(const float *q, int nq, const float *p, int np, int dim, const int *pos,
                   double tau, bool normalize, double scale, float *dq, float *dp, float *scores)
 {
-    double *qnorm = lr_xmalloc((size_t)nq * sizeof(double));
-    double *pnorm = lr_xmalloc((size_t)np * sizeof(double));
-    double *qn = normalise_rows(q, nq, dim, normalize, qnorm);
-    double *pn = normalise_rows(p, np, dim, normalize, pnorm);
-    double *s = score_matrix(qn, pn, nq, np, dim, tau);
+    scored b;
+    scored_open(&b, q, nq, p, np, dim, tau, normalize);
     if (scores)
-        for (size_t i = 0; i < (size_t)nq * np; i++) scores[i] = (float)s[i];
+        for (size_t i = 0; i < (size_t)nq * np; i++) scores[i] = (float)b.s[i];
     double loss = 0;
     for (int i = 0; i < nq; i++) {
-        double *row = s + (size_t)i * np;
+        double *row = b.s + (size_t)i * np;
         double target = row[pos[i]];
         double lse = softmax_row(row, np);   /* row now holds probabilities */
         loss += lse - target;
         for (int j = 0; j < np; j++) row[j] = (row[j] - (j == pos[i])) * scale / nq;
     }
-    loss /= nq;
-    scores_backward(qn, pn, qnorm, pnorm, s, nq, np, dim, tau, normalize, dq, dp);
-    free(s);
-    free(qn);
-    free(pn);
-    free(qnorm);
-    free(pnorm);
-    return loss;
+    scored_close(&b, nq, np, dim, tau, normalize, dq, dp);
+    return loss / nq;
 }
 
 double lr_distill_kl(const float *q, int nq, const float *p, int np, int dim,
                      const float *teacher, double tau, double tau_teacher, bool normalize,
                      double scale, float *dq, float *dp)
 {
-    double *qnorm = lr_xmalloc((size_t)nq * sizeof(double));
-    double *pnorm = lr_xmalloc((size_t)np * sizeof(double));
-    double *qn = normalise_rows(q, nq, dim, normalize, qnorm);
-    double *pn = normalise_rows(p, np, dim, normalize, pnorm);
-    double *s = score_matrix(qn, pn, nq, np, dim, tau);
+    scored b;
+    scored_open(&b, q, nq, p, np, dim, tau, normalize);
     double *t = lr_xmalloc((size_t)np * sizeof(double));
     double loss = 0;
     for (int i = 0; i < nq; i++) {
-        double *row = s + (size_t)i * np;
+        double *row = b.s + (size_t)i * np;
         for (int j = 0; j < np; j++) t[j] = teacher[(size_t)i * np + j] / tau_teacher;
-        double lse_s = softmax_row(row, np);
-        double lse_t = softmax_row(t, np);
-        (void)lse_s;
-        (void)lse_t;
+        softmax_row(row, np);   /* student and teacher probabilities */
+        softmax_row(t, np);
         for (int j = 0; j < np; j++)
             if (t[j] > 0) loss += t[j] * (log(t[j]) - log(row[j] > 0 ? row[j] : 1e-300));
         for (int j = 0; j < np; j++) row[j] = (row[j] - t[j]) * scale / nq;
     }
-    loss /= nq;
-    scores_backward(qn, pn, qnorm, pnorm, s, nq, np, dim, tau, normalize, dq, dp);
     free(t);
-    free(s);
-    free(qn);
-    free(pn);
-    free(qnorm);
-    free(pnorm);
-    return loss;
+    scored_close(&b, nq, np, dim, tau, normalize, dq, dp);
+    return loss / nq;
 }
-
 
 /* -log softmax(row)[target]; d (nullable, may alias row) = scale * (softmax - onehot) */
 LR_CLONES static double xent_row(float *row, int vocab, int target, float scale, float *d)
