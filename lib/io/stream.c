@@ -343,8 +343,11 @@ static int next_object(lr_stream_reader *r, msgpack_unpacked *res, lr_error *err
             r->len -= r->pos;
             r->pos = 0;
         }
-        if (r->cap - r->len < (1 << 16)) {
-            r->cap = LR_MAX(2 * r->cap, (size_t)1 << 16);
+        /* reads grow with the stream, from 4 KiB (a short stream, such as
+         * a metrics record, costs little) to 64 KiB at a time */
+        size_t chunk = LR_MIN(LR_MAX(r->cap, (size_t)4096), (size_t)1 << 16);
+        if (r->cap - r->len < chunk) {
+            r->cap = LR_MAX(2 * r->cap, r->len + chunk);
             r->buf = lr_xrealloc(r->buf, r->cap);
         }
         size_t n = fread(r->buf + r->len, 1, r->cap - r->len, r->f);
