@@ -640,6 +640,75 @@ START_TEST(test_grad_lm)
 }
 END_TEST
 
+/* LoRA adapters on every projection with B = 0, so that the merged
+ * weights are the fixture's: the LM gradient of B must be s dW A^T with
+ * dW the float64 reference gradient of the weight, and that of A zero
+ * (it is s (dY B)^T X). */
+START_TEST(test_lora_ref)
+{
+    const char *fx = fixtures[_i];
+    char dir[1024], path[1100];
+    snprintf(path, 200, "fixtures/%s", fx);
+    if (!shared_path(dir, sizeof dir, path)) return;
+    snprintf(path, sizeof path, "%s/ref-lm-grad.safetensors", dir);
+    f64file ref;
+    ck_assert_int_eq(f64_open(&ref, path), 0);
+    lr_error err = {{0}};
+    lr_checkpoint *ck = lr_checkpoint_load(dir, &err);
+    ck_assert_msg(ck != NULL, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/ref-ids.json", dir);
+    json_t *seqs = lr_json_load_file(path, &err);
+    ck_assert_ptr_nonnull(seqs);
+    int32_t *ids;
+    int *lens;
+    int n = pack_ids(seqs, &ids, &lens);
+    enum { R = 4 };
+    const double s = 8.0 / R;
+    lr_tmodel *tm = lr_tmodel_new(ck, false, &err);
+    ck_assert_msg(tm != NULL, "%s", err.msg);
+    ck_assert_int_eq(lr_tmodel_lora(tm, R, 8.0, "all", 7, &err), 0);
+    int np;
+    lr_tparam *p = lr_tmodel_params(tm, &np);
+    lr_grad_zero(p, np);
+    double loss = lr_tmodel_lm(tm, ids, lens, n, 1.0, NULL, &err);
+    size_t k;
+    const double *rl = f64_get(&ref, "loss", &k);
+    ck_assert_msg(fabs(loss - rl[0]) <= TOL_LOSS * fmax(1, fabs(rl[0])), "%s: lm loss %.8f vs %.8f", fx, loss, rl[0]);
+    int checked = 0;
+    for (int i = 0; i + 1 < np; i += 2) {
+        lr_tparam *a = &p[i], *b = &p[i + 1];
+        ck_assert_msg(strstr(a->name, ".lora_A") && strstr(b->name, ".lora_B"), "%s, %s", a->name, b->name);
+        for (int64_t j = 0; j < a->n; j++)
+            ck_assert_msg(a->g[j] == 0, "%s: %s: gradient %g with B = 0", fx, a->name, a->g[j]);
+        char key[300];
+        snprintf(key, sizeof key, "grad.%.*s.weight", (int)(strstr(a->name, ".lora_A") - a->name), a->name);
+        size_t nw;
+        const double *dw = f64_get(&ref, key, &nw);
+        ck_assert_msg(dw != NULL, "%s: no reference %s", fx, key);
+        const int64_t out = b->shape[0], in = a->shape[1];
+        ck_assert_int_eq((int64_t)nw, out * in);
+        double *want = malloc(sizeof(double) * out * R);
+        for (int64_t o = 0; o < out; o++)
+            for (int r = 0; r < R; r++) {
+                double d = 0;
+                for (int64_t c = 0; c < in; c++) d += dw[o * in + c] * a->w[r * in + c];
+                want[o * R + r] = s * d;
+            }
+        double e = measured("lora_grad", fx, rel_err_f32_f64(b->g, want, (size_t)(out * R)));
+        ck_assert_msg(e <= TOL_GRAD, "%s: %s: relative error %g", fx, b->name, e);
+        free(want);
+        checked++;
+    }
+    ck_assert_int_eq(2 * checked, np);
+    ck_assert_int_gt(checked, 0);
+    lr_tmodel_free(tm);
+    free(ids), free(lens);
+    json_decref(seqs);
+    lr_checkpoint_free(ck);
+    f64_close(&ref);
+}
+END_TEST
+
 /* LoRA adapters: gradients of A and B against central differences of the
  * LM loss (B made non-zero so that A has a gradient too). */
 START_TEST(test_lora_fd)
@@ -774,6 +843,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_grad_contrastive, 0, LR_ARRAY_LEN_(fixtures));
     tcase_add_loop_test(tc, test_grad_variants, 0, LR_ARRAY_LEN_(variant_fixtures) * N_VARIANTS);
     tcase_add_test(tc, test_lora_fd);
+    tcase_add_loop_test(tc, test_lora_ref, 0, LR_ARRAY_LEN_(fixtures));
     tcase_add_loop_test(tc, test_grad_lm, 0, LR_ARRAY_LEN_(fixtures));
     suite_add_tcase(s, tc);
     return s;

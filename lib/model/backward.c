@@ -29,7 +29,7 @@ static float *scratch(lr_tmodel *tm, size_t n)
 static void model_backward(lr_tmodel *tm, float *dhidden)
 {
     float *work = scratch(tm, lr_model_backward_floats(tm->m, tm->cache->T));
-    lr_model_backward(tm->m, tm->cache, tm->gw, tm->g_norm, tm->g_embed, dhidden, work);
+    lr_model_backward(tm->m, tm->cache, tm->gw, tm->g_norm, tm->g_embed, tm->ad, dhidden, work);
 }
 
 /* ------------------------------------------------------------------ */
@@ -114,8 +114,7 @@ void lr_tmodel_free(lr_tmodel *tm)
     free(tm->params);
     for (int i = 0; i < tm->n_lora; i++) free(tm->lo[i].w0);
     free(tm->lo);
-    for (int i = 0; i < tm->n_dense; i++) free(tm->dense[i]);
-    free(tm->dense);
+    free(tm->ad);
     free(tm->gw);
     free(tm->buf);
     free(tm->hidden);
@@ -274,7 +273,6 @@ double lr_tmodel_contrastive(lr_tmodel *tm, const lr_contrastive_batch *b, doubl
             s0 = s1;
         }
     }
-    if (tm->n_lora) lr_lora_project(tm);
 done:
     free(ids);
     free(lens);
@@ -344,7 +342,6 @@ double lr_tmodel_lm(lr_tmodel *tm, const int32_t *ids, const int *lens, int n_se
         t0 += T;
         s0 = s1;
     }
-    if (tm->n_lora) lr_lora_project(tm);
     return total / (double)N;
 }
 

@@ -246,11 +246,24 @@ static void bias_bwd(float *g, const float *dy, int rows, int n)
     }
 }
 
-/* Linear y = x W^T backward: gw += dy^T x; dx (= or +=) dy W. */
+/* Linear y = x W^T backward: gw += dy^T x, or an adapter's gradients
+ * when ad has a rank; dx (= or +=) dy W. */
 static void linear_bwd(float *dx, float beta, const float *dy, const float *x, const float *w,
-                       float *gw, int T, int in, int out)
+                       float *gw, const lr_adapter *ad, int T, int in, int out)
 {
-    if (gw) lr_sgemm(true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, gw, in);
+    if (ad && ad->rank) {
+        /* dB += s dY^T (X A^T), dA += s (dY B)^T X: four thin products
+         * of 2 T r (in + out) flops each pair, against 2 T in out for gw */
+        const int r = ad->rank;
+        float *xa = lr_xmalloc((size_t)T * r * 2 * sizeof(float)), *dyb = xa + (size_t)T * r;
+        lr_sgemm(false, true, T, r, in, 1.0f, x, in, ad->a, in, 0.0f, xa, r);
+        lr_sgemm(true, false, out, r, T, ad->scale, dy, out, xa, r, 1.0f, ad->gb, r);
+        lr_sgemm(false, false, T, r, out, 1.0f, dy, out, ad->b, r, 0.0f, dyb, r);
+        lr_sgemm(true, false, r, in, T, ad->scale, dyb, r, x, in, 1.0f, ad->ga, in);
+        free(xa);
+    } else if (gw) {
+        lr_sgemm(true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, gw, in);
+    }
     if (dx) lr_sgemm(false, false, T, in, out, 1.0f, dy, out, w, in, beta, dx, in);
 }
 
@@ -862,7 +875,7 @@ size_t lr_model_backward_floats(const lr_model *m, int T)
 }
 
 void lr_model_backward(lr_model *m, const lr_fwd_cache *c, const lr_layer_w *gw, float *g_norm,
-                       float *g_embed, float *dhidden, float *work)
+                       float *g_embed, const lr_adapter *ad, float *dhidden, float *work)
 {
     const int T = c->T, H = m->H, I = max_width(m), qdim = m->qdim, kvdim = m->kvdim;
     if (T == 0) return;
@@ -878,20 +891,22 @@ void lr_model_backward(lr_model *m, const lr_fwd_cache *c, const lr_layer_w *gw,
         const lr_layer_w *w = &m->layers[l];
         const lr_layer_w *g = &gw[l];
         const lr_layer_cache *lc = &c->layers[l];
+        const lr_adapter *la = ad ? ad + (size_t)l * LR_NW : NULL;
+#define AD(i) (la ? la + (i) : NULL)
         if (w->mlp) {
             const int W = w->mlp;
-            linear_bwd(dact, 0.0f, dx, lc->act, w->w_down, g->w_down, T, W, H);
+            linear_bwd(dact, 0.0f, dx, lc->act, w->w_down, g->w_down, AD(LR_WDOWN), T, W, H);
 #pragma omp parallel for schedule(static)
             for (int t = 0; t < T; t++) {
                 size_t o = (size_t)t * W;
                 swiglu_bwd_row(dg + o, du + o, dact + o, lc->gate + o, lc->up + o, W);
             }
-            linear_bwd(dxn, 0.0f, dg, lc->xn2, w->w_gate, g->w_gate, T, H, W);
-            linear_bwd(dxn, 1.0f, du, lc->xn2, w->w_up, g->w_up, T, H, W);
+            linear_bwd(dxn, 0.0f, dg, lc->xn2, w->w_gate, g->w_gate, AD(LR_WGATE), T, H, W);
+            linear_bwd(dxn, 1.0f, du, lc->xn2, w->w_up, g->w_up, AD(LR_WUP), T, H, W);
             rms_bwd(dx, true, dxn, lc->x_mid, lc->rstd2, w->mlp_norm, g->mlp_norm, T, H);
         }
         if (w->attn) {
-            linear_bwd(datt, 0.0f, dx, lc->att, w->wo, g->wo, T, qdim, H);
+            linear_bwd(datt, 0.0f, dx, lc->att, w->wo, g->wo, AD(LR_WO), T, qdim, H);
             attention_bwd(m, c, lc, datt, dq, dk, dv);
             lr_rope(m, dq, T, m->nh, c->pos, true);
             lr_rope(m, dk, T, m->nkv, c->pos, true);
@@ -900,11 +915,12 @@ void lr_model_backward(lr_model *m, const lr_fwd_cache *c, const lr_layer_w *gw,
             bias_bwd(g->bq, dq, T, qdim);
             bias_bwd(g->bk, dk, T, kvdim);
             bias_bwd(g->bv, dv, T, kvdim);
-            linear_bwd(dxn, 0.0f, dq, lc->xn1, w->wq, g->wq, T, H, qdim);
-            linear_bwd(dxn, 1.0f, dk, lc->xn1, w->wk, g->wk, T, H, kvdim);
-            linear_bwd(dxn, 1.0f, dv, lc->xn1, w->wv, g->wv, T, H, kvdim);
+            linear_bwd(dxn, 0.0f, dq, lc->xn1, w->wq, g->wq, AD(LR_WQ), T, H, qdim);
+            linear_bwd(dxn, 1.0f, dk, lc->xn1, w->wk, g->wk, AD(LR_WK), T, H, kvdim);
+            linear_bwd(dxn, 1.0f, dv, lc->xn1, w->wv, g->wv, AD(LR_WV), T, H, kvdim);
             rms_bwd(dx, true, dxn, lc->x, lc->rstd1, w->attn_norm, g->attn_norm, T, H);
         }
+#undef AD
     }
     if (g_embed) {
         /* rows of the same id add up: split the hidden dimension instead */

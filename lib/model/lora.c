@@ -1,8 +1,10 @@
 /* lora.c - LoRA adapters on the projections of a trainable model: the
- * target list, A ~ Kaiming-uniform and B = 0 at set-up, training through
- * merged weights (W = W0 + s B A rebuilt before each forward, the dense
- * gradient of W computed as for full fine-tuning and projected onto A
- * and B). */
+ * target list, A ~ Kaiming-uniform and B = 0 at set-up, and the merged
+ * weights W = W0 + s B A rebuilt before each forward.  The forward runs
+ * on the merged weights (one product per projection, as without
+ * adapters, rather than W0 x plus two thin products); the backward
+ * (forward.c, lr_adapter) computes the gradients of A and B from the
+ * projection's input and output gradient, without W's dense gradient. */
 #include "config.h"
 #include "model/tmodel.h"
 
@@ -70,12 +72,10 @@ int lr_tmodel_lora(lr_tmodel *tm, int rank, double alpha, const char *targets, u
     tm->lo = lr_xcalloc(count, sizeof *tm->lo);
     tm->params = lr_xcalloc(2 * (size_t)count, sizeof *tm->params);
     tm->cap_params = 2 * count;
-    tm->dense = lr_xcalloc(count, sizeof *tm->dense);
+    tm->ad = lr_xcalloc((size_t)m->n_layers * LR_NW, sizeof *tm->ad);
     for (int l = 0; l < m->n_layers; l++) {
         lr_layer_w *w = &m->layers[l];
-        lr_layer_w *g = &tm->gw[l];
         float *mats[LR_NW] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
-        float **gslot[LR_NW] = {&g->wq, &g->wk, &g->wv, &g->wo, &g->w_gate, &g->w_up, &g->w_down};
         for (int i = 0; i < LR_NW; i++) {
             if (!use[i] || !mats[i]) continue;
             const lr_tensor_spec *sp = lr_proj_spec(i);
@@ -88,8 +88,6 @@ int lr_tmodel_lora(lr_tmodel *tm, int rank, double alpha, const char *targets, u
             size_t n = (size_t)a->out * a->in;
             a->w0 = lr_xmalloc(n * sizeof(float));
             memcpy(a->w0, a->w, n * sizeof(float));
-            a->gw = tm->dense[tm->n_dense++] = lr_xcalloc(n, sizeof(float));
-            *gslot[i] = a->gw;
             char name[200];
             snprintf(name, sizeof name, "model.layers.%d.%.*s.lora_A", l, base, sp->name);
             int64_t sa[2] = {rank, a->in}, sb[2] = {a->out, rank};
@@ -101,6 +99,8 @@ int lr_tmodel_lora(lr_tmodel *tm, int rank, double alpha, const char *targets, u
             double bound = 1.0 / sqrt((double)a->in);
             for (int64_t k = 0; k < a->a->n; k++)
                 a->a->w[k] = (float)((2 * lr_rng_uniform(&rng) - 1) * bound);
+            tm->ad[(size_t)l * LR_NW + i] = (lr_adapter){a->a->w, a->b->w, a->a->g, a->b->g, rank,
+                                                          tm->lscale};
         }
     }
     return 0;
@@ -114,18 +114,5 @@ void lr_lora_merge(lr_tmodel *tm)
         memcpy(a->w, a->w0, (size_t)a->out * a->in * sizeof(float));
         lr_sgemm(false, false, a->out, a->in, tm->rank, tm->lscale, a->b->w, tm->rank, a->a->w,
                  a->in, 1.0f, a->w, a->in);
-    }
-}
-
-/* dA += s B^T dW, dB += s dW A^T; dW cleared */
-void lr_lora_project(lr_tmodel *tm)
-{
-    for (int i = 0; i < tm->n_lora; i++) {
-        lora *a = &tm->lo[i];
-        lr_sgemm(true, false, tm->rank, a->in, a->out, tm->lscale, a->b->w, tm->rank, a->gw, a->in,
-                 1.0f, a->a->g, a->in);
-        lr_sgemm(false, true, a->out, tm->rank, a->in, tm->lscale, a->gw, a->in, a->a->w, a->in,
-                 1.0f, a->b->g, tm->rank);
-        memset(a->gw, 0, (size_t)a->out * a->in * sizeof(float));
     }
 }

@@ -244,12 +244,25 @@ int lr_model_forward_cached(lr_model *m, const int32_t *ids, const int *lens, in
                             lr_fwd_cache *c, struct lr_stats *stats, lr_error *err);
 
 /* --- backward (forward.c) --- */
+/* A low-rank adapter on a projection W [out x in] whose weight in the
+ * model is the merged W0 + scale B A: the backward adds the gradients
+ * of A [rank x in] and B [out x rank] straight from the projection's
+ * input X and output gradient dY (dB += scale dY^T (X A^T), dA += scale
+ * (dY B)^T X), never forming W's own gradient.  rank 0: no adapter. */
+typedef struct lr_adapter {
+    const float *a, *b;
+    float *ga, *gb;
+    int rank;
+    float scale;
+} lr_adapter;
+
 /* Backward of the whole model from dhidden [T x H], the gradient with
  * respect to c's hidden states (overwritten), adding into the gradient
  * buffers: gw[l]'s fields per layer (NULL: none), g_norm, g_embed
- * (nullable).  work holds lr_model_backward_floats(m, c->T) floats. */
+ * (nullable), and the adapters ad[l * LR_NW + LR_WQ..LR_WDOWN] (ad
+ * nullable).  work holds lr_model_backward_floats(m, c->T) floats. */
 void lr_model_backward(lr_model *m, const lr_fwd_cache *c, const lr_layer_w *gw, float *g_norm,
-                       float *g_embed, float *dhidden, float *work);
+                       float *g_embed, const lr_adapter *ad, float *dhidden, float *work);
 size_t lr_model_backward_floats(const lr_model *m, int T);
 /* Pooling backward (pool.c): dhidden [sum(lens) x dim] from the gradient
  * dE [n_seq x dim] of the unnormalised pooled vectors. */

@@ -8,7 +8,6 @@
 typedef struct lora {
     float *w;          /* the model's (merged) weight */
     float *w0;         /* frozen base weight */
-    float *gw;         /* dense gradient of W */
     lr_tparam *a, *b;  /* A [r x in], B [out x r] */
     int out, in;
 } lora;
@@ -25,8 +24,7 @@ struct lr_tmodel {
     lora *lo;
     int n_lora, rank;
     float lscale;
-    float **dense;       /* dense gradient buffers owned for LoRA */
-    int n_dense;
+    lr_adapter *ad;      /* [n_layers * LR_NW] the backward's view of lo */
     /* scratch */
     float *buf;
     size_t buf_cap;
@@ -38,9 +36,7 @@ struct lr_tmodel {
 lr_tparam *lr_tmodel_add_param(lr_tmodel *tm, const char *name, float *w, int ndim,
                                const int64_t *shape);
 /* LoRA (lora.c): W = W0 + s B A into the model's weights before a
- * forward; the dense gradient of W projected onto A and B after a
- * backward (and cleared). */
+ * forward (the backward adds the gradients of A and B through tm->ad). */
 void lr_lora_merge(lr_tmodel *tm);
-void lr_lora_project(lr_tmodel *tm);
 
 #endif
