@@ -30,6 +30,9 @@ void lr_par_for(int ntasks, void (*fn)(void *ctx, int task), void *ctx);
  * of align_m and align_n and (where the size allows) at least min_block:
  * block sizes in *bm, *bn; returns the number of blocks. */
 int lr_par_grid(int m, int n, int align_m, int align_n, int min_block, int *bm, int *bn);
+/* lr_sgemm on the calling thread alone (for products inside a task). */
+void lr_sgemm1(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *a,
+               int lda, const float *b, int ldb, float beta, float *c, int ldc);
 /* String -> int map (keys copied); get returns -1 when absent, put
  * replaces the value of a key already there. */
 typedef struct lr_strmap {

@@ -141,6 +141,13 @@ static void sgemm1(bool ta, bool tb, int m, int n, int k, float alpha, const flo
                  &rntm);
 }
 
+void lr_sgemm1(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *a,
+               int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+    if (!initialised) lr_threads_init(0);
+    if (m > 0 && n > 0) sgemm1(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 /* A product cut into a grid of blocks of C, one task per block. */
 typedef struct gemm_job {
     bool ta, tb;

@@ -450,53 +450,79 @@ void lr_attention_probs(const lr_model *m, const lr_fwd_cache *c, int layer, int
     }
 }
 
-/* Attention backward: one task per (sequence, key-value head), so that
- * dK and dV rows have a single writer */
+/* Attention backward, in GEMMs like attention_gemm: one task per
+ * (sequence, key-value head), so that dK and dV rows have a single
+ * writer, its products on the task's thread.  Per block of query
+ * positions, the rep heads sharing the key-value head stacked as rows:
+ *   P = exp(scale Q K^T - lse) (zero where masked), dP = dO V^T,
+ *   D = rowsum(P * dP), dS = scale P * (dP - D),
+ *   dQ = dS K, dK += dS^T Q, dV += P^T dO. */
+typedef struct attn_bwd_job {
+    const lr_model *m;
+    const lr_fwd_cache *c;
+    const lr_layer_cache *lc;
+    const float *datt;
+    float *dq, *dk, *dv;
+} attn_bwd_job;
+
+static void attention_bwd_task(void *ctx, int task)
+{
+    const attn_bwd_job *j = ctx;
+    const lr_model *m = j->m;
+    const lr_layer_cache *lc = j->lc;
+    const int nh = m->nh, nkv = m->nkv, hd = m->hd, qdim = m->qdim, kvdim = m->kvdim;
+    const int rep = nh / nkv, s = task / nkv, g = task % nkv;
+    const int s0 = j->c->seq_start[s], L = j->c->lens[s], QB = query_block(L);
+    const int maxrows = LR_MIN(QB, L) * rep;
+    float *Q = lr_xmalloc(((size_t)maxrows * (3 * hd + 2 * (size_t)L + 1)) * sizeof(float));
+    float *dO = Q + (size_t)maxrows * hd, *dQ = dO + (size_t)maxrows * hd;
+    float *P = dQ + (size_t)maxrows * hd, *dS = P + (size_t)maxrows * L, *D = dS + (size_t)maxrows * L;
+    const float *K = lc->kr + (size_t)s0 * kvdim + g * hd, *V = lc->v + (size_t)s0 * kvdim + g * hd;
+    float *dK = j->dk + (size_t)s0 * kvdim + g * hd, *dV = j->dv + (size_t)s0 * kvdim + g * hd;
+    for (int i0 = 0; i0 < L; i0 += QB) {
+        const int i1 = LR_MIN(L, i0 + QB), rows = (i1 - i0) * rep;
+        const int k0 = key_lo(m, i0), kb = i1 - k0;
+        /* row r: position i0 + r / rep, head g * rep + r % rep */
+        for (int r = 0; r < rows; r++) {
+            const size_t o = (size_t)(s0 + i0 + r / rep) * qdim + (size_t)(g * rep + r % rep) * hd;
+            memcpy(Q + (size_t)r * hd, lc->qr + o, hd * sizeof(float));
+            memcpy(dO + (size_t)r * hd, j->datt + o, hd * sizeof(float));
+        }
+        lr_sgemm1(false, true, rows, kb, hd, m->scale, Q, hd, K + (size_t)k0 * kvdim, kvdim, 0.0f, P,
+                  kb);
+        lr_sgemm1(false, true, rows, kb, hd, 1.0f, dO, hd, V + (size_t)k0 * kvdim, kvdim, 0.0f, dS,
+                  kb);
+        for (int r = 0; r < rows; r++) {
+            const int i = i0 + r / rep, h = g * rep + r % rep;
+            const int lo = key_lo(m, i) - k0, hi = i - k0 + 1;
+            const float lse = lc->lse[(size_t)(s0 + i) * nh + h];
+            float *p = P + (size_t)r * kb, *ds = dS + (size_t)r * kb;
+            for (int c = lo; c < hi; c++) p[c] = lr_expf(p[c] - lse);
+            if (lo) memset(p, 0, lo * sizeof(float));
+            if (hi < kb) memset(p + hi, 0, (kb - hi) * sizeof(float));
+            D[r] = dot_row(p + lo, ds + lo, hi - lo);
+            for (int c = 0; c < kb; c++) ds[c] = m->scale * p[c] * (ds[c] - D[r]);
+        }
+        lr_sgemm1(false, false, rows, hd, kb, 1.0f, dS, kb, K + (size_t)k0 * kvdim, kvdim, 0.0f, dQ,
+                  hd);
+        lr_sgemm1(true, false, kb, hd, rows, 1.0f, dS, kb, Q, hd, 1.0f, dK + (size_t)k0 * kvdim,
+                  kvdim);
+        lr_sgemm1(true, false, kb, hd, rows, 1.0f, P, kb, dO, hd, 1.0f, dV + (size_t)k0 * kvdim,
+                  kvdim);
+        for (int r = 0; r < rows; r++)
+            memcpy(j->dq + (size_t)(s0 + i0 + r / rep) * qdim + (size_t)(g * rep + r % rep) * hd,
+                   dQ + (size_t)r * hd, hd * sizeof(float));
+    }
+    free(Q);
+}
+
 static void attention_bwd(const lr_model *m, const lr_fwd_cache *c, const lr_layer_cache *lc,
                           const float *datt, float *dq, float *dk, float *dv)
 {
-    const int nh = m->nh, nkv = m->nkv, hd = m->hd, qdim = m->qdim, kvdim = m->kvdim;
-    const int rep = nh / nkv, n_seq = c->n_seq;
-    const float scale = m->scale;
-    int maxlen = 0;
-    for (int s = 0; s < n_seq; s++) maxlen = LR_MAX(maxlen, c->lens[s]);
-    memset(dk, 0, (size_t)c->T * kvdim * sizeof(float));
-    memset(dv, 0, (size_t)c->T * kvdim * sizeof(float));
-#pragma omp parallel
-    {
-        float *p = lr_xmalloc((size_t)maxlen * sizeof(float));
-        float *dp = lr_xmalloc((size_t)maxlen * sizeof(float));
-#pragma omp for schedule(dynamic, 1) collapse(2)
-        for (int s = 0; s < n_seq; s++)
-            for (int g = 0; g < nkv; g++) {
-                const int s0 = c->seq_start[s], L = c->lens[s];
-                for (int h = g * rep; h < (g + 1) * rep; h++)
-                    for (int i = 0; i < L; i++) {
-                        const int lo = key_lo(m, i), n = i - lo + 1;
-                        const float *q = lc->qr + (size_t)(s0 + i) * qdim + h * hd;
-                        const float *dO = datt + (size_t)(s0 + i) * qdim + h * hd;
-                        const float lse = lc->lse[(size_t)(s0 + i) * nh + h];
-                        float D = 0;
-                        for (int j = 0; j < n; j++) {
-                            const size_t kr = (size_t)(s0 + lo + j) * kvdim + g * hd;
-                            p[j] = lr_expf(scale * lr_dotf(q, lc->kr + kr, hd) - lse);
-                            dp[j] = lr_dotf(dO, lc->v + kr, hd);
-                            D += p[j] * dp[j];
-                        }
-                        float *dqi = dq + (size_t)(s0 + i) * qdim + h * hd;
-                        memset(dqi, 0, hd * sizeof(float));
-                        for (int j = 0; j < n; j++) {
-                            const size_t kr = (size_t)(s0 + lo + j) * kvdim + g * hd;
-                            float ds = p[j] * (dp[j] - D) * scale;
-                            lr_axpyf(dqi, ds, lc->kr + kr, hd);
-                            lr_axpyf(dk + kr, ds, q, hd);
-                            lr_axpyf(dv + kr, p[j], dO, hd);
-                        }
-                    }
-            }
-        free(p);
-        free(dp);
-    }
+    memset(dk, 0, (size_t)c->T * m->kvdim * sizeof(float));
+    memset(dv, 0, (size_t)c->T * m->kvdim * sizeof(float));
+    attn_bwd_job j = {m, c, lc, datt, dq, dk, dv};
+    lr_par_for(c->n_seq * m->nkv, attention_bwd_task, &j);
 }
 
 /* Biases, per-head q/k RMSNorm and RoPE, fused per token.  q/k hold the
