@@ -456,13 +456,14 @@ void lr_attention_probs(const lr_model *m, const lr_fwd_cache *c, int layer, int
  * positions, the rep heads sharing the key-value head stacked as rows:
  *   P = exp(scale Q K^T - lse) (zero where masked), dP = dO V^T,
  *   D = rowsum(P * dP), dS = scale P * (dP - D),
- *   dQ = dS K, dK += dS^T Q, dV += P^T dO. */
+ *   dQ = dS K, dK += dS^T Q, dV += P^T dO,
+ * and the attention output P V again into att (the cache keeps none). */
 typedef struct attn_bwd_job {
     const lr_model *m;
     const lr_fwd_cache *c;
     const lr_layer_cache *lc;
     const float *datt;
-    float *dq, *dk, *dv;
+    float *dq, *dk, *dv, *att;
 } attn_bwd_job;
 
 static void attention_bwd_task(void *ctx, int task)
@@ -503,6 +504,12 @@ static void attention_bwd_task(void *ctx, int task)
             D[r] = dot_row(p + lo, ds + lo, hi - lo);
             for (int c = 0; c < kb; c++) ds[c] = m->scale * p[c] * (ds[c] - D[r]);
         }
+        /* the attention output again (P V), for o_proj's weight gradient */
+        lr_sgemm1(false, false, rows, hd, kb, 1.0f, P, kb, V + (size_t)k0 * kvdim, kvdim, 0.0f, dQ,
+                  hd);
+        for (int r = 0; r < rows; r++)
+            memcpy(j->att + (size_t)(s0 + i0 + r / rep) * qdim + (size_t)(g * rep + r % rep) * hd,
+                   dQ + (size_t)r * hd, hd * sizeof(float));
         lr_sgemm1(false, false, rows, hd, kb, 1.0f, dS, kb, K + (size_t)k0 * kvdim, kvdim, 0.0f, dQ,
                   hd);
         lr_sgemm1(true, false, kb, hd, rows, 1.0f, dS, kb, Q, hd, 1.0f, dK + (size_t)k0 * kvdim,
@@ -517,11 +524,11 @@ static void attention_bwd_task(void *ctx, int task)
 }
 
 static void attention_bwd(const lr_model *m, const lr_fwd_cache *c, const lr_layer_cache *lc,
-                          const float *datt, float *dq, float *dk, float *dv)
+                          const float *datt, float *dq, float *dk, float *dv, float *att)
 {
     memset(dk, 0, (size_t)c->T * m->kvdim * sizeof(float));
     memset(dv, 0, (size_t)c->T * m->kvdim * sizeof(float));
-    attn_bwd_job j = {m, c, lc, datt, dq, dk, dv};
+    attn_bwd_job j = {m, c, lc, datt, dq, dk, dv, att};
     lr_par_for(c->n_seq * m->nkv, attention_bwd_task, &j);
 }
 
@@ -808,17 +815,19 @@ int lr_model_forward_cached(lr_model *m, const int32_t *ids, const int *lens, in
     int T, maxlen;
     if (check_input(m, lens, n_seq, stats, &T, &maxlen, err)) return -1;
     lr_model_rope_reserve(m, maxlen);
-    const int H = m->H, L = m->n_layers;
+    const int H = m->H, L = m->n_layers, I = max_width(m);
     const bool qkn = m->cfg.qk_norm;
-    /* sizes */
-    size_t need = 3 * (size_t)T * H + T;   /* final x_out, hidden, rstd_out, + embed x */
+    /* sizes: the embeddings, the normed input and activation of the
+     * layer being computed (not kept: the backward recomputes them),
+     * hidden and rstd_out; per layer what the backward reads */
+    size_t need = (size_t)T * (3 * H + 1 + (size_t)I + m->qdim);
     for (int l = 0; l < L; l++) {
         const lr_layer_w *w = &m->layers[l];
-        need += (size_t)T * H;   /* x */
+        need += (size_t)T * H;   /* the layer's output */
         if (w->attn)
-            need += (size_t)T * (1 + H + 3 * m->qdim + 4 * m->kvdim + m->nh + H) +
-                    (qkn ? (size_t)T * (m->nh + m->nkv) : 0);
-        if (w->mlp) need += (size_t)T * (1 + H + 3 * (size_t)w->mlp);
+            need += (size_t)T * (1 + m->qdim + 2 * m->kvdim + m->nh + H) +
+                    (qkn ? (size_t)T * (m->qdim + m->kvdim + m->nh + m->nkv) : 0);
+        if (w->mlp) need += (size_t)T * (1 + 2 * (size_t)w->mlp);
     }
     if (c->buf_cap < need) {
         free(c->buf);
@@ -846,6 +855,8 @@ int lr_model_forward_cached(lr_model *m, const int32_t *ids, const int *lens, in
     fill_positions(lens, n_seq, c->seq_start, c->pos);
     float *p = c->buf;
     float *x = lr_carve(&p, (size_t)T * H);
+    float *xn = lr_carve(&p, (size_t)T * H), *act = lr_carve(&p, (size_t)T * I);
+    float *att = lr_carve(&p, (size_t)T * m->qdim);
     if (lr_model_embed(m, ids, T, x, err)) return -1;
     for (int l = 0; l < L; l++) {
         const lr_layer_w *w = &m->layers[l];
@@ -855,14 +866,14 @@ int lr_model_forward_cached(lr_model *m, const int32_t *ids, const int *lens, in
         b->x_mid = x;
         if (w->attn) {
             b->rstd1 = lr_carve(&p, T);
-            b->xn1 = lr_carve(&p, (size_t)T * H);
-            b->q = lr_carve(&p, (size_t)T * m->qdim);
+            b->xn1 = xn;
+            /* q and k before RoPE only for the head norms' backward */
             b->qr = lr_carve(&p, (size_t)T * m->qdim);
-            b->att = lr_carve(&p, (size_t)T * m->qdim);
-            b->k = lr_carve(&p, (size_t)T * m->kvdim);
+            b->q = qkn ? lr_carve(&p, (size_t)T * m->qdim) : b->qr;
+            b->att = att;
             b->kr = lr_carve(&p, (size_t)T * m->kvdim);
+            b->k = qkn ? lr_carve(&p, (size_t)T * m->kvdim) : b->kr;
             b->v = lr_carve(&p, (size_t)T * m->kvdim);
-            p += (size_t)T * m->kvdim;   /* spare, keeps the size formula simple */
             b->lse = lr_carve(&p, (size_t)T * m->nh);
             if (qkn) {
                 b->q_rstd = lr_carve(&p, (size_t)T * m->nh);
@@ -873,15 +884,17 @@ int lr_model_forward_cached(lr_model *m, const int32_t *ids, const int *lens, in
         float *xnext = b->x_mid;
         if (w->mlp) {
             b->rstd2 = lr_carve(&p, T);
-            b->xn2 = lr_carve(&p, (size_t)T * H);
+            b->xn2 = xn;
             b->gate = lr_carve(&p, (size_t)T * w->mlp);
             b->up = lr_carve(&p, (size_t)T * w->mlp);
-            b->act = lr_carve(&p, (size_t)T * w->mlp);
+            b->act = act;
             xnext = lr_carve(&p, (size_t)T * H);
         } else {
             p += (size_t)T * H;
         }
         if (T) layer_forward(m, l, c->seq_start, c->pos, n_seq, T, b, xnext, NULL, stats);
+        b->xn1 = b->xn2 = b->act = b->att = NULL;   /* overwritten by the next layer */
+        if (!qkn) b->q = b->k = NULL;      /* rotated in place */
         x = xnext;
     }
     c->x_out = x;
@@ -897,7 +910,7 @@ int lr_model_forward_cached(lr_model *m, const int32_t *ids, const int *lens, in
 
 size_t lr_model_backward_floats(const lr_model *m, int T)
 {
-    return (size_t)T * (2 * m->H + 2 * m->qdim + 2 * m->kvdim + 3 * (size_t)max_width(m));
+    return (size_t)T * (3 * m->H + 3 * m->qdim + 2 * m->kvdim + 3 * (size_t)max_width(m));
 }
 
 void lr_model_backward(lr_model *m, const lr_fwd_cache *c, const lr_layer_w *gw, float *g_norm,
@@ -907,7 +920,9 @@ void lr_model_backward(lr_model *m, const lr_fwd_cache *c, const lr_layer_w *gw,
     if (T == 0) return;
     float *p = work;
     float *dx = lr_carve(&p, (size_t)T * H), *dxn = lr_carve(&p, (size_t)T * H);
+    float *xn = lr_carve(&p, (size_t)T * H);   /* a norm's output, recomputed */
     float *dq = lr_carve(&p, (size_t)T * qdim), *datt = lr_carve(&p, (size_t)T * qdim);
+    float *att = lr_carve(&p, (size_t)T * qdim);   /* recomputed */
     float *dk = lr_carve(&p, (size_t)T * kvdim), *dv = lr_carve(&p, (size_t)T * kvdim);
     float *dact = lr_carve(&p, (size_t)T * I), *dg = lr_carve(&p, (size_t)T * I);
     float *du = lr_carve(&p, (size_t)T * I);
@@ -921,29 +936,37 @@ void lr_model_backward(lr_model *m, const lr_fwd_cache *c, const lr_layer_w *gw,
 #define AD(i) (la ? la + (i) : NULL)
         if (w->mlp) {
             const int W = w->mlp;
-            linear_bwd(dact, 0.0f, dx, lc->act, w->w_down, g->w_down, AD(LR_WDOWN), T, W, H);
+            /* the cache keeps neither xn2 nor act: recompute them (act
+             * in dg, which swiglu_bwd overwrites after down_proj's use) */
+            lr_rmsnorm(xn, NULL, lc->x_mid, w->mlp_norm, T, H, m->eps);
+            lr_swiglu(dg, lc->gate, lc->up, (size_t)T * W);
+            linear_bwd(dact, 0.0f, dx, dg, w->w_down, g->w_down, AD(LR_WDOWN), T, W, H);
 #pragma omp parallel for schedule(static)
             for (int t = 0; t < T; t++) {
                 size_t o = (size_t)t * W;
                 swiglu_bwd_row(dg + o, du + o, dact + o, lc->gate + o, lc->up + o, W);
             }
-            linear_bwd(dxn, 0.0f, dg, lc->xn2, w->w_gate, g->w_gate, AD(LR_WGATE), T, H, W);
-            linear_bwd(dxn, 1.0f, du, lc->xn2, w->w_up, g->w_up, AD(LR_WUP), T, H, W);
+            linear_bwd(dxn, 0.0f, dg, xn, w->w_gate, g->w_gate, AD(LR_WGATE), T, H, W);
+            linear_bwd(dxn, 1.0f, du, xn, w->w_up, g->w_up, AD(LR_WUP), T, H, W);
             rms_bwd(dx, true, dxn, lc->x_mid, lc->rstd2, w->mlp_norm, g->mlp_norm, T, H);
         }
         if (w->attn) {
-            linear_bwd(datt, 0.0f, dx, lc->att, w->wo, g->wo, AD(LR_WO), T, qdim, H);
-            attention_bwd(m, c, lc, datt, dq, dk, dv);
+            /* datt first: the attention backward recomputes att, which
+             * o_proj's weight gradient reads */
+            linear_bwd(datt, 0.0f, dx, NULL, w->wo, NULL, NULL, T, qdim, H);
+            attention_bwd(m, c, lc, datt, dq, dk, dv, att);
+            linear_bwd(NULL, 0.0f, dx, att, w->wo, g->wo, AD(LR_WO), T, qdim, H);
             lr_rope(m, dq, T, m->nh, c->pos, true);
             lr_rope(m, dk, T, m->nkv, c->pos, true);
             if (w->q_norm) headnorm_bwd(dq, lc->q, lc->q_rstd, w->q_norm, g->q_norm, T, m->nh, m->hd);
             if (w->k_norm) headnorm_bwd(dk, lc->k, lc->k_rstd, w->k_norm, g->k_norm, T, m->nkv, m->hd);
+            lr_rmsnorm(xn, NULL, lc->x, w->attn_norm, T, H, m->eps);   /* xn1 */
             bias_bwd(g->bq, dq, T, qdim);
             bias_bwd(g->bk, dk, T, kvdim);
             bias_bwd(g->bv, dv, T, kvdim);
-            linear_bwd(dxn, 0.0f, dq, lc->xn1, w->wq, g->wq, AD(LR_WQ), T, H, qdim);
-            linear_bwd(dxn, 1.0f, dk, lc->xn1, w->wk, g->wk, AD(LR_WK), T, H, kvdim);
-            linear_bwd(dxn, 1.0f, dv, lc->xn1, w->wv, g->wv, AD(LR_WV), T, H, kvdim);
+            linear_bwd(dxn, 0.0f, dq, xn, w->wq, g->wq, AD(LR_WQ), T, H, qdim);
+            linear_bwd(dxn, 1.0f, dk, xn, w->wk, g->wk, AD(LR_WK), T, H, kvdim);
+            linear_bwd(dxn, 1.0f, dv, xn, w->wv, g->wv, AD(LR_WV), T, H, kvdim);
             rms_bwd(dx, true, dxn, lc->x, lc->rstd1, w->attn_norm, g->attn_norm, T, H);
         }
 #undef AD

@@ -89,7 +89,11 @@ typedef struct lr_model_param {
 /* Forward cache: what a backward pass needs, per layer.  Every buffer is
  * row-major over the T packed tokens.  Pointers of a dropped sublayer are
  * NULL.  The cache owns its memory (one arena, grown on demand); all
- * pointers are re-set by each lr_model_forward_cached call.
+ * pointers are re-set by each lr_model_forward_cached call.  What costs
+ * no product to recompute is not kept, to bound the memory of training:
+ * xn1, xn2, act and att are NULL after the forward (the backward
+ * recomputes them from x, x_mid, gate and up, and from qr, kr, v and
+ * lse), q and k NULL without qk_norm.
  *
  *   x        [T x H]    residual stream entering the layer
  *   rstd1    [T]        1/rms of x (input_layernorm)
