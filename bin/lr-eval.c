@@ -136,17 +136,13 @@ static void read_queries(const char *path, queries *q)
     if (!r) lr_die("%s", err.msg);
     q->h = *lr_emb_reader_header(r);
     q->dim = q->h.dim;
-    int cap = 0;
+    size_t vec_cap = 0, ids_cap = 0;
     const char *id;
     float *v = malloc((size_t)q->dim * sizeof *v);
     int rc;
     while ((rc = lr_emb_read(r, &id, v, &err)) == 1) {
-        if (q->n == cap) {
-            cap = cap ? 2 * cap : 256;
-            q->vec = realloc(q->vec, (size_t)cap * q->dim * sizeof *q->vec);
-            q->ids = realloc(q->ids, cap * sizeof *q->ids);
-            if (!q->vec || !q->ids) lr_die("out of memory");
-        }
+        q->vec = lr_grow(q->vec, &vec_cap, (size_t)q->n + 1, (size_t)q->dim * sizeof *q->vec);
+        q->ids = lr_grow(q->ids, &ids_cap, (size_t)q->n + 1, sizeof *q->ids);
         memcpy(q->vec + (size_t)q->n * q->dim, v, q->dim * sizeof *v);
         q->ids[q->n++] = strdup(id);
     }
@@ -276,11 +272,7 @@ static void write_run(const options *o, const lr_trec *run)
     lr_hit *h = NULL;
     for (int i = 0; i < run->n; i++) {
         const lr_topic *t = &run->topics[i];
-        if ((size_t)t->n > cap) {
-            cap = t->n;
-            h = realloc(h, cap * sizeof *h);
-            if (!h) lr_die("out of memory");
-        }
+        h = lr_grow(h, &cap, (size_t)t->n, sizeof *h);
         for (int j = 0; j < t->n; j++) h[j] = (lr_hit){t->docno[j], t->value[j]};
         lr_hits_sort(h, t->n);
         lr_run_write_topic(out->fp, t->qid, h, t->n, o->tag);

@@ -119,6 +119,7 @@ static void calib_ids_file(calib *c, const char *path)
     size_t i;
     json_t *seq;
     int32_t *buf = NULL;
+    size_t cap = 0;
     if (!json_is_array(j)) snprintf(why, sizeof why, "expected a JSON array of token-id arrays");
     else json_array_foreach(j, i, seq) {
         size_t n = json_is_array(seq) ? json_array_size(seq) : 0;
@@ -126,8 +127,7 @@ static void calib_ids_file(calib *c, const char *path)
             snprintf(why, sizeof why, "sequence %zu: expected a non-empty array of token ids", i);
             break;
         }
-        buf = realloc(buf, n * sizeof *buf);
-        if (!buf) lr_die("out of memory");
+        buf = lr_grow(buf, &cap, n, sizeof *buf);
         for (size_t k = 0; k < n && !why[0]; k++) {
             json_t *x = json_array_get(seq, k);
             if (!json_is_integer(x) || json_integer_value(x) < 0 ||

@@ -118,6 +118,17 @@ struct json_t;
 struct json_t *lr_json_parse(const char *buf, size_t len, const char *what, lr_error *err);
 struct json_t *lr_json_load_file(const char *path, lr_error *err);
 
+/* --- growable arrays ---
+ * p holds *cap elements of `size` bytes; lr_grow returns p, or p
+ * reallocated with room for at least `need` elements (the capacity
+ * doubles, from 16) with *cap updated.  Out of memory is fatal.
+ *     v = lr_grow(v, &cap, n + 1, sizeof *v);  v[n++] = x; */
+void *lr_grow_to(void *p, size_t *cap, size_t need, size_t size);
+static inline void *lr_grow(void *p, size_t *cap, size_t need, size_t size)
+{
+    return need <= *cap ? p : lr_grow_to(p, cap, need, size);
+}
+
 /* --- file helpers --- */
 /* Read a whole file ("-" = stdin). Returns malloc'ed buffer + NUL. */
 char *lr_read_file(const char *path, size_t *len, lr_error *err);

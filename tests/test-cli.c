@@ -1,4 +1,5 @@
-/* test-cli.c - util and kernels: errors, lists, atomic output, GEMM. */
+/* test-cli.c - util and kernels: errors, lists, growable arrays, atomic
+ * output, GEMM. */
 #include "config.h"
 #include "check-util.h"
 #include "internal.h"
@@ -39,6 +40,44 @@ START_TEST(test_int_list_out_of_range)
     int *v;
     lr_cli_init("test");
     lr_parse_int_list("--x", "1,12", 10, &v);   /* exits 2 */
+}
+END_TEST
+
+/* lr_grow: room for at least `need`, the capacity doubling from 16, the
+ * contents kept, and no reallocation while the room suffices. */
+START_TEST(test_grow)
+{
+    int *v = NULL;
+    size_t cap = 0;
+    v = lr_grow(v, &cap, 0, sizeof *v);
+    ck_assert_ptr_null(v);
+    ck_assert_uint_eq(cap, 0);
+    for (int i = 0; i < 1000; i++) {
+        size_t before = cap;
+        int *old = v;
+        v = lr_grow(v, &cap, (size_t)i + 1, sizeof *v);
+        if ((size_t)i < before) ck_assert_ptr_eq(v, old);
+        ck_assert_uint_ge(cap, (size_t)i + 1);
+        ck_assert_uint_eq(cap, (size_t)i < 16 ? 16 : before >= (size_t)i + 1 ? before : 2 * before);
+        v[i] = 3 * i;
+    }
+    ck_assert_uint_eq(cap, 1024);
+    for (int i = 0; i < 1000; i++) ck_assert_int_eq(v[i], 3 * i);
+    /* a jump past twice the capacity doubles until it fits */
+    v = lr_grow(v, &cap, 5000, sizeof *v);
+    ck_assert_uint_eq(cap, 8192);
+    for (int i = 0; i < 1000; i++) ck_assert_int_eq(v[i], 3 * i);
+    free(v);
+    /* an element of several bytes */
+    double(*rows)[3] = NULL;
+    size_t rcap = 0;
+    rows = lr_grow(rows, &rcap, 20, sizeof *rows);
+    ck_assert_uint_eq(rcap, 32);
+    for (int i = 0; i < 20; i++) rows[i][2] = i;
+    rows = lr_grow(rows, &rcap, 33, sizeof *rows);
+    ck_assert_uint_eq(rcap, 64);
+    for (int i = 0; i < 20; i++) ck_assert(rows[i][2] == i);
+    free(rows);
 }
 END_TEST
 
@@ -231,6 +270,7 @@ int main(void)
     tcase_add_test(tc, test_errorf_prefix);
     tcase_add_test(tc, test_int_list);
     tcase_add_exit_test(tc, test_int_list_out_of_range, 2);
+    tcase_add_test(tc, test_grow);
     tcase_add_test(tc, test_atomic_output);
     tcase_add_test(tc, test_output_left_nothing);
     tcase_add_test(tc, test_output_symlink_and_replace);

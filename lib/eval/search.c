@@ -21,7 +21,8 @@ struct lr_search {
     char *pool;
     size_t pool_len, pool_cap;
     size_t *off;
-    int64_t ndocs, off_cap;
+    int64_t ndocs;
+    size_t off_cap;
     /* per query heap: k entries of (score, document index) */
     float *hs;
     int64_t *hd;
@@ -128,16 +129,10 @@ void lr_search_add(lr_search *s, const float *docs, int nd, const char *const *i
     if (nd <= 0) return;
     s->finished = false;
     /* keep the ids */
-    if (s->ndocs + nd > s->off_cap) {
-        s->off_cap = LR_MAX(2 * s->off_cap, s->ndocs + nd);
-        s->off = lr_xrealloc(s->off, s->off_cap * sizeof *s->off);
-    }
+    s->off = lr_grow(s->off, &s->off_cap, (size_t)s->ndocs + nd, sizeof *s->off);
     for (int j = 0; j < nd; j++) {
         size_t len = strlen(ids[j]) + 1;
-        if (s->pool_len + len > s->pool_cap) {
-            s->pool_cap = LR_MAX(2 * s->pool_cap, s->pool_len + len + 4096);
-            s->pool = lr_xrealloc(s->pool, s->pool_cap);
-        }
+        s->pool = lr_grow(s->pool, &s->pool_cap, s->pool_len + len, 1);
         memcpy(s->pool + s->pool_len, ids[j], len);
         s->off[s->ndocs + j] = s->pool_len;
         s->pool_len += len;

@@ -23,10 +23,7 @@ typedef struct {
 
 static void push(entries *v, const char *qid, const char *docno, double value, long line)
 {
-    if (v->n == v->cap) {
-        v->cap = v->cap ? 2 * v->cap : 1024;
-        v->e = lr_xrealloc(v->e, v->cap * sizeof *v->e);
-    }
+    v->e = lr_grow(v->e, &v->cap, v->n + 1, sizeof *v->e);
     v->e[v->n++] = (entry){lr_xstrdup(qid), lr_xstrdup(docno), value, line};
 }
 
@@ -322,16 +319,13 @@ lr_trec *lr_runs_merge(lr_trec *const *runs, int n, int k, lr_error *err)
     out->topics = lr_xcalloc(nq + 1, sizeof *out->topics);
     run_hit *rh = NULL;
     lr_hit *h = NULL;
-    size_t cap = 0;
+    size_t rh_cap = 0, h_cap = 0;
     for (size_t i = 0, j; i < nref; i = j) {
         size_t nh = 0;
         for (j = i; j < nref && !strcmp(ref[j].qid, ref[i].qid); j++)
             nh += (size_t)runs[ref[j].run]->topics[ref[j].topic].n;
-        if (nh > cap) {
-            cap = nh;
-            rh = lr_xrealloc(rh, cap * sizeof *rh);
-            h = lr_xrealloc(h, cap * sizeof *h);
-        }
+        rh = lr_grow(rh, &rh_cap, nh, sizeof *rh);
+        h = lr_grow(h, &h_cap, nh, sizeof *h);
         nh = 0;
         for (size_t x = i; x < j; x++) {
             const lr_topic *tp = &runs[ref[x].run]->topics[ref[x].topic];

@@ -19,7 +19,7 @@ typedef struct ck_priv {
     ck_blob *blobs;          /* weight files backing tensor data */
     size_t n_blobs;
     bool *owned;             /* per tensor: data malloc'ed by us */
-    size_t cap_tensors;
+    size_t cap_tensors, cap_owned;
     char digest[17];         /* cached; "" when stale */
     char input_digest[17];   /* digest as loaded; "" until computed */
 } ck_priv;

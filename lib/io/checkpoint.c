@@ -129,7 +129,7 @@ static int dir_read(const char *dir, ck_blob **out, size_t *nout, lr_error *err)
             return lr_errorf(err, "%s: the files other than weights exceed %d MiB in all", path,
                              CK_MAX_FILES_TOTAL >> 20);
         }
-        if (n == cap) b = lr_xrealloc(b, (cap = cap ? 2 * cap : 16) * sizeof *b);
+        b = lr_grow(b, &cap, n + 1, sizeof *b);
         ck_blob *x = &b[n++];
         memset(x, 0, sizeof *x);
         x->name = lr_xstrdup(de->d_name);
@@ -332,7 +332,8 @@ lr_checkpoint *lr_checkpoint_load(const char *path, lr_error *err)
         }
     }
     pv->cap_tensors = cap;
-    pv->owned = lr_xcalloc(cap + 1, sizeof *pv->owned);
+    pv->cap_owned = cap + 1;
+    pv->owned = lr_xcalloc(pv->cap_owned, sizeof *pv->owned);
     size_t m = 0;
     for (size_t i = 0; i < ck->n_tensors; i++) {
         lr_tensor t = ck->tensors[i];
@@ -493,11 +494,8 @@ void lr_checkpoint_set_tensor(lr_checkpoint *ck, const char *name, lr_dtype dtyp
     if (i >= 0) {
         if (pv->owned[i]) free(ck->tensors[i].data);
     } else {
-        if (ck->n_tensors == pv->cap_tensors) {
-            pv->cap_tensors = pv->cap_tensors ? 2 * pv->cap_tensors : 64;
-            ck->tensors = lr_xrealloc(ck->tensors, pv->cap_tensors * sizeof *ck->tensors);
-            pv->owned = lr_xrealloc(pv->owned, pv->cap_tensors * sizeof *pv->owned);
-        }
+        ck->tensors = lr_grow(ck->tensors, &pv->cap_tensors, ck->n_tensors + 1, sizeof *ck->tensors);
+        pv->owned = lr_grow(pv->owned, &pv->cap_owned, ck->n_tensors + 1, sizeof *pv->owned);
         i = -i - 1;
         size_t rest = ck->n_tensors - (size_t)i;
         memmove(&ck->tensors[i + 1], &ck->tensors[i], rest * sizeof *ck->tensors);

@@ -313,7 +313,7 @@ int ck_safetensors_parse(const void *data, size_t size, const char *what,
                       (unsigned long long)(overflow ? UINT64_MAX : nbytes));
             goto out;
         }
-        if (*n == *cap) *tensors = lr_xrealloc(*tensors, (*cap = *cap ? 2 * *cap : 64) * sizeof **tensors);
+        *tensors = lr_grow(*tensors, cap, *n + 1, sizeof **tensors);
         lr_tensor *t = &(*tensors)[(*n)++];
         memset(t, 0, sizeof *t);
         t->name = lr_xstrdup(key);

@@ -346,10 +346,7 @@ static int next_object(lr_stream_reader *r, msgpack_unpacked *res, lr_error *err
         /* reads grow with the stream, from 4 KiB (a short stream, such as
          * a metrics record, costs little) to 64 KiB at a time */
         size_t chunk = LR_MIN(LR_MAX(r->cap, (size_t)4096), (size_t)1 << 16);
-        if (r->cap - r->len < chunk) {
-            r->cap = LR_MAX(2 * r->cap, r->len + chunk);
-            r->buf = lr_xrealloc(r->buf, r->cap);
-        }
+        r->buf = lr_grow(r->buf, &r->cap, r->len + chunk, 1);
         size_t n = fread(r->buf + r->len, 1, r->cap - r->len, r->f);
         if (n == 0) {
             if (ferror(r->f))
@@ -713,10 +710,7 @@ int lr_emb_read(lr_emb_reader *e, const char **id, float *vec, lr_error *err)
         if (!isfinite(vec[i]))
             return lr_rec_errorf(rec, err, "key \"vec\": element %d is %s", i,
                                  isnan(vec[i]) ? "NaN" : "infinite");
-    if (len + 1 > e->id_cap) {
-        e->id_cap = len + 64;
-        e->id = lr_xrealloc(e->id, e->id_cap);
-    }
+    e->id = lr_grow(e->id, &e->id_cap, len + 1, 1);
     memcpy(e->id, s, len);
     e->id[len] = 0;
     *id = e->id;

@@ -235,7 +235,7 @@ int ck_tar_read(const char *path, const char *what, ck_blob **out, size_t *nout,
         if (i < n) {
             free(b[i].data);
         } else {
-            if (n == cap) b = lr_xrealloc(b, (cap = cap ? 2 * cap : 16) * sizeof *b);
+            b = lr_grow(b, &cap, n + 1, sizeof *b);
             b[n].name = lr_xstrdup(name);
             b[n].mapped = false;
             b[n].map_len = 0;

@@ -37,10 +37,7 @@ static void model_backward(lr_tmodel *tm, float *dhidden)
 
 lr_tparam *lr_tmodel_add_param(lr_tmodel *tm, const char *name, float *w, int ndim, const int64_t *shape)
 {
-    if (tm->n_params == tm->cap_params) {
-        tm->cap_params = tm->cap_params ? 2 * tm->cap_params : 64;
-        tm->params = lr_xrealloc(tm->params, tm->cap_params * sizeof *tm->params);
-    }
+    tm->params = lr_grow(tm->params, &tm->cap_params, (size_t)tm->n_params + 1, sizeof *tm->params);
     lr_tparam *p = &tm->params[tm->n_params++];
     memset(p, 0, sizeof *p);
     p->name = lr_xstrdup(name);

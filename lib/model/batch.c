@@ -6,14 +6,8 @@
 
 void lr_batch_add(lr_batch *b, const int32_t *ids, int n)
 {
-    if (b->n_tokens + (size_t)n > b->cap_ids) {
-        b->cap_ids = 2 * (b->n_tokens + (size_t)n);
-        b->ids = lr_xrealloc(b->ids, b->cap_ids * sizeof *b->ids);
-    }
-    if ((size_t)b->n_seq == b->cap_seq) {
-        b->cap_seq = 2 * b->cap_seq + 16;
-        b->lens = lr_xrealloc(b->lens, b->cap_seq * sizeof *b->lens);
-    }
+    b->ids = lr_grow(b->ids, &b->cap_ids, b->n_tokens + (size_t)n, sizeof *b->ids);
+    b->lens = lr_grow(b->lens, &b->cap_seq, (size_t)b->n_seq + 1, sizeof *b->lens);
     memcpy(b->ids + b->n_tokens, ids, (size_t)n * sizeof *ids);
     b->n_tokens += (size_t)n;
     b->lens[b->n_seq++] = n;

@@ -10,10 +10,7 @@
 
 static void *own(lr_model *m, size_t bytes)
 {
-    if (m->n_owned == m->cap_owned) {
-        m->cap_owned = m->cap_owned ? 2 * m->cap_owned : 64;
-        m->owned = lr_xrealloc(m->owned, m->cap_owned * sizeof *m->owned);
-    }
+    m->owned = lr_grow(m->owned, &m->cap_owned, m->n_owned + 1, sizeof *m->owned);
     void *p = lr_xmalloc(bytes ? bytes : 1);
     m->owned[m->n_owned++] = p;
     return p;

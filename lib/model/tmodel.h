@@ -16,7 +16,8 @@ struct lr_tmodel {
     lr_model *m;
     lr_fwd_cache *cache;
     lr_tparam *params;   /* trainable parameters */
-    int n_params, cap_params;
+    int n_params;
+    size_t cap_params;
     lr_layer_w *gw;      /* per layer: gradient buffers (NULL = frozen/absent) */
     float *g_embed, *g_norm, *g_head;
     int chunk;

@@ -71,10 +71,7 @@ int64_t lr_text_line(const lr_text_reader *r)
 static void set_str(char **dst, size_t *cap, const char *a, size_t na, const char *b, size_t nb)
 {
     size_t n = na + (b ? 1 + nb : 0);
-    if (*cap < n + 1) {
-        *cap = n + 1;
-        *dst = lr_xrealloc(*dst, *cap);
-    }
+    *dst = lr_grow(*dst, cap, n + 1, 1);
     memcpy(*dst, a, na);
     if (b) {
         (*dst)[na] = ' ';

@@ -322,10 +322,7 @@ static void encode_word(const tk_bpe *b, const char *s, size_t n, lr_ids *out)
         } else
             m = merge_heap(b, sym, m);
     }
-    if (out->n + m > out->cap) {
-        while (out->n + m > out->cap) out->cap = out->cap ? 2 * out->cap : 64;
-        out->ids = lr_xrealloc(out->ids, out->cap * sizeof *out->ids);
-    }
+    out->ids = lr_grow(out->ids, &out->cap, out->n + m, sizeof *out->ids);
     if (m) memcpy(out->ids + out->n, sym, m * sizeof *sym);
     out->n += m;
     if (sym != small) free(sym);

@@ -71,10 +71,7 @@ typedef struct { tk_buf data; size_t *off; size_t n, cap; } toklist;
 /* End the token whose bytes were appended to l->data since the last one. */
 static void list_end(toklist *l)
 {
-    if (l->n + 2 > l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 64;
-        l->off = lr_xrealloc(l->off, l->cap * sizeof *l->off);
-    }
+    l->off = lr_grow(l->off, &l->cap, l->n + 2, sizeof *l->off);
     if (l->n == 0) l->off[0] = 0;
     l->off[++l->n] = l->data.n;
 }

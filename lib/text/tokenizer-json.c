@@ -153,10 +153,7 @@ static bool parse_vocab(cur *c, tk_vocab_list *vl)
     if (!lit(c, '{')) return false;
     if (lit(c, '}')) return true;
     do {
-        if (vl->n == vl->cap) {
-            vl->cap = vl->cap ? 2 * vl->cap : 1024;
-            vl->v = lr_xrealloc(vl->v, vl->cap * sizeof *vl->v);
-        }
+        vl->v = lr_grow(vl->v, &vl->cap, vl->n + 1, sizeof *vl->v);
         tk_vent *e = &vl->v[vl->n];
         if (!str(c, &vl->pool, &e->off, &e->len) || !lit(c, ':') || !integer(c, &e->id)) return false;
         vl->n++;
@@ -169,10 +166,7 @@ static bool parse_merges(cur *c, tk_merge_list *ml)
     if (!lit(c, '[')) return false;
     if (lit(c, ']')) return true;
     do {
-        if (ml->n == ml->cap) {
-            ml->cap = ml->cap ? 2 * ml->cap : 1024;
-            ml->v = lr_xrealloc(ml->v, ml->cap * sizeof *ml->v);
-        }
+        ml->v = lr_grow(ml->v, &ml->cap, ml->n + 1, sizeof *ml->v);
         tk_ment *e = &ml->v[ml->n];
         ws(c);
         if (c->p < c->end && *c->p == '[') {

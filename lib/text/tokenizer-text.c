@@ -12,12 +12,7 @@
 
 void tk_buf_reserve(tk_buf *b, size_t extra)
 {
-    if (b->n + extra + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 256;
-        while (c < b->n + extra + 1) c *= 2;
-        b->p = lr_xrealloc(b->p, c);
-        b->cap = c;
-    }
+    b->p = lr_grow(b->p, &b->cap, b->n + extra + 1, 1);
 }
 
 void tk_buf_add(tk_buf *b, const void *s, size_t n)
@@ -503,20 +498,14 @@ typedef struct { tk_span *v; size_t n, cap; } tk_spans;
 
 static void spans_push(tk_spans *sp, size_t s, size_t e, bool m)
 {
-    if (sp->n == sp->cap) {
-        sp->cap = sp->cap ? 2 * sp->cap : 64;
-        sp->v = lr_xrealloc(sp->v, sp->cap * sizeof *sp->v);
-    }
+    sp->v = lr_grow(sp->v, &sp->cap, sp->n + 1, sizeof *sp->v);
     sp->v[sp->n++] = (tk_span){s, e, m};
 }
 
 static void pieces_push(tk_pieces *p, size_t off, size_t len, bool at_start)
 {
     if (len == 0) return;
-    if (p->n == p->cap) {
-        p->cap = p->cap ? 2 * p->cap : 64;
-        p->v = lr_xrealloc(p->v, p->cap * sizeof *p->v);
-    }
+    p->v = lr_grow(p->v, &p->cap, p->n + 1, sizeof *p->v);
     p->v[p->n++] = (tk_piece){off, len, at_start};
 }
 

@@ -18,10 +18,7 @@
 
 void lr_ids_push(lr_ids *v, int32_t id)
 {
-    if (v->n == v->cap) {
-        v->cap = v->cap ? 2 * v->cap : 64;
-        v->ids = lr_xrealloc(v->ids, v->cap * sizeof *v->ids);
-    }
+    v->ids = lr_grow(v->ids, &v->cap, v->n + 1, sizeof *v->ids);
     v->ids[v->n++] = id;
 }
 
@@ -78,10 +75,7 @@ static void vocab_from_json(json_t *vocab, tk_vocab_list *vl)
     void *it = json_object_iter(vocab);
     while (it) {
         json_t *v = json_object_iter_value(it);
-        if (vl->n == vl->cap) {
-            vl->cap = vl->cap ? 2 * vl->cap : 1024;
-            vl->v = lr_xrealloc(vl->v, vl->cap * sizeof *vl->v);
-        }
+        vl->v = lr_grow(vl->v, &vl->cap, vl->n + 1, sizeof *vl->v);
         tk_vent *e = &vl->v[vl->n++];
         e->off = vl->pool.n;
         e->len = (uint32_t)json_object_iter_key_len(it);

@@ -12,18 +12,15 @@ typedef struct data_priv {
     lr_strmap corpus;     /* corpus id -> passage index */
     lr_strmap inline_ids; /* id of inline passage objects -> passage index */
     lr_strmap qids;       /* query id -> example index */
-    size_t cap_passages, cap_ex;
+    size_t cap_passages, cap_passage_ids, cap_ex;
     bool have_corpus;
 } data_priv;
 
 static int add_passage(lr_train_data *d, const char *id, char *text)
 {
     data_priv *pv = d->priv;
-    if (d->n_passages == pv->cap_passages) {
-        pv->cap_passages = pv->cap_passages ? 2 * pv->cap_passages : 1024;
-        d->passages = lr_xrealloc(d->passages, pv->cap_passages * sizeof(char *));
-        d->passage_ids = lr_xrealloc(d->passage_ids, pv->cap_passages * sizeof(char *));
-    }
+    d->passages = lr_grow(d->passages, &pv->cap_passages, d->n_passages + 1, sizeof *d->passages);
+    d->passage_ids = lr_grow(d->passage_ids, &pv->cap_passage_ids, d->n_passages + 1, sizeof *d->passage_ids);
     d->passages[d->n_passages] = text;
     d->passage_ids[d->n_passages] = lr_xstrdup(id ? id : "");
     return (int)d->n_passages++;
@@ -32,10 +29,7 @@ static int add_passage(lr_train_data *d, const char *id, char *text)
 static lr_train_example *add_example(lr_train_data *d)
 {
     data_priv *pv = d->priv;
-    if (d->n == pv->cap_ex) {
-        pv->cap_ex = pv->cap_ex ? 2 * pv->cap_ex : 256;
-        d->ex = lr_xrealloc(d->ex, pv->cap_ex * sizeof(*d->ex));
-    }
+    d->ex = lr_grow(d->ex, &pv->cap_ex, d->n + 1, sizeof *d->ex);
     lr_train_example *e = &d->ex[d->n++];
     memset(e, 0, sizeof *e);
     return e;
@@ -281,7 +275,7 @@ static int load_rows(lr_train_data *d, const char *path, lr_error *err)
 typedef struct query_texts {
     lr_strmap ids;
     char **texts;
-    size_t n;
+    size_t n, cap;
 } query_texts;
 
 static int query_row(json_t *o, const char *path, int line, void *ctx, lr_error *err)
@@ -291,7 +285,7 @@ static int query_row(json_t *o, const char *path, int line, void *ctx, lr_error 
     json_t *t = json_object_get(o, "text");
     if (!id || !json_is_string(t))
         return lr_errorf(err, "%s: line %d: expected \"_id\" and \"text\"", path, line);
-    q->texts = lr_xrealloc(q->texts, (q->n + 1) * sizeof(char *));
+    q->texts = lr_grow(q->texts, &q->cap, q->n + 1, sizeof *q->texts);
     q->texts[q->n] = lr_xstrdup(json_string_value(t));
     lr_strmap_put(&q->ids, id, (int)q->n++);
     return 0;
@@ -516,7 +510,7 @@ lr_lm_data *lr_lm_data_load(const char *path, const lr_tokenizer *tok, int max_l
                 continue;
             }
             if (!plen) pline = it.line;
-            if (plen + n + 2 > pcap) para = lr_xrealloc(para, pcap = 2 * (plen + n + 2));
+            para = lr_grow(para, &pcap, plen + n + 2, 1);
             if (plen) para[plen++] = '\n';
             memcpy(para + plen, s, n);
             plen += n;
@@ -585,7 +579,7 @@ static int load_emb(const char *path, int *dim, lr_strmap *map, float **vecs, si
         int k = lr_emb_read(r, &id, v, err);
         if (k < 0) rc = -1;
         if (k <= 0) break;
-        if (*n == cap) *vecs = lr_xrealloc(*vecs, (cap = cap ? 2 * cap : 1024) * *dim * sizeof(float));
+        *vecs = lr_grow(*vecs, &cap, *n + 1, (size_t)*dim * sizeof(float));
         memcpy(*vecs + *n * *dim, v, *dim * sizeof(float));
         lr_strmap_put(map, id, (int)(*n)++);
     }

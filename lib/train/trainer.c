@@ -178,13 +178,14 @@ typedef struct batch {
     lr_ids q, p;
     int *ql, *pl, *pos;
     float *teacher;
-    int nq, np, cap_q, cap_p;
+    int nq, np;
+    size_t cap_q, cap_p;
     int64_t tokens;
 } batch;
 
-static void push_seq(lr_ids *dst, int **lens, int *n, int *cap, const lr_ids *src)
+static void push_seq(lr_ids *dst, int **lens, int *n, size_t *cap, const lr_ids *src)
 {
-    if (*n == *cap) *lens = lr_xrealloc(*lens, (*cap = *cap ? 2 * *cap : 64) * sizeof(int));
+    *lens = lr_grow(*lens, cap, (size_t)*n + 1, sizeof **lens);
     (*lens)[(*n)++] = (int)src->n;
     for (size_t i = 0; i < src->n; i++) lr_ids_push(dst, src->ids[i]);
 }
@@ -227,6 +228,7 @@ static int build_contrastive(trainer *t, int64_t mb, batch *b, lr_error *err)
     lr_rng_seed(&rng, o->seed ^ (0xC0FFEEULL + (uint64_t)mb * 0x9E3779B97F4A7C15ULL));
     int *pidx = NULL, npidx = 0;
     int *negs = NULL;
+    size_t pidx_cap = 0, negs_cap = 0;
     b->pos = lr_xrealloc(b->pos, (size_t)(i1 - i0) * sizeof(int));
     for (int64_t i = i0; i < i1; i++) {
         const lr_train_example *ex = &d->ex[t->perm[i]];
@@ -235,7 +237,7 @@ static int build_contrastive(trainer *t, int64_t mb, batch *b, lr_error *err)
         push_seq(&b->q, &b->ql, &b->nq, &b->cap_q, q);
         int pos = ex->pos[lr_rng_next(&rng) % (uint64_t)ex->n_pos];
         int want = LR_MIN(o->negatives, ex->n_neg);
-        negs = lr_xrealloc(negs, (size_t)(ex->n_neg + 1) * sizeof(int));
+        negs = lr_grow(negs, &negs_cap, (size_t)ex->n_neg + 1, sizeof *negs);
         if (ex->n_neg) memcpy(negs, ex->neg, (size_t)ex->n_neg * sizeof(int));
         /* partial Fisher-Yates: `want` distinct negatives */
         for (int j = 0; j < want; j++) {
@@ -244,7 +246,7 @@ static int build_contrastive(trainer *t, int64_t mb, batch *b, lr_error *err)
             negs[j] = negs[r];
             negs[r] = tmp;
         }
-        pidx = lr_xrealloc(pidx, (size_t)(npidx + 1 + want) * sizeof(int));
+        pidx = lr_grow(pidx, &pidx_cap, (size_t)(npidx + 1 + want), sizeof *pidx);
         b->pos[b->nq - 1] = npidx;
         pidx[npidx++] = pos;
         for (int j = 0; j < want; j++) pidx[npidx++] = negs[j];

@@ -1,5 +1,5 @@
 /* base.c - the library's own helpers: allocation that cannot fail
- * quietly, lr_error messages, named enums, whole files, time. */
+ * quietly, growable arrays, lr_error messages, named enums, whole files, time. */
 #include "config.h"
 #include "internal.h"
 
@@ -26,6 +26,16 @@ void *lr_xrealloc(void *p, size_t n)
     void *q = realloc(p, n ? n : 1);
     if (!q) lr_die("out of memory (%zu bytes)", n);
     return q;
+}
+
+void *lr_grow_to(void *p, size_t *cap, size_t need, size_t size)
+{
+    size_t c = *cap ? *cap : 16;
+    while (c < need) c = c <= SIZE_MAX / 2 ? 2 * c : need;
+    if (size && c > SIZE_MAX / size) lr_die("out of memory (%zu x %zu bytes)", c, size);
+    p = lr_xrealloc(p, c * size);
+    *cap = c;
+    return p;
 }
 
 char *lr_xstrdup(const char *s)
@@ -89,7 +99,7 @@ char *lr_read_file(const char *path, size_t *len, lr_error *err)
     size_t cap = 1 << 16, n = 0;
     char *buf = lr_xmalloc(cap);
     for (;;) {
-        if (n + 1 >= cap) buf = lr_xrealloc(buf, cap *= 2);
+        buf = lr_grow(buf, &cap, n + 2, 1);
         size_t r = fread(buf + n, 1, cap - n - 1, f);
         n += r;
         if (r == 0) break;

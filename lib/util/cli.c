@@ -144,7 +144,8 @@ static int cmp_int(const void *a, const void *b)
 
 int lr_parse_int_list(const char *opt, const char *s, int max, int **out)
 {
-    int cap = 16, n = 0;
+    size_t cap = 16;
+    int n = 0;
     int *v = lr_xmalloc(cap * sizeof *v);
     const char *p = s;
     if (!*p) lr_usage_error("%s: empty list", opt);
@@ -165,7 +166,7 @@ int lr_parse_int_list(const char *opt, const char *s, int max, int **out)
         if (a < 0 || b >= max)
             lr_usage_error("%s: index %ld out of range [0, %d)", opt, a < 0 ? a : b, max);
         for (long i = a; i <= b; i++) {
-            if (n == cap) v = lr_xrealloc(v, (cap *= 2) * sizeof *v);
+            v = lr_grow(v, &cap, (size_t)n + 1, sizeof *v);
             v[n++] = (int)i;
         }
         if (*p == ',') {
