@@ -33,12 +33,97 @@ int lr_par_grid(int m, int n, int align_m, int align_n, int min_block, int *bm, 
 /* lr_sgemm on the calling thread alone (for products inside a task). */
 void lr_sgemm1(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *a,
                int lda, const float *b, int ldb, float beta, float *c, int ldc);
-/* String -> int map (keys copied); get returns -1 when absent, put
- * replaces the value of a key already there. */
+
+/* The hash map (util/map.c): open addressing with linear probing over a
+ * power-of-two table of (key, value) slots, at most half full; a zeroed
+ * lr_map is empty and grows as keys arrive (lr_map_init sizes a zeroed
+ * or freed map for n_expected keys at once).  Keys are either
+ * - 64-bit integers (never LR_MAP_EMPTY): lr_map_put, lr_map_get; or
+ * - byte strings the caller holds in key[i] / key_len[i], i a 32-bit
+ *   index: the slot keeps the string's hash and i (lr_map_put_bytes,
+ *   lr_map_get_bytes), and the caller points m->key and m->key_len at its
+ *   arrays before each call.
+ * The lookups are inline: the tokenizer's merge loop lives on them. */
+#define LR_MAP_EMPTY UINT64_MAX
+typedef struct lr_map_slot {
+    uint64_t key, val;
+} lr_map_slot;
+typedef struct lr_map {
+    lr_map_slot *slot;
+    size_t mask, n;
+    const char *const *key;    /* byte keys: key i is key[i][0 .. key_len[i]) */
+    const uint32_t *key_len;
+} lr_map;
+void lr_map_init(lr_map *m, size_t n_expected);
+void lr_map_free(lr_map *m);
+/* Insert key -> val; returns 1, changing nothing, when key is there. */
+int lr_map_put(lr_map *m, uint64_t key, uint64_t val);
+/* Insert key k (its bytes key[k]); returns -1, or the index of an equal
+ * key already there (which stays). */
+int64_t lr_map_put_bytes(lr_map *m, uint32_t k);
+
+static inline size_t lr_map_index(uint64_t key, size_t mask)
+{
+    uint64_t h = key * 0x9E3779B97F4A7C15ULL;
+    return (size_t)(h >> 32 ^ h) & mask;
+}
+
+/* The slot of key, or NULL. */
+static inline const lr_map_slot *lr_map_get(const lr_map *m, uint64_t key)
+{
+    if (!m->slot) return NULL;
+    for (size_t i = lr_map_index(key, m->mask);; i = (i + 1) & m->mask) {
+        const lr_map_slot *s = &m->slot[i];
+        if (s->key == key) return s;
+        if (s->key == LR_MAP_EMPTY) return NULL;
+    }
+}
+
+/* The hash of a byte string keys are stored under (never LR_MAP_EMPTY). */
+static inline uint64_t lr_hash_bytes(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0x100000001B3ULL);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
+        s += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
+    h ^= h >> 29;
+    h *= 0xFF51AFD7ED558CCDULL;
+    h ^= h >> 32;
+    return h - (h == LR_MAP_EMPTY);
+}
+
+/* The index of the byte string s[0..n), or -1. */
+static inline int64_t lr_map_get_bytes(const lr_map *m, const void *s, size_t n)
+{
+    if (!m->slot) return -1;
+    uint64_t h = lr_hash_bytes(s, n);
+    for (size_t i = lr_map_index(h, m->mask);; i = (i + 1) & m->mask) {
+        const lr_map_slot *e = &m->slot[i];
+        if (e->key == h) {
+            uint32_t k = (uint32_t)e->val;
+            if (m->key_len[k] == n && !memcmp(m->key[k], s, n)) return k;
+        } else if (e->key == LR_MAP_EMPTY)
+            return -1;
+    }
+}
+
+/* String -> int map on lr_map (keys copied); get returns -1 when absent,
+ * put replaces the value of a key already there. */
 typedef struct lr_strmap {
-    char **keys;
-    int *vals;
-    size_t cap, n;
+    lr_map map;          /* key i -> i */
+    char **key;
+    uint32_t *key_len;
+    int *val;
+    size_t n, cap_key, cap_len, cap_val;
 } lr_strmap;
 int lr_strmap_get(const lr_strmap *m, const char *k);
 void lr_strmap_put(lr_strmap *m, const char *k, int v);

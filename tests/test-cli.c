@@ -1,5 +1,5 @@
-/* test-cli.c - util and kernels: errors, lists, growable arrays, atomic
- * output, GEMM. */
+/* test-cli.c - util and kernels: errors, lists, growable arrays, the hash
+ * map, atomic output, GEMM. */
 #include "config.h"
 #include "check-util.h"
 #include "internal.h"
@@ -78,6 +78,94 @@ START_TEST(test_grow)
     ck_assert_uint_eq(rcap, 64);
     for (int i = 0; i < 20; i++) ck_assert(rows[i][2] == i);
     free(rows);
+}
+END_TEST
+
+/* Integer keys: a zeroed map grows from nothing; the first value of a key
+ * stays; absent keys (neighbours of present ones) are absent. */
+START_TEST(test_map_int)
+{
+    lr_map m = {0};
+    ck_assert_ptr_null(lr_map_get(&m, 7));
+    for (uint64_t a = 0; a < 300; a++)
+        for (uint64_t b = 0; b < 300; b += 3) ck_assert_int_eq(lr_map_put(&m, a << 32 | b, a * 1000 + b), 0);
+    ck_assert_uint_eq(m.n, 300 * 100);
+    ck_assert_uint_le(2 * m.n, m.mask + 1);
+    ck_assert_int_eq(lr_map_put(&m, 5ULL << 32 | 6, 1), 1);
+    for (uint64_t a = 0; a < 301; a++)
+        for (uint64_t b = 0; b < 301; b++) {
+            const lr_map_slot *s = lr_map_get(&m, a << 32 | b);
+            if (a < 300 && b < 300 && b % 3 == 0) {
+                ck_assert_ptr_nonnull(s);
+                ck_assert_uint_eq(s->val, a * 1000 + b);
+            } else
+                ck_assert_ptr_null(s);
+        }
+    lr_map_free(&m);
+    /* sized up front: no growth up to n_expected keys */
+    lr_map_init(&m, 1000);
+    lr_map_slot *slots = m.slot;
+    for (uint64_t k = 0; k < 1000; k++) lr_map_put(&m, k * 0x10000, k);
+    ck_assert_ptr_eq(m.slot, slots);
+    for (uint64_t k = 0; k < 1000; k++) ck_assert_uint_eq(lr_map_get(&m, k * 0x10000)->val, k);
+    lr_map_free(&m);
+}
+END_TEST
+
+/* Byte keys held by the caller, NULs and prefixes of each other included;
+ * an equal key put again keeps the first index. */
+START_TEST(test_map_bytes)
+{
+    static const char *const key[] = {"", "\0", "\0\0", "a", "ab", "abc", "abcdefgh", "abcdefghi",
+                                      "abcdefgh\0", "b\0a"};
+    static const uint32_t len[] = {0, 1, 2, 1, 2, 3, 8, 9, 9, 3};
+    lr_map m = {0};
+    m.key = key;
+    m.key_len = len;
+    ck_assert_int_eq(lr_map_get_bytes(&m, "a", 1), -1);
+    for (uint32_t i = 0; i < LR_ARRAY_LEN(key); i++) ck_assert_int_eq(lr_map_put_bytes(&m, i), -1);
+    for (uint32_t i = 0; i < LR_ARRAY_LEN(key); i++) ck_assert_int_eq(lr_map_get_bytes(&m, key[i], len[i]), i);
+    ck_assert_int_eq(lr_map_get_bytes(&m, "abcd", 4), -1);
+    ck_assert_int_eq(lr_map_get_bytes(&m, "b", 1), -1);
+    ck_assert_int_eq(lr_map_get_bytes(&m, "\0\0\0", 3), -1);
+    lr_map_free(&m);
+    static const char *const both[] = {"ab", "ab"};
+    static const uint32_t both_len[] = {2, 2};
+    lr_map_init(&m, 2);
+    m.key = both;
+    m.key_len = both_len;
+    ck_assert_int_eq(lr_map_put_bytes(&m, 0), -1);
+    ck_assert_int_eq(lr_map_put_bytes(&m, 1), 0);
+    ck_assert_int_eq(lr_map_get_bytes(&m, "ab", 2), 0);
+    lr_map_free(&m);
+}
+END_TEST
+
+/* lr_strmap against a linear search: replaced values, absent keys. */
+START_TEST(test_strmap)
+{
+    lr_strmap m = {0};
+    ck_assert_int_eq(lr_strmap_get(&m, "x"), -1);
+    enum { N = 20000 };
+    char k[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof k, "doc%d", i);
+        lr_strmap_put(&m, k, i);
+    }
+    for (int i = 0; i < N; i += 2) {
+        snprintf(k, sizeof k, "doc%d", i);
+        lr_strmap_put(&m, k, -i - 5);
+    }
+    ck_assert_uint_eq(m.n, N);
+    for (int i = 0; i < N + 100; i++) {
+        snprintf(k, sizeof k, "doc%d", i);
+        ck_assert_int_eq(lr_strmap_get(&m, k), i >= N ? -1 : i % 2 ? i : -i - 5);
+    }
+    ck_assert_int_eq(lr_strmap_get(&m, "doc"), -1);
+    ck_assert_int_eq(lr_strmap_get(&m, ""), -1);
+    lr_strmap_put(&m, "", 3);
+    ck_assert_int_eq(lr_strmap_get(&m, ""), 3);
+    lr_strmap_free(&m);
 }
 END_TEST
 
@@ -271,6 +359,9 @@ int main(void)
     tcase_add_test(tc, test_int_list);
     tcase_add_exit_test(tc, test_int_list_out_of_range, 2);
     tcase_add_test(tc, test_grow);
+    tcase_add_test(tc, test_map_int);
+    tcase_add_test(tc, test_map_bytes);
+    tcase_add_test(tc, test_strmap);
     tcase_add_test(tc, test_atomic_output);
     tcase_add_test(tc, test_output_left_nothing);
     tcase_add_test(tc, test_output_symlink_and_replace);

@@ -60,98 +60,14 @@ int tk_cp_to_byte(int32_t cp)
     return cp >= 0 && cp < 324 ? CP_TO_BYTE[cp] : -1;
 }
 
-/* ---------------------------------------------------------------- hashing */
+/* ---------------------------------------------------------------- merges */
 
-uint32_t tk_hash(const void *p, size_t n)
+static inline const lr_map_slot *merge_get(const tk_bpe *b, int32_t left, int32_t right)
 {
-    const unsigned char *s = p;
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0x100000001B3ULL);
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, s, 8);
-        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
-        h ^= h >> 32;
-        s += 8;
-        n -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, s, n);
-    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
-    h ^= h >> 29;
-    h *= 0xFF51AFD7ED558CCDULL;
-    h ^= h >> 32;
-    return (uint32_t)h;
+    return lr_map_get(&b->merges, (uint64_t)(uint32_t)left << 32 | (uint32_t)right);
 }
-
-void tk_strmap_init(tk_strmap *m, size_t n_expected, const char *const *keys, const uint32_t *key_len)
-{
-    size_t cap = 16;
-    while (cap < 2 * n_expected) cap *= 2;
-    m->slot = lr_xcalloc(cap, sizeof *m->slot);
-    m->mask = cap - 1;
-    m->keys = keys;
-    m->key_len = key_len;
-}
-
-void tk_strmap_free(tk_strmap *m)
-{
-    free(m->slot);
-    m->slot = NULL;
-}
-
-void tk_strmap_put(tk_strmap *m, int32_t id)
-{
-    const char *k = m->keys[id];
-    size_t n = m->key_len[id];
-    uint32_t h = tk_hash(k, n);
-    for (size_t i = h & m->mask;; i = (i + 1) & m->mask) {
-        uint64_t s = m->slot[i];
-        if (!s) { m->slot[i] = (uint64_t)h << 32 | (uint32_t)(id + 1); return; }
-        int32_t o = (int32_t)(uint32_t)s - 1;
-        if ((uint32_t)(s >> 32) == h && m->key_len[o] == n && !memcmp(m->keys[o], k, n)) return;
-    }
-}
-
-int32_t tk_strmap_get(const tk_strmap *m, const char *k, size_t n)
-{
-    if (!m->slot) return -1;
-    uint32_t h = tk_hash(k, n);
-    for (size_t i = h & m->mask;; i = (i + 1) & m->mask) {
-        uint64_t s = m->slot[i];
-        if (!s) return -1;
-        int32_t o = (int32_t)(uint32_t)s - 1;
-        if ((uint32_t)(s >> 32) == h && m->key_len[o] == n && !memcmp(m->keys[o], k, n)) return o;
-    }
-}
-
-static inline size_t merge_index(uint64_t key, size_t mask)
-{
-    uint64_t h = key * 0x9E3779B97F4A7C15ULL;
-    return (size_t)(h >> 32 ^ h) & mask;
-}
-
-/* Returns 1 when the pair was already present (the first rank wins). */
-int tk_mergemap_put(tk_mergemap *m, int32_t a, int32_t b, int32_t rank, int32_t id)
-{
-    uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
-    for (size_t i = merge_index(key, m->mask);; i = (i + 1) & m->mask) {
-        if (m->slot[i].key == UINT64_MAX) {
-            m->slot[i] = (tk_merge_slot){key, rank, id};
-            return 0;
-        }
-        if (m->slot[i].key == key) return 1;
-    }
-}
-
-static inline const tk_merge_slot *merge_get(const tk_mergemap *m, int32_t a, int32_t b)
-{
-    uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
-    for (size_t i = merge_index(key, m->mask);; i = (i + 1) & m->mask) {
-        const tk_merge_slot *s = &m->slot[i];
-        if (s->key == key) return s;
-        if (s->key == UINT64_MAX) return NULL;
-    }
-}
+static inline int32_t merge_rank(const lr_map_slot *s) { return (int32_t)(s->val >> 32); }
+static inline int32_t merge_id(const lr_map_slot *s) { return (int32_t)(uint32_t)s->val; }
 
 void tk_bpe_free(tk_bpe *b)
 {
@@ -160,8 +76,8 @@ void tk_bpe_free(tk_bpe *b)
     free(b->tok);
     free(b->key);
     free(b->key_len);
-    tk_strmap_free(&b->vocab);
-    free(b->merges.slot);
+    lr_map_free(&b->vocab);
+    lr_map_free(&b->merges);
 }
 
 /* ---------------------------------------------------------------- merging */
@@ -173,9 +89,9 @@ void tk_bpe_free(tk_bpe *b)
 static size_t merge_linear(const tk_bpe *b, int32_t *sym, size_t m, int32_t *rk, int32_t *nid)
 {
     for (size_t i = 0; i + 1 < m; i++) {
-        const tk_merge_slot *s = merge_get(&b->merges, sym[i], sym[i + 1]);
-        rk[i] = s ? s->rank : NO_RANK;
-        nid[i] = s ? s->id : -1;
+        const lr_map_slot *s = merge_get(b, sym[i], sym[i + 1]);
+        rk[i] = s ? merge_rank(s) : NO_RANK;
+        nid[i] = s ? merge_id(s) : -1;
     }
     while (m > 1) {
         size_t best = 0;
@@ -189,9 +105,9 @@ static size_t merge_linear(const tk_bpe *b, int32_t *sym, size_t m, int32_t *rk,
         memmove(nid + best, nid + best + 1, (m - best - 2) * sizeof *nid);
         m--;
         for (size_t i = best > 0 ? best - 1 : 0; i <= best && i + 1 < m; i++) {
-            const tk_merge_slot *s = merge_get(&b->merges, sym[i], sym[i + 1]);
-            rk[i] = s ? s->rank : NO_RANK;
-            nid[i] = s ? s->id : -1;
+            const lr_map_slot *s = merge_get(b, sym[i], sym[i + 1]);
+            rk[i] = s ? merge_rank(s) : NO_RANK;
+            nid[i] = s ? merge_id(s) : -1;
         }
     }
     return m;
@@ -240,8 +156,8 @@ static size_t merge_heap(const tk_bpe *b, int32_t *sym, size_t m)
         prev[i] = (int32_t)i - 1;
         next[i] = i + 1 < m ? (int32_t)i + 1 : -1;
         if (i + 1 < m) {
-            const tk_merge_slot *s = merge_get(&b->merges, sym[i], sym[i + 1]);
-            if (s) heap_push(h, &hn, (heap_ent){(uint64_t)s->rank << 32 | i, s->id});
+            const lr_map_slot *s = merge_get(b, sym[i], sym[i + 1]);
+            if (s) heap_push(h, &hn, (heap_ent){(uint64_t)merge_rank(s) << 32 | i, merge_id(s)});
         }
     }
     while (hn) {
@@ -249,20 +165,20 @@ static size_t merge_heap(const tk_bpe *b, int32_t *sym, size_t m)
         size_t pos = (uint32_t)e.key;
         if (dead[pos] || next[pos] < 0) continue;
         int32_t r = next[pos];
-        const tk_merge_slot *s = merge_get(&b->merges, sym[pos], sym[r]);
-        if (!s || s->id != e.id) continue;
+        const lr_map_slot *s = merge_get(b, sym[pos], sym[r]);
+        if (!s || merge_id(s) != e.id) continue;
         sym[pos] = e.id;
         dead[r] = true;
         next[pos] = next[r];
         if (next[r] >= 0) prev[next[r]] = (int32_t)pos;
         if (prev[pos] >= 0) {
             int32_t p = prev[pos];
-            const tk_merge_slot *t = merge_get(&b->merges, sym[p], sym[pos]);
-            if (t) heap_push(h, &hn, (heap_ent){(uint64_t)t->rank << 32 | (uint32_t)p, t->id});
+            const lr_map_slot *t = merge_get(b, sym[p], sym[pos]);
+            if (t) heap_push(h, &hn, (heap_ent){(uint64_t)merge_rank(t) << 32 | (uint32_t)p, merge_id(t)});
         }
         if (next[pos] >= 0) {
-            const tk_merge_slot *t = merge_get(&b->merges, sym[pos], sym[next[pos]]);
-            if (t) heap_push(h, &hn, (heap_ent){(uint64_t)t->rank << 32 | pos, t->id});
+            const lr_map_slot *t = merge_get(b, sym[pos], sym[next[pos]]);
+            if (t) heap_push(h, &hn, (heap_ent){(uint64_t)merge_rank(t) << 32 | pos, merge_id(t)});
         }
     }
     size_t k = 0;
@@ -293,7 +209,7 @@ static void encode_word(const tk_bpe *b, const char *s, size_t n, lr_ids *out)
         else {
             l = tk_utf8_valid_len(u + i, n - i);
             if (!l) l = 1;
-            id = tk_strmap_get(&b->vocab, s + i, l);
+            id = (int32_t)lr_map_get_bytes(&b->vocab, s + i, l);
         }
         if (id >= 0) {
             sym[m++] = id;
@@ -350,7 +266,7 @@ void tk_bpe_encode(const tk_bpe *b, const char *s, size_t n, lr_ids *out)
 {
     if (n == 0) return;
     if (b->ignore_merges) {
-        int32_t id = tk_strmap_get(&b->vocab, s, n);
+        int32_t id = (int32_t)lr_map_get_bytes(&b->vocab, s, n);
         if (id >= 0) { lr_ids_push(out, id); return; }
     }
     size_t cl = b->split_len;

@@ -114,30 +114,6 @@ typedef struct tk_dec {
     bool prepend;           /* Metaspace: prepend_scheme != never */
 } tk_dec;
 
-/* ---- string -> id hash map (keys owned elsewhere, indexed by id) ---- */
-typedef struct tk_strmap {
-    uint64_t *slot;         /* hash << 32 | (id + 1); 0 = empty */
-    size_t mask;
-    const char *const *keys;     /* keys[id] */
-    const uint32_t *key_len;     /* key_len[id] */
-} tk_strmap;
-uint32_t tk_hash(const void *s, size_t n);
-void tk_strmap_init(tk_strmap *m, size_t n_expected, const char *const *keys, const uint32_t *key_len);
-void tk_strmap_free(tk_strmap *m);
-/* Insert id (its key is keys[id]); keeps the first id for duplicate keys. */
-void tk_strmap_put(tk_strmap *m, int32_t id);
-int32_t tk_strmap_get(const tk_strmap *m, const char *s, size_t n);
-
-/* ---- merges: (left id, right id) -> (rank, merged id) ---- */
-typedef struct tk_merge_slot {
-    uint64_t key;           /* UINT64_MAX empty */
-    int32_t rank, id;
-} tk_merge_slot;
-typedef struct tk_mergemap {
-    tk_merge_slot *slot;
-    size_t mask;
-} tk_mergemap;
-
 /* ---- the BPE model ---- */
 typedef struct tk_bpe {
     int32_t n_vocab;            /* size of the id tables: max vocab id + 1 */
@@ -145,8 +121,8 @@ typedef struct tk_bpe {
     char **key;                 /* key[id]: internal form (raw bytes when byte-level) */
     char *tok_pool, *key_pool;  /* storage of the strings above */
     uint32_t *key_len;
-    tk_strmap vocab;            /* internal form -> id */
-    tk_mergemap merges;
+    lr_map vocab;               /* internal form -> id (byte keys key[id]) */
+    lr_map merges;              /* left id << 32 | right id -> rank << 32 | merged id */
     int32_t byte_id[256];       /* byte-level: id of each single byte; else id of <0xNN> (-1 if none) */
     int32_t ascii_id[128];      /* non byte-level: id of each ASCII character */
     bool byte_level;            /* vocabulary in GPT-2 byte-to-unicode form */
@@ -156,7 +132,6 @@ typedef struct tk_bpe {
     uint8_t split_len;          /* tk_bpe_check_word_split), 0 = none */
 } tk_bpe;
 
-int tk_mergemap_put(tk_mergemap *m, int32_t a, int32_t b, int32_t rank, int32_t id);
 void tk_bpe_free(tk_bpe *b);
 /* Append the ids of one pre-token (internal form) to out. */
 void tk_bpe_encode(const tk_bpe *b, const char *s, size_t n, lr_ids *out);

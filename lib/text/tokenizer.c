@@ -61,11 +61,12 @@ static bool unmap_into(const char *s, size_t n, tk_buf *out)
 /* Id of a token string as written in tokenizer.json (vocabulary only). */
 static int32_t vocab_lookup(const tk_bpe *b, const char *s, size_t n)
 {
-    if (!b->byte_level) return tk_strmap_get(&b->vocab, s, n);
+    if (!b->byte_level) return (int32_t)lr_map_get_bytes(&b->vocab, s, n);
     char small[256];
     tk_buf raw = {small, 0, sizeof small};
     if (n + 1 > sizeof small) raw = (tk_buf){0};
-    int32_t id = unmap_into(s, n, &raw) ? tk_strmap_get(&b->vocab, raw.p, raw.n) : tk_strmap_get(&b->vocab, s, n);
+    int32_t id = (int32_t)(unmap_into(s, n, &raw) ? lr_map_get_bytes(&b->vocab, raw.p, raw.n)
+                                                  : lr_map_get_bytes(&b->vocab, s, n));
     if (raw.p != small) free(raw.p);
     return id;
 }
@@ -183,22 +184,25 @@ static int load_model(lr_tokenizer *t, json_t *m, tk_vocab_list *vl, tk_merge_li
             if (koff[id] != SIZE_MAX) b->key[id] = kp.p + koff[id];
         free(koff);
     }
-    tk_strmap_init(&b->vocab, vl->n, (const char *const *)b->key, b->key_len);
+    /* a token listed twice keeps its first id */
+    lr_map_init(&b->vocab, vl->n);
+    b->vocab.key = (const char *const *)b->key;
+    b->vocab.key_len = b->key_len;
     for (int32_t id = 0; id < b->n_vocab; id++)
-        if (b->tok[id]) tk_strmap_put(&b->vocab, id);
+        if (b->tok[id]) lr_map_put_bytes(&b->vocab, (uint32_t)id);
 
     for (int c = 0; c < 256; c++) {
         char s[8];
         if (b->byte_level) {
             s[0] = (char)c;
-            b->byte_id[c] = tk_strmap_get(&b->vocab, s, 1);
+            b->byte_id[c] = (int32_t)lr_map_get_bytes(&b->vocab, s, 1);
         } else {
             snprintf(s, sizeof s, "<0x%02X>", c);
-            b->byte_id[c] = tk_strmap_get(&b->vocab, s, 6);
+            b->byte_id[c] = (int32_t)lr_map_get_bytes(&b->vocab, s, 6);
         }
         if (c < 128) {
             s[0] = (char)c;
-            b->ascii_id[c] = tk_strmap_get(&b->vocab, s, 1);
+            b->ascii_id[c] = (int32_t)lr_map_get_bytes(&b->vocab, s, 1);
         }
     }
     b->unk_id = -1;
@@ -215,11 +219,7 @@ static int load_model(lr_tokenizer *t, json_t *m, tk_vocab_list *vl, tk_merge_li
     tk_bpe_check_word_split(b, wc, strlen(wc));
 
     /* Merges: rank = position in the list. */
-    size_t cap = 16;
-    while (cap < 2 * ml->n) cap *= 2;
-    b->merges.slot = lr_xmalloc(cap * sizeof *b->merges.slot);
-    for (size_t i = 0; i < cap; i++) b->merges.slot[i].key = UINT64_MAX;
-    b->merges.mask = cap - 1;
+    lr_map_init(&b->merges, ml->n);
     tk_buf cat = {0};
     int rc = 0;
     for (size_t i = 0; i < ml->n && rc == 0; i++) {
@@ -250,7 +250,8 @@ static int load_model(lr_tokenizer *t, json_t *m, tk_vocab_list *vl, tk_merge_li
                            ia < 0 || ib < 0 ? "a part is" : "the merged token is");
             break;
         }
-        tk_mergemap_put(&b->merges, ia, ib, (int32_t)i, ic);
+        /* a pair listed twice keeps its first rank */
+        lr_map_put(&b->merges, (uint64_t)(uint32_t)ia << 32 | (uint32_t)ib, (uint64_t)i << 32 | (uint32_t)ic);
     }
     free(cat.p);
     return rc;
