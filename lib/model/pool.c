@@ -58,6 +58,7 @@ void lr_pool_backward(float *dhidden, const float *dE, const int *lens, int n_se
     size_t t0 = 0;
     for (int s = 0; s < n_seq; s++) {
         const float *d = dE + (size_t)s * dim;
+        if (lens[s] <= 0) continue;   /* as lr_pool: an empty sequence has no rows */
         if (pooling == LR_POOL_MEAN) {
             for (int t = 0; t < lens[s]; t++)
                 for (int i = 0; i < dim; i++) dhidden[(t0 + t) * dim + i] = d[i] / lens[s];
