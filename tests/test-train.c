@@ -599,25 +599,53 @@ START_TEST(test_grad_variants)
 }
 END_TEST
 
-START_TEST(test_grad_lm)
+/* A fixture's LM case: its checkpoint, the packed reference ids and the
+ * float64 reference gradients; false (the test skips) without ../shared. */
+typedef struct lm_case {
+    f64file ref;
+    lr_checkpoint *ck;
+    int32_t *ids;
+    int *lens, n;
+} lm_case;
+
+static bool lm_case_open(lm_case *c, const char *fx)
 {
-    const char *fx = fixtures[_i];
     char dir[1024], path[1100];
     snprintf(path, 200, "fixtures/%s", fx);
-    if (!shared_path(dir, sizeof dir, path)) return;
+    if (!shared_path(dir, sizeof dir, path)) return false;
     snprintf(path, sizeof path, "%s/ref-lm-grad.safetensors", dir);
     ck_assert_msg(access(path, R_OK) == 0, "%s: no reference gradients", path);
-    f64file ref;
-    ck_assert_int_eq(f64_open(&ref, path), 0);
+    ck_assert_int_eq(f64_open(&c->ref, path), 0);
     lr_error err = {{0}};
-    lr_checkpoint *ck = lr_checkpoint_load(dir, &err);
-    ck_assert_msg(ck != NULL, "%s", err.msg);
+    c->ck = lr_checkpoint_load(dir, &err);
+    ck_assert_msg(c->ck != NULL, "%s", err.msg);
     snprintf(path, sizeof path, "%s/ref-ids.json", dir);
     json_t *seqs = lr_json_load_file(path, &err);
     ck_assert_ptr_nonnull(seqs);
-    int32_t *ids;
-    int *lens;
-    int n = pack_ids(seqs, &ids, &lens);
+    c->n = pack_ids(seqs, &c->ids, &c->lens);
+    json_decref(seqs);
+    return true;
+}
+
+static void lm_case_close(lm_case *c)
+{
+    free(c->ids);
+    free(c->lens);
+    lr_checkpoint_free(c->ck);
+    f64_close(&c->ref);
+}
+
+START_TEST(test_grad_lm)
+{
+    const char *fx = fixtures[_i];
+    lm_case c;
+    if (!lm_case_open(&c, fx)) return;
+    lr_checkpoint *ck = c.ck;
+    f64file ref = c.ref;
+    int32_t *ids = c.ids;
+    int *lens = c.lens;
+    int n = c.n;
+    lr_error err = {{0}};
     for (int pass = 0; pass < 2; pass++) {
         lr_tmodel *tm = lr_tmodel_new(ck, true, &err);
         ck_assert_msg(tm != NULL, "%s", err.msg);
@@ -633,10 +661,7 @@ START_TEST(test_grad_lm)
         ck_assert_int_gt(checked, 5);
         lr_tmodel_free(tm);
     }
-    free(ids), free(lens);
-    json_decref(seqs);
-    lr_checkpoint_free(ck);
-    f64_close(&ref);
+    lm_case_close(&c);
 }
 END_TEST
 
@@ -647,21 +672,14 @@ END_TEST
 START_TEST(test_lora_ref)
 {
     const char *fx = fixtures[_i];
-    char dir[1024], path[1100];
-    snprintf(path, 200, "fixtures/%s", fx);
-    if (!shared_path(dir, sizeof dir, path)) return;
-    snprintf(path, sizeof path, "%s/ref-lm-grad.safetensors", dir);
-    f64file ref;
-    ck_assert_int_eq(f64_open(&ref, path), 0);
+    lm_case c;
+    if (!lm_case_open(&c, fx)) return;
+    lr_checkpoint *ck = c.ck;
+    f64file ref = c.ref;
+    int32_t *ids = c.ids;
+    int *lens = c.lens;
+    int n = c.n;
     lr_error err = {{0}};
-    lr_checkpoint *ck = lr_checkpoint_load(dir, &err);
-    ck_assert_msg(ck != NULL, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/ref-ids.json", dir);
-    json_t *seqs = lr_json_load_file(path, &err);
-    ck_assert_ptr_nonnull(seqs);
-    int32_t *ids;
-    int *lens;
-    int n = pack_ids(seqs, &ids, &lens);
     enum { R = 4 };
     const double s = 8.0 / R;
     lr_tmodel *tm = lr_tmodel_new(ck, false, &err);
@@ -702,10 +720,7 @@ START_TEST(test_lora_ref)
     ck_assert_int_eq(2 * checked, np);
     ck_assert_int_gt(checked, 0);
     lr_tmodel_free(tm);
-    free(ids), free(lens);
-    json_decref(seqs);
-    lr_checkpoint_free(ck);
-    f64_close(&ref);
+    lm_case_close(&c);
 }
 END_TEST
 
