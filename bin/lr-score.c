@@ -132,21 +132,22 @@ static void calib_ids_file(calib *c, const char *path)
             json_t *x = json_array_get(seq, k);
             if (!json_is_integer(x) || json_integer_value(x) < 0 ||
                 json_integer_value(x) > INT32_MAX)
-                lr_die("%s: sequence %zu, position %zu: expected a token id", path, i, k);
-            if (json_integer_value(x) >= c->vocab) {
-                long long id = (long long)json_integer_value(x);
-                free(buf), lr_batch_free(&c->batch);
-                json_decref(j);
-                lr_die("%s: sequence %zu, position %zu: token id %lld is outside the vocabulary "
-                       "(size %d)", path, i, k, id, c->vocab);
-            }
-            buf[k] = (int32_t)json_integer_value(x);
+                snprintf(why, sizeof why, "sequence %zu, position %zu: expected a token id", i, k);
+            else if (json_integer_value(x) >= c->vocab)
+                snprintf(why, sizeof why, "sequence %zu, position %zu: token id %lld is outside "
+                         "the vocabulary (size %d)", i, k, (long long)json_integer_value(x),
+                         c->vocab);
+            else
+                buf[k] = (int32_t)json_integer_value(x);
         }
         if (why[0] || !add_seq(c, buf, (int)n)) break;
     }
     free(buf);
     json_decref(j);   /* before dying too: nothing left to a leak checker */
-    if (why[0]) lr_die("%s: %s", path, why);
+    if (why[0]) {
+        lr_batch_free(&c->batch);
+        lr_die("%s: %s", path, why);
+    }
 }
 
 typedef struct {
