@@ -9,10 +9,12 @@
 # make target, so an interrupted run continues where it stopped when the
 # script is run again (pretraining resumes from its last save).
 #
-#   sh pipelines/paper-setting.sh [OUT]     (default OUT: paper-setting)
+#   sh pipelines/paper-setting.sh [OUT [VAR=VALUE...]]  (default OUT: paper-setting)
 #
 # SHARED (default ../shared) and THREADS (per job, default 1; two jobs run
-# at once) as in the Makefiles.  Budget on 2 quiet cores: pretraining
+# at once) as in the Makefiles; PRETRAIN_STEPS and FT_EPOCHS (environment)
+# shorten the backbone's training, and each VAR=VALUE after OUT overrides
+# one of effir.mk's settings below (a smaller sweep for a shorter budget).  Budget on 2 quiet cores: pretraining
 # about 80 minutes, fine-tuning about 30, the sweep several hours (each
 # model is encoded for five collections, each recovery is an epoch of
 # SciFact train, each of the 124 subsets is a SciFact encoding); run it
@@ -20,12 +22,14 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-paper-setting}
+[ $# -gt 0 ] && shift
 shared=${SHARED:-../shared}
 threads=${THREADS:-1}
-make -f "$here/backbone.mk" SHARED="$shared" OUT="$out/backbone" LAYERS=12 POOLING=last SAVE_EVERY=50 THREADS=2
+make -f "$here/backbone.mk" SHARED="$shared" OUT="$out/backbone" LAYERS=12 POOLING=last SAVE_EVERY=50 THREADS=2 \
+  PRETRAIN_STEPS="${PRETRAIN_STEPS:-1200}" FT_EPOCHS="${FT_EPOCHS:-2}"
 make -k -j2 -f "$here/effir.mk" SHARED="$shared" MODEL="$out/backbone/retriever.tar" OUT="$out/sweep" \
   THREADS="$threads" MAXTOK=256 TAU=0.05 HEAL_EPOCHS=1 HEAL_LR=2e-4 \
   MLP_DROPS="1 2 3 6" ATTN_DROPS="3 6 9" LAYER_DROPS=3 RAND_DROPS="3 6" DRAWS="1 2 3 4 5" \
   KEEPS=0.5 WIDTH_DROP=3 SEEDS="1 2 3" HEAL="full mlp2 mlp3 mlp6 attn6" \
   PAIRS="attn3:mlp1 attn6:mlp2 attn9:mlp3" SUBSET_KS="3 6" SUBSET_SAMPLES=30 \
-  COLLECTIONS="scifact cranfield cisi med adi"
+  COLLECTIONS="scifact cranfield cisi med adi" "$@"
