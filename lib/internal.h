@@ -45,8 +45,10 @@ void lr_sgemm1(bool trans_a, bool trans_b, int m, int n, int k, float alpha, con
  *   arrays before each call.
  * The lookups are inline: the tokenizer's merge loop lives on them. */
 #define LR_MAP_EMPTY UINT64_MAX
+/* A slot holds its key's complement, so that a zeroed table (calloc's,
+ * whose pages the kernel maps lazily) is an empty one. */
 typedef struct lr_map_slot {
-    uint64_t key, val;
+    uint64_t not_key, val;
 } lr_map_slot;
 typedef struct lr_map {
     lr_map_slot *slot;
@@ -74,8 +76,8 @@ static inline const lr_map_slot *lr_map_get(const lr_map *m, uint64_t key)
     if (!m->slot) return NULL;
     for (size_t i = lr_map_index(key, m->mask);; i = (i + 1) & m->mask) {
         const lr_map_slot *s = &m->slot[i];
-        if (s->key == key) return s;
-        if (s->key == LR_MAP_EMPTY) return NULL;
+        if (s->not_key == ~key) return s;
+        if (s->not_key == 0) return NULL;
     }
 }
 
@@ -108,10 +110,10 @@ static inline int64_t lr_map_get_bytes(const lr_map *m, const void *s, size_t n)
     uint64_t h = lr_hash_bytes(s, n);
     for (size_t i = lr_map_index(h, m->mask);; i = (i + 1) & m->mask) {
         const lr_map_slot *e = &m->slot[i];
-        if (e->key == h) {
+        if (e->not_key == ~h) {
             uint32_t k = (uint32_t)e->val;
             if (m->key_len[k] == n && !memcmp(m->key[k], s, n)) return k;
-        } else if (e->key == LR_MAP_EMPTY)
+        } else if (e->not_key == 0)
             return -1;
     }
 }

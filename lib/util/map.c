@@ -8,9 +8,7 @@
 
 static lr_map_slot *new_slots(size_t cap)
 {
-    lr_map_slot *s = lr_xmalloc(cap * sizeof *s);
-    memset(s, 0xFF, cap * sizeof *s);   /* every key LR_MAP_EMPTY */
-    return s;
+    return lr_xcalloc(cap, sizeof(lr_map_slot));   /* not_key 0: every key LR_MAP_EMPTY */
 }
 
 void lr_map_init(lr_map *m, size_t n_expected)
@@ -41,9 +39,9 @@ static void reserve_one(lr_map *m)
     m->mask = cap - 1;
     /* the stored key is all a slot's place depends on, byte keys included */
     for (size_t i = 0; i < old_cap; i++) {
-        if (old[i].key == LR_MAP_EMPTY) continue;
-        size_t j = lr_map_index(old[i].key, m->mask);
-        while (m->slot[j].key != LR_MAP_EMPTY) j = (j + 1) & m->mask;
+        if (old[i].not_key == 0) continue;
+        size_t j = lr_map_index(~old[i].not_key, m->mask);
+        while (m->slot[j].not_key != 0) j = (j + 1) & m->mask;
         m->slot[j] = old[i];
     }
     free(old);
@@ -54,9 +52,9 @@ int lr_map_put(lr_map *m, uint64_t key, uint64_t val)
     reserve_one(m);
     for (size_t i = lr_map_index(key, m->mask);; i = (i + 1) & m->mask) {
         lr_map_slot *s = &m->slot[i];
-        if (s->key == key) return 1;
-        if (s->key == LR_MAP_EMPTY) {
-            *s = (lr_map_slot){key, val};
+        if (s->not_key == ~key) return 1;
+        if (s->not_key == 0) {
+            *s = (lr_map_slot){~key, val};
             m->n++;
             return 0;
         }
@@ -71,11 +69,11 @@ int64_t lr_map_put_bytes(lr_map *m, uint32_t k)
     reserve_one(m);
     for (size_t i = lr_map_index(h, m->mask);; i = (i + 1) & m->mask) {
         lr_map_slot *e = &m->slot[i];
-        if (e->key == h) {
+        if (e->not_key == ~h) {
             uint32_t o = (uint32_t)e->val;
             if (m->key_len[o] == n && !memcmp(m->key[o], s, n)) return o;
-        } else if (e->key == LR_MAP_EMPTY) {
-            *e = (lr_map_slot){h, k};
+        } else if (e->not_key == 0) {
+            *e = (lr_map_slot){~h, k};
             m->n++;
             return -1;
         }
