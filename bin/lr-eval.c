@@ -136,19 +136,11 @@ static void read_queries(const char *path, queries *q)
     if (!r) lr_die("%s", err.msg);
     q->h = *lr_emb_reader_header(r);
     q->dim = q->h.dim;
-    size_t vec_cap = 0, ids_cap = 0;
-    const char *id;
-    float *v = malloc((size_t)q->dim * sizeof *v);
-    int rc;
-    while ((rc = lr_emb_read(r, &id, v, &err)) == 1) {
-        q->vec = lr_grow(q->vec, &vec_cap, (size_t)q->n + 1, (size_t)q->dim * sizeof *q->vec);
-        q->ids = lr_grow(q->ids, &ids_cap, (size_t)q->n + 1, sizeof *q->ids);
-        memcpy(q->vec + (size_t)q->n * q->dim, v, q->dim * sizeof *v);
-        q->ids[q->n++] = strdup(id);
-    }
-    if (rc < 0) lr_die("%s", err.msg);
-    if (q->n == 0) lr_die("%s: no queries (the stream has a header only)", path);
-    free(v);
+    size_t n;
+    if (lr_emb_read_all(r, &q->vec, &q->ids, &n, &err) < 0) lr_die("%s", err.msg);
+    if (n == 0) lr_die("%s: no queries (the stream has a header only)", path);
+    if (n > INT_MAX) lr_die("%s: more than %d queries", path, INT_MAX);
+    q->n = (int)n;
     lr_emb_reader_close(r);
     if (f != stdin) fclose(f);
 }

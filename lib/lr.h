@@ -387,6 +387,10 @@ lr_emb_reader *lr_emb_reader_open(FILE *f, const char *what, lr_error *err);   /
 const lr_emb_header *lr_emb_reader_header(const lr_emb_reader *r);
 /* 1 = record, 0 = clean end of stream, -1 = error. *id valid until the next call; vec gets dim floats. */
 int lr_emb_read(lr_emb_reader *r, const char **id, float *vec, lr_error *err);
+/* The rest of the stream in memory: *n records, their vectors in *vecs (n x dim)
+ * and their ids in *ids (the caller frees each id, then both arrays); 0, or -1
+ * with nothing allocated. */
+int lr_emb_read_all(lr_emb_reader *r, float **vecs, char ***ids, size_t *n, lr_error *err);
 void lr_emb_reader_close(lr_emb_reader *r);   /* does not fclose */
 
 /* --- metrics stream ("lr.metrics", version 1) ---

@@ -97,6 +97,53 @@ START_TEST(test_emb_empty_and_different_header)
 }
 END_TEST
 
+/* The whole stream at once: every record, in order, and on a truncated
+ * stream an error with nothing handed back. */
+START_TEST(test_emb_read_all)
+{
+    FILE *f = memfile();
+    write_emb(f, "abc", 3, 2, 0);
+    write_emb(f, "abc", 3, 3, 2);
+    long size = ftell(f);
+    rewind(f);
+    lr_error e;
+    lr_emb_reader *r = lr_emb_reader_open(f, "t.mp", &e);
+    ck_assert_ptr_nonnull(r);
+    float *v;
+    char **ids;
+    size_t n;
+    ck_assert_int_eq(lr_emb_read_all(r, &v, &ids, &n, &e), 0);
+    ck_assert_uint_eq(n, 5);
+    for (size_t i = 0; i < n; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "d%zu", i);
+        ck_assert_str_eq(ids[i], want);
+        for (int j = 0; j < 3; j++) ck_assert_float_eq(v[i * 3 + j], (float)i + j * 0.25f);
+        free(ids[i]);
+    }
+    free(ids), free(v);
+    lr_emb_reader_close(r);
+
+    /* cut inside the last record */
+    rewind(f);
+    char *buf = malloc(size);
+    ck_assert_int_eq(fread(buf, 1, size, f), size);
+    fclose(f);
+    f = memfile();
+    fwrite(buf, 1, size - 5, f);
+    rewind(f);
+    free(buf);
+    r = lr_emb_reader_open(f, "t.mp", &e);
+    ck_assert_ptr_nonnull(r);
+    v = (float *)1, ids = (char **)1, n = 7;
+    ck_assert_int_eq(lr_emb_read_all(r, &v, &ids, &n, &e), -1);
+    ck_assert_msg(strstr(e.msg, "t.mp: record"), "%s", e.msg);
+    ck_assert(v == (float *)1 && ids == (char **)1 && n == 7);
+    lr_emb_reader_close(r);
+    fclose(f);
+}
+END_TEST
+
 START_TEST(test_emb_truncated)
 {
     FILE *f = memfile();
@@ -419,6 +466,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_emb_roundtrip_concat);
     tcase_add_test(tc, test_emb_empty_and_different_header);
     tcase_add_test(tc, test_emb_truncated);
+    tcase_add_test(tc, test_emb_read_all);
     tcase_add_test(tc, test_generic_stream);
     tcase_add_test(tc, test_not_a_stream);
     tcase_add_test(tc, test_emb_fuzz);

@@ -717,6 +717,28 @@ int lr_emb_read(lr_emb_reader *e, const char **id, float *vec, lr_error *err)
     return 1;
 }
 
+int lr_emb_read_all(lr_emb_reader *e, float **vecs, char ***ids, size_t *n, lr_error *err)
+{
+    size_t dim = (size_t)e->h.dim, cap_v = 0, cap_i = 0, k = 0;
+    float *v = NULL;
+    char **id = NULL;
+    const char *s;
+    int rc;
+    for (;;) {
+        v = lr_grow(v, &cap_v, k + 1, dim * sizeof *v);
+        if ((rc = lr_emb_read(e, &s, v + k * dim, err)) <= 0) break;
+        id = lr_grow(id, &cap_i, k + 1, sizeof *id);
+        id[k++] = lr_xstrdup(s);
+    }
+    if (rc < 0) {
+        while (k) free(id[--k]);
+        free(id), free(v);
+        return -1;
+    }
+    *vecs = v, *ids = id, *n = k;
+    return 0;
+}
+
 void lr_emb_reader_close(lr_emb_reader *e)
 {
     if (!e) return;

@@ -572,18 +572,11 @@ static int load_emb(const char *path, int *dim, lr_strmap *map, float **vecs, si
     if (*dim && h->dim != *dim)
         rc = lr_errorf(err, "%s: dimension %d, the other teacher stream has %d", path, h->dim, *dim);
     *dim = h->dim;
-    size_t cap = 0;
-    const char *id;
-    float *v = lr_xmalloc((size_t)(*dim > 0 ? *dim : 1) * sizeof(float));
-    while (rc == 0) {
-        int k = lr_emb_read(r, &id, v, err);
-        if (k < 0) rc = -1;
-        if (k <= 0) break;
-        *vecs = lr_grow(*vecs, &cap, *n + 1, (size_t)*dim * sizeof(float));
-        memcpy(*vecs + *n * *dim, v, *dim * sizeof(float));
-        lr_strmap_put(map, id, (int)(*n)++);
-    }
-    free(v);
+    char **ids = NULL;
+    if (rc == 0 && lr_emb_read_all(r, vecs, &ids, n, err) < 0) rc = -1;
+    for (size_t i = 0; rc == 0 && i < *n; i++) lr_strmap_put(map, ids[i], (int)i);
+    for (size_t i = 0; ids && i < *n; i++) free(ids[i]);
+    free(ids);
     lr_emb_reader_close(r);
     fclose(f);
     if (rc == 0 && *n == 0) rc = lr_errorf(err, "%s: no embeddings", path);
