@@ -111,8 +111,12 @@ ROWS = $(foreach m,$(MODELS),$(foreach c,$(COLLECTIONS),$(OUT)/eval/$(m).$(c).ts
 unseed = $(patsubst %-s$(lastword $(subst -s, ,$(1))),%,$(1))
 seed_of = $(lastword $(subst -s, ,$(1)))
 
-all: $(OUT)/results.tsv $(OUT)/significance.tsv $(OUT)/quality-params.png $(OUT)/quality-speed.png \
-	$(OUT)/importance.png $(if $(SUBSET_KS),$(OUT)/subsets.tsv) $(OUT)/README.md
+all: sweep $(if $(SUBSET_KS),$(OUT)/subsets.tsv) $(OUT)/README.md
+# the models, their rows, tests and plots; subsets.tsv is one long serial
+# job, which a driver may start beside this one (pipelines/paper-setting.sh)
+sweep: $(OUT)/results.tsv $(OUT)/significance.tsv $(OUT)/quality-params.png $(OUT)/quality-speed.png \
+	$(OUT)/importance.png
+subsets: $(OUT)/subsets.tsv
 
 # ---- importance profile ----
 $(OUT)/scores.mp:
@@ -262,6 +266,6 @@ $(OUT)/importance.png: $(OUT)/importance.txt
 	  set style data histograms; set style fill solid 0.8; set boxwidth 0.9; \
 	  plot '$(OUT)/importance.dat' using 2:xtic(1) title 'attention', '' using 3 title 'MLP'"
 
-.PHONY: all significance README
+.PHONY: all sweep subsets significance README
 .DELETE_ON_ERROR:
 .SECONDARY:

@@ -27,9 +27,22 @@ shared=${SHARED:-../shared}
 threads=${THREADS:-1}
 make -f "$here/backbone.mk" SHARED="$shared" OUT="$out/backbone" LAYERS=12 POOLING=last SAVE_EVERY=50 THREADS=2 \
   PRETRAIN_STEPS="${PRETRAIN_STEPS:-1200}" FT_EPOCHS="${FT_EPOCHS:-2}"
-make -k -j2 -f "$here/effir.mk" SHARED="$shared" MODEL="$out/backbone/retriever.tar" OUT="$out/sweep" \
-  THREADS="$threads" MAXTOK=256 TAU=0.05 HEAL_EPOCHS=1 HEAL_LR=2e-4 \
+# effir.mk's settings for this setting, then the caller's VAR=VALUE
+set -- TAU=0.05 HEAL_EPOCHS=1 HEAL_LR=2e-4 MAXTOK=256 \
   MLP_DROPS="1 2 3 6" ATTN_DROPS="3 6 9" LAYER_DROPS=3 RAND_DROPS="3 6" DRAWS="1 2 3 4 5" \
   KEEPS=0.5 WIDTH_DROP=3 SEEDS="1 2 3" HEAL="full mlp2 mlp3 mlp6 attn6" \
   PAIRS="attn3:mlp1 attn6:mlp2 attn9:mlp3" SUBSET_KS="3 6" SUBSET_SAMPLES=30 \
   COLLECTIONS="scifact cranfield cisi med adi" "$@"
+sweep() {
+    make -f "$here/effir.mk" SHARED="$shared" MODEL="$out/backbone/retriever.tar" OUT="$out/sweep" \
+      THREADS="$threads" "$@"
+}
+# the k-subsets are one serial job: it runs beside the two jobs of the
+# models (three processes on two cores) rather than alone after them
+sweep "$@" "$out/sweep/importance.txt"
+sweep "$@" subsets & subsets=$!
+status=0
+sweep -k -j2 "$@" sweep || status=1
+wait $subsets || status=1
+sweep "$@" || status=1
+exit $status
