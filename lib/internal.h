@@ -21,6 +21,15 @@ const char *lr_name_at(const char *const *names, size_t n, unsigned i);
 /* The full-width indices of layer l's current MLP channels (lr.json
  * kept_channels; *out NULL at full width); -1 when they are unknown. */
 int lr_kept_channels(lr_checkpoint *ck, int l, int **out, lr_error *err);
+/* Drop tensor name's data, keeping its name, dtype and shape (a trainer
+ * holds its own copy of the weights and sets them back with
+ * lr_checkpoint_set_tensor before writing); a weight file that no tensor
+ * points into any more is freed.  Until then neither the digest nor a
+ * write may be asked for. */
+void lr_checkpoint_drop_data(lr_checkpoint *ck, const char *name);
+/* Between saves a trainer needs no second copy of the weights: drop ck's
+ * (lr_tmodel_store sets them again). */
+void lr_tmodel_release(lr_tmodel *m, lr_checkpoint *ck);
 /* Worker pool (kernels/workers.c): run fn(ctx, 0 .. ntasks-1) on lr_threads()
  * threads, the caller among them; returns when every task has run.  Tasks
  * go to whichever thread is free.  Called from inside a task, or while

@@ -1121,7 +1121,9 @@ void lr_train_opts_init(lr_train_opts *o);
  * save_every, every save_every updates, the model and the training state
  * "<output>.state" (resumable with o->resume), once the next batch has
  * shown a finite loss.  Returns 0, or -1 with err set: a NaN loss stops
- * training, leaving the last checkpoint written by save_every as it was. */
+ * training, leaving the last checkpoint written by save_every as it was.
+ * ck holds the trained weights on success; while training (and after a
+ * failure) it holds none, so that the weights are in memory once. */
 int lr_train(lr_checkpoint *ck, const lr_tokenizer *tok, const lr_retrieval *r,
              const lr_train_opts *o, const lr_train_data *data, const lr_lm_data *lm,
              const lr_teacher *teacher, lr_error *err);

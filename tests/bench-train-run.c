@@ -4,6 +4,7 @@
  * tokens) with 4 passages each (64-128 tokens), forward, backward and
  * AdamW.  Usage: bench-train-run TOKENIZER [LORA_RANK [STEPS [CHUNK [THREADS]]]] */
 #include "lr.h"
+#include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench-train-run: %s\n", err.msg);
         return 1;
     }
+    lr_tmodel_release(tm, ck);   /* as lr_train does: the weights in memory once */
     lr_tmodel_set_chunk(tm, chunk);
     int np;
     lr_tparam *p = lr_tmodel_params(tm, &np);

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "check-util.h"
 #include "lr.h"
+#include "internal.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -158,6 +159,71 @@ START_TEST(test_fixture_dir_tar_roundtrip)
     ck_assert_int_eq(json_array_size(json_object_get(r->lr_json, "layers")), d->cfg.n_layers);
     lr_checkpoint_free(r);
     lr_checkpoint_free(d);
+}
+END_TEST
+
+/* Whether this process maps a file whose path ends in `suffix`. */
+static bool maps_file(const char *suffix)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[4096];
+    bool found = false;
+    size_t n = strlen(suffix);
+    while (!found && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        size_t l = strlen(line);
+        found = l >= n && !strcmp(line + l - n, suffix);
+    }
+    fclose(f);
+    return found;
+}
+
+/* A trainer's checkpoint between saves: every tensor's data dropped (the
+ * mapped weight file goes with the last one), a write refused, then the
+ * data set again: the same digest, written and read back. */
+START_TEST(test_drop_data)
+{
+    char dir[512], out[512];
+    if (!shared_path(dir, sizeof dir, "fixtures")) return;
+    snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/tiny-llama");
+    lr_checkpoint *ck = load_ok(dir);
+    char digest[17];
+    snprintf(digest, sizeof digest, "%s", lr_checkpoint_digest(ck));
+    ck_assert(maps_file("/tiny-llama/model.safetensors"));
+    size_t n = ck->n_tensors;
+    void **copy = calloc(n, sizeof *copy);
+    char **name = calloc(n, sizeof *name);
+    for (size_t i = 0; i < n; i++) {
+        copy[i] = malloc(ck->tensors[i].nbytes);
+        memcpy(copy[i], ck->tensors[i].data, ck->tensors[i].nbytes);
+        name[i] = strdup(ck->tensors[i].name);
+    }
+    for (size_t i = 0; i < n; i++) {
+        ck_assert(maps_file("/tiny-llama/model.safetensors"));
+        lr_checkpoint_drop_data(ck, name[i]);
+        ck_assert_ptr_null(lr_checkpoint_tensor(ck, name[i])->data);
+    }
+    ck_assert(!maps_file("/tiny-llama/model.safetensors"));
+    snprintf(out, sizeof out, "%s/out.tar", tmpdir);
+    lr_error e = {{0}};
+    ck_assert_int_eq(lr_checkpoint_save(ck, out, &e), -1);
+    ck_assert_msg(strstr(e.msg, "was dropped"), "%s", e.msg);
+    ck_assert_int_eq(access(out, F_OK), -1);
+    for (size_t i = 0; i < n; i++) {
+        const lr_tensor *t = lr_checkpoint_tensor(ck, name[i]);
+        int64_t shape[4];   /* set_tensor rewrites t->shape */
+        memcpy(shape, t->shape, sizeof shape);
+        lr_checkpoint_set_tensor(ck, name[i], t->dtype, t->ndim, shape, copy[i]);
+        free(name[i]);
+    }
+    free(copy), free(name);
+    ck_assert_str_eq(lr_checkpoint_digest(ck), digest);
+    if (lr_checkpoint_save(ck, out, &e)) ck_abort_msg("save: %s", e.msg);
+    lr_checkpoint *r = load_ok(out);
+    ck_assert_str_eq(lr_checkpoint_digest(r), digest);
+    lr_checkpoint_free(r);
+    lr_checkpoint_free(ck);
 }
 END_TEST
 
@@ -459,6 +525,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_fixture_dir_tar_roundtrip, 0, (int)(sizeof fixtures / sizeof *fixtures));
     tcase_add_loop_test(tc, test_known_digests, 0, (int)(sizeof known_digests / sizeof *known_digests));
     tcase_add_test(tc, test_stdin);
+    tcase_add_test(tc, test_drop_data);
     tcase_add_test(tc, test_configs);
     tcase_add_test(tc, test_config_variants);
     tcase_add_test(tc, test_config_defaults);

@@ -41,6 +41,7 @@ bool ck_is_safetensors(const char *name);
  * normalised ("./" and one common top directory stripped). */
 int ck_tar_read(const char *path, const char *what, ck_blob **blobs, size_t *n, lr_error *err);
 void ck_blobs_free(ck_blob *b, size_t n);
+void ck_blob_release(ck_blob *b);   /* one blob's data and name */
 
 /* safetensors.c */
 /* Parse and validate a safetensors file held in `data`; append its

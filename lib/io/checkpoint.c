@@ -514,6 +514,32 @@ void lr_checkpoint_set_tensor(lr_checkpoint *ck, const char *name, lr_dtype dtyp
     pv->owned[i] = true;
 }
 
+void lr_checkpoint_drop_data(lr_checkpoint *ck, const char *name)
+{
+    ptrdiff_t i = find_index(ck, name);
+    if (i < 0) return;
+    lr_checkpoint_touch(ck);   /* the input digest, while the data is there */
+    ck_priv *pv = PRIV(ck);
+    if (pv->owned[i]) free(ck->tensors[i].data);
+    ck->tensors[i].data = NULL;
+    pv->owned[i] = false;
+    /* a weight file no tensor points into any more goes too */
+    for (size_t b = 0; b < pv->n_blobs;) {
+        const char *lo = pv->blobs[b].data, *hi = lo + pv->blobs[b].size;
+        bool used = false;
+        for (size_t k = 0; k < ck->n_tensors && !used; k++) {
+            const char *d = ck->tensors[k].data;
+            used = !pv->owned[k] && d && d >= lo && d <= hi;
+        }
+        if (used) {
+            b++;
+            continue;
+        }
+        ck_blob_release(&pv->blobs[b]);
+        pv->blobs[b] = pv->blobs[--pv->n_blobs];
+    }
+}
+
 /* ---------------- validation ---------------- */
 
 static void fmt_shape(char *buf, size_t n, int ndim, const int64_t *shape)
@@ -700,6 +726,9 @@ static int cmp_write_order(const void *a, const void *b)
 static int write_tar(lr_checkpoint *ck, FILE *out, const char *dest, lr_error *err)
 {
     if (lr_checkpoint_validate(ck, err)) return -1;
+    for (size_t i = 0; i < ck->n_tensors; i++)
+        if (!ck->tensors[i].data && ck->tensors[i].nbytes)
+            return lr_errorf(err, "tensor %s: its data was dropped and not set again", ck->tensors[i].name);
     /* lr.json layers follow the in-memory layout. */
     json_t *layers = json_array();
     for (int l = 0; l < ck->cfg.n_layers; l++)

@@ -15,16 +15,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+void ck_blob_release(ck_blob *b)
+{
+    if (b->mapped) {
+        if (b->data) munmap(b->data, b->map_len);
+    } else {
+        free(b->data);
+    }
+    free(b->name);
+    *b = (ck_blob){0};
+}
+
 void ck_blobs_free(ck_blob *b, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (b[i].mapped) {
-            if (b[i].data) munmap(b[i].data, b[i].map_len);
-        } else {
-            free(b[i].data);
-        }
-        free(b[i].name);
-    }
+    for (size_t i = 0; i < n; i++) ck_blob_release(&b[i]);
     free(b);
 }
 

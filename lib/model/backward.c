@@ -143,6 +143,11 @@ int lr_tmodel_store(lr_tmodel *tm, lr_checkpoint *ck, lr_error *err)
     return lr_model_store(tm->m, ck, err);
 }
 
+void lr_tmodel_release(lr_tmodel *tm, lr_checkpoint *ck)
+{
+    lr_model_release(tm->m, ck);
+}
+
 /* ------------------------------------------------------------------ */
 /* objectives */
 

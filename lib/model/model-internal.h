@@ -210,6 +210,9 @@ int lr_model_params(lr_model *m, lr_model_param **params);
 /* Trainable model: write every parameter back into ck in the dtype it was
  * stored in (lr_checkpoint_set_tensor). */
 int lr_model_store(lr_model *m, lr_checkpoint *ck, lr_error *err);
+/* Trainable model: drop ck's copies of the parameters, which the model
+ * holds itself (lr_checkpoint_drop_data), until lr_model_store. */
+void lr_model_release(lr_model *m, lr_checkpoint *ck);
 /* Make the RoPE tables cover positions [0, len). */
 void lr_model_rope_reserve(lr_model *m, int len);
 /* Embedding rows of ids into x [T x H]; error on an id outside the vocabulary. */

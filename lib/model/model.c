@@ -366,6 +366,12 @@ int lr_model_store(lr_model *m, lr_checkpoint *ck, lr_error *err)
     return 0;
 }
 
+void lr_model_release(lr_model *m, lr_checkpoint *ck)
+{
+    if (!m->trainable) return;   /* an inference model may point into ck's data */
+    for (int i = 0; i < m->n_params; i++) lr_checkpoint_drop_data(ck, m->params[i].name);
+}
+
 int lr_model_embed(lr_model *m, const int32_t *ids, int T, float *x, lr_error *err)
 {
     for (int t = 0; t < T; t++)

@@ -447,6 +447,7 @@ int lr_train(lr_checkpoint *ck, const lr_tokenizer *tok, const lr_retrieval *r,
     const bool rank0 = lr_dist_rank() == 0;
     if (to_file) snprintf(state_path, sizeof state_path, "%s.state", o->output);
     lr_checkpoint_add_history(ck, o->argc, o->argv);
+    lr_tmodel_release(tm, ck);   /* the model holds the weights until a save */
 
     const int64_t start = step;
     char what[64];
@@ -500,6 +501,7 @@ int lr_train(lr_checkpoint *ck, const lr_tokenizer *tok, const lr_retrieval *r,
             int rs = rank0 ? save_model(tm, ck, r, o->output, err) ||
                                  state_save(state_path, p, np, &opt, step, o, err) : 0;
             if (lr_dist_check(rs ? -1 : 0, err)) goto out;
+            if (rank0) lr_tmodel_release(tm, ck);
             last_saved = step;
         }
         double lr_now_ = lr_schedule_lr(o->schedule, o->lr, step, o->warmup, total);
