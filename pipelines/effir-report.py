@@ -211,8 +211,11 @@ if results:
         w("| %s | %d | %s | %s |" % (s, len(by.get((s, main), [])), params_m(params[s]), " | ".join(cells)))
     w("")
     if bm25:
-        w("BM25 on the same collections (`datasets/runs/`): " + "; ".join(
-            "%s nDCG@10 %s, R@100 %s" % (c, fmt(float(bm25[c]["ndcg_cut_10"])), fmt(float(bm25[c]["recall_100"])))
+        w("BM25 on the same collections (%s): " % (
+            "the runs of `datasets/runs/`, else `pipelines/bm25.py`'s (marked †)"
+            if any(r.get("run") == "bm25.py" for r in bm25.values()) else "`datasets/runs/`") + "; ".join(
+            "%s%s nDCG@10 %s, R@100 %s" % (c, " †" if bm25[c].get("run") == "bm25.py" else "",
+                                            fmt(float(bm25[c]["ndcg_cut_10"])), fmt(float(bm25[c]["recall_100"])))
             for c in collections if c in bm25) + ".")
         floors = [c for c in collections if c in bm25 and agg("full", c, "ndcg_cut_10")[0] is not None
                   and agg("full", c, "ndcg_cut_10")[0] < 0.5 * float(bm25[c]["ndcg_cut_10"])]

@@ -60,7 +60,8 @@
 #                   is 1 for the importance choice (always included)
 #   importance.txt, *.png   the profile and the plots (gnuplot; PLOT names
 #                   the collection plotted, default the first)
-#   bm25.tsv        BM25's nDCG@10 and Recall@100 where DATA/runs has its run
+#   bm25.tsv        BM25's nDCG@10 and Recall@100 per collection: DATA/runs's
+#                   run where there is one, else pipelines/bm25.py's
 #   README.md       the reading, written by effir-report.py from the files
 #                   above and sweep.txt (the sweep's settings) and, when
 #                   present, commands.sh (the commands that ran the sweep);
@@ -222,13 +223,16 @@ $(OUT)/subsets.tsv: $(OUT)/importance.txt
 	sh $(HERE)effir-subsets.sh $(OUT) $(MODEL) $< $(DATA)/$(SUBSET_COLLECTION) "$(SUBSET_KS)" \
 	  $(SUBSET_ALL) $(SUBSET_SAMPLES) $(SEED) "$T --max-tokens $(MAXTOK)"
 
-# ---- BM25 on the same collections, where DATA/runs has its run ----
+# ---- BM25 on the same collections: DATA/runs's run where there is one,
+# else pipelines/bm25.py's (run: which) ----
 $(OUT)/bm25.tsv:
-	@mkdir -p $(OUT)
-	{ printf 'collection\tndcg_cut_10\trecall_100\n'; \
-	  for c in $(COLLECTIONS); do r=$(DATA)/runs/$$c-bm25.trec; [ -f $$r ] || continue; \
+	@mkdir -p $(OUT)/bm25
+	{ printf 'collection\tndcg_cut_10\trecall_100\trun\n'; \
+	  for c in $(COLLECTIONS); do r=$(DATA)/runs/$$c-bm25.trec; src=shipped; \
+	    if [ ! -f $$r ]; then r=$(OUT)/bm25/$$c.trec; src=bm25.py; \
+	      [ -s $$r ] || { python3 $(HERE)bm25.py $(DATA)/$$c > $$r.tmp && mv $$r.tmp $$r; } || exit 1; fi; \
 	    lr-eval --qrels $(DATA)/$$c/qrels/test.tsv --run $$r -m ndcg_cut.10 -m recall.100 --format tsv | \
-	    awk -v c=$$c '$$2 == "all" { v[$$1] = $$3 } END { printf "%s\t%s\t%s\n", c, v["ndcg_cut_10"], v["recall_100"] }'; \
+	    awk -v c=$$c -v s=$$src '$$2 == "all" { v[$$1] = $$3 } END { printf "%s\t%s\t%s\t%s\n", c, v["ndcg_cut_10"], v["recall_100"], s }'; \
 	  done; } > $@.tmp && mv $@.tmp $@
 
 # ---- the sweep's README, every number from the files above ----

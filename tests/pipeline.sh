@@ -82,7 +82,20 @@ if make -s -f "$LR_SRCDIR/pipelines/effir.mk" MODEL=full.tar OUT=sweep DATA=data
     else fail "effir.mk: README lacks full $full or heal-mlp1 $heal"; fi
     grep -q 'Equal parameters, no recovery: mlp1' sweep/README.md && pass "effir.mk: README states the pair" ||
         fail "effir.mk: README has no equal-parameter finding"
+    awk -F'\t' 'NR > 1 && $4 == "bm25.py" && $2 > 0 { ok = 1 } END { exit !ok }' sweep/bm25.tsv &&
+        pass "effir.mk: BM25 by bm25.py where no run is shipped" || fail "effir.mk bm25.tsv: $(cat sweep/bm25.tsv)"
 else
     fail "effir.mk toy sweep: $(grep -v '^lr-' sweep.log | tail -3)"
+fi
+# bm25.py against the shipped BM25 run of SciFact (another implementation)
+if have_shared && command -v python3 >/dev/null; then
+    python3 "$LR_SRCDIR/pipelines/bm25.py" "$LR_SHARED/datasets/scifact" > bm25.trec 2>>log
+    for r in bm25.trec "$LR_SHARED/datasets/runs/scifact-bm25.trec"; do
+        lr-eval --qrels "$LR_SHARED/datasets/scifact/qrels/test.tsv" --run "$r" -m ndcg_cut.10 --format tsv |
+            awk '$2 == "all" { print $3 }'
+    done > bm25.ndcg
+    awk 'NR == 1 { a = $1 } NR == 2 { b = $1 } END { d = a - b; exit !(NR == 2 && d < 0.01 && d > -0.01) }' bm25.ndcg &&
+        pass "bm25.py: SciFact nDCG@10 $(paste -sd' ' bm25.ndcg) (ours, shipped)" ||
+        fail "bm25.py: SciFact nDCG@10 $(paste -sd' ' bm25.ndcg) (ours, shipped)"
 fi
 finish
