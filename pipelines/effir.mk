@@ -117,7 +117,7 @@ all: sweep $(if $(SUBSET_KS),$(OUT)/subsets.tsv) $(OUT)/README.md
 # job, which a driver may start beside this one (pipelines/paper-setting.sh)
 sweep: $(OUT)/results.tsv $(OUT)/significance.tsv $(OUT)/quality-params.png $(OUT)/quality-speed.png \
 	$(OUT)/importance.png
-subsets: $(OUT)/subsets.tsv
+subsets: $(if $(SUBSET_KS),$(OUT)/subsets.tsv)
 
 # ---- importance profile ----
 $(OUT)/scores.mp:

@@ -13,8 +13,10 @@
 #
 # SHARED (default ../shared) and THREADS (per job, default 1; two jobs run
 # at once) as in the Makefiles; PRETRAIN_STEPS and FT_EPOCHS (environment)
-# shorten the backbone's training, and each VAR=VALUE after OUT overrides
-# one of effir.mk's settings below (a smaller sweep for a shorter budget).  Budget on 2 quiet cores: pretraining
+# shorten the backbone's training, POOLING=mean fine-tunes it with mean
+# pooling instead of the last token, and each VAR=VALUE after OUT
+# overrides one of effir.mk's settings below (a smaller sweep for a
+# shorter budget).  Budget on 2 quiet cores: pretraining
 # about 80 minutes, fine-tuning about 30, the sweep several hours (each
 # model is encoded for five collections, each recovery is an epoch of
 # SciFact train, each of the 124 subsets is a SciFact encoding); run it
@@ -25,7 +27,7 @@ out=${1:-paper-setting}
 [ $# -gt 0 ] && shift
 shared=${SHARED:-../shared}
 threads=${THREADS:-1}
-make -f "$here/backbone.mk" SHARED="$shared" OUT="$out/backbone" LAYERS=12 POOLING=last SAVE_EVERY=50 THREADS=2 \
+make -f "$here/backbone.mk" SHARED="$shared" OUT="$out/backbone" LAYERS=12 POOLING="${POOLING:-last}" SAVE_EVERY=50 THREADS=2 \
   PRETRAIN_STEPS="${PRETRAIN_STEPS:-1200}" FT_EPOCHS="${FT_EPOCHS:-2}"
 # effir.mk's settings for this setting, then the caller's VAR=VALUE
 set -- TAU=0.05 HEAL_EPOCHS=1 HEAL_LR=2e-4 MAXTOK=256 \
