@@ -97,6 +97,22 @@ START_TEST(test_emb_empty_and_different_header)
 }
 END_TEST
 
+/* f (written, at its end) cut by its last `cut` bytes, as a new stream
+ * at its start; f is closed. */
+static FILE *cut_stream(FILE *f, long cut)
+{
+    long size = ftell(f);
+    rewind(f);
+    char *buf = malloc(size);
+    ck_assert_int_eq(fread(buf, 1, size, f), size);
+    fclose(f);
+    f = memfile();
+    fwrite(buf, 1, size - cut, f);
+    rewind(f);
+    free(buf);
+    return f;
+}
+
 /* The whole stream at once: every record, in order, and on a truncated
  * stream an error with nothing handed back. */
 START_TEST(test_emb_read_all)
@@ -104,7 +120,7 @@ START_TEST(test_emb_read_all)
     FILE *f = memfile();
     write_emb(f, "abc", 3, 2, 0);
     write_emb(f, "abc", 3, 3, 2);
-    long size = ftell(f);
+    fflush(f);
     rewind(f);
     lr_error e;
     lr_emb_reader *r = lr_emb_reader_open(f, "t.mp", &e);
@@ -125,14 +141,8 @@ START_TEST(test_emb_read_all)
     lr_emb_reader_close(r);
 
     /* cut inside the last record */
-    rewind(f);
-    char *buf = malloc(size);
-    ck_assert_int_eq(fread(buf, 1, size, f), size);
-    fclose(f);
-    f = memfile();
-    fwrite(buf, 1, size - 5, f);
-    rewind(f);
-    free(buf);
+    fseek(f, 0, SEEK_END);
+    f = cut_stream(f, 5);
     r = lr_emb_reader_open(f, "t.mp", &e);
     ck_assert_ptr_nonnull(r);
     v = (float *)1, ids = (char **)1, n = 7;
@@ -148,15 +158,7 @@ START_TEST(test_emb_truncated)
 {
     FILE *f = memfile();
     write_emb(f, "abc", 3, 4, 0);
-    long size = ftell(f);
-    rewind(f);
-    char *buf = malloc(size);
-    ck_assert_int_eq(fread(buf, 1, size, f), size);
-    fclose(f);
-    f = memfile();
-    fwrite(buf, 1, size - 5, f);
-    rewind(f);
-    free(buf);
+    f = cut_stream(f, 5);
     lr_error e;
     lr_emb_reader *r = lr_emb_reader_open(f, "t.mp", &e);
     ck_assert_ptr_nonnull(r);
