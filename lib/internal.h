@@ -43,6 +43,14 @@ int lr_par_grid(int m, int n, int align_m, int align_n, int min_block, int *bm, 
 void lr_sgemm1(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *a,
                int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
+/* Products with a thin side (kernels/thin.c): thin matrices are row-major,
+ * LR_THIN_W-padded to rp columns, the padding zero.
+ * lr_thin_mm: out [T x rp] = X [T x n, leading dim ldx] M [n x rp].
+ * lr_thin_tmm: G [n x rp] += X^T Y, X [T x n] (ldx), Y [T x rp]. */
+#define LR_THIN_W 16
+void lr_thin_mm(int T, int n, const float *x, int ldx, const float *m, int rp, float *out);
+void lr_thin_tmm(int T, int n, const float *x, int ldx, const float *y, int rp, float *g);
+
 /* The hash map (util/map.c): open addressing with linear probing over a
  * power-of-two table of (key, value) slots, at most half full; a zeroed
  * lr_map is empty and grows as keys arrive (lr_map_init sizes a zeroed

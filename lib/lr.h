@@ -798,7 +798,8 @@ double lr_tmodel_contrastive(lr_tmodel *m, const lr_contrastive_batch *b, double
  * token skipped); gradients times scale added.  Returns the loss. */
 double lr_tmodel_lm(lr_tmodel *m, const int32_t *ids, const int *lens, int n_seq,
                     double scale, int64_t *n_predicted, lr_error *err);
-/* Multiply-adds x2 of forward + backward over the given lengths. */
+/* Multiply-adds x2 of forward + backward over the given lengths (with
+ * LoRA, no weight gradients but the adapters'). */
 double lr_tmodel_flops(const lr_tmodel *m, const int *lens, int n_seq, bool lm);
 
 /* --- losses ---

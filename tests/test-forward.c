@@ -347,6 +347,47 @@ static double bf16_of(float f)
  * scales (max |x| / 127, rounded half away from zero).  Shapes with edges
  * (rows not a multiple of 12, columns not of 32, k not of 4, k cut into
  * blocks), beta 0 and 1, one thread and two. */
+/* The thin products of the LoRA backward against double sums, on shapes
+ * off every block size (rows of 8, tiles of 16, slabs of 256), on one
+ * thread and two; lr_thin_tmm adds to G and leaves its padding alone. */
+START_TEST(test_thin)
+{
+    static const int shape[][3] = {{1, 5, 16}, {7, 37, 16}, {13, 16, 32}, {300, 192, 16}, {530, 45, 48}};
+    lr_rng rng;
+    lr_rng_seed(&rng, 1);
+    for (int threads = 1; threads <= 2; threads++) {
+        lr_threads_init(threads);
+        for (size_t si = 0; si < LR_ARRAY_LEN(shape); si++) {
+            const int T = shape[si][0], n = shape[si][1], rp = shape[si][2], ldx = n + 3;
+            float *x = malloc(sizeof(float) * T * ldx), *m = malloc(sizeof(float) * n * rp);
+            float *y = malloc(sizeof(float) * T * rp), *out = malloc(sizeof(float) * T * rp);
+            float *g = malloc(sizeof(float) * n * rp);
+            for (int i = 0; i < T * ldx; i++) x[i] = (float)(lr_rng_uniform(&rng) - 0.5);
+            for (int i = 0; i < n * rp; i++) m[i] = (float)(lr_rng_uniform(&rng) - 0.5);
+            for (int i = 0; i < T * rp; i++) y[i] = (float)(lr_rng_uniform(&rng) - 0.5);
+            for (int i = 0; i < n * rp; i++) g[i] = (float)i / (n * rp);
+            lr_thin_mm(T, n, x, ldx, m, rp, out);
+            lr_thin_tmm(T, n, x, ldx, y, rp, g);
+            double emax = 0;
+            for (int t = 0; t < T; t++)
+                for (int k = 0; k < rp; k++) {
+                    double want = 0;
+                    for (int i = 0; i < n; i++) want += (double)x[t * ldx + i] * m[i * rp + k];
+                    emax = fmax(emax, fabs(out[t * rp + k] - want));
+                }
+            for (int i = 0; i < n; i++)
+                for (int k = 0; k < rp; k++) {
+                    double want = (double)(float)((double)(i * rp + k) / (n * rp));
+                    for (int t = 0; t < T; t++) want += (double)x[t * ldx + i] * y[t * rp + k];
+                    emax = fmax(emax, fabs(g[i * rp + k] - want));
+                }
+            ck_assert_msg(emax < 1e-4, "T %d n %d rp %d, %d threads: max error %g", T, n, rp, threads, emax);
+            free(x), free(m), free(y), free(out), free(g);
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_qgemm)
 {
     static const int shape[][3] = {{1, 32, 64}, {13, 45, 37}, {50, 130, 901}, {30, 40, 3100}};
@@ -842,6 +883,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_cache, 0, LR_ARRAY_LEN(fixtures));
     tcase_add_loop_test(tc, test_precision, 0, LR_ARRAY_LEN(fixtures));
     tcase_add_test(tc, test_qgemm);
+    tcase_add_test(tc, test_thin);
     tcase_add_loop_test(tc, test_attention, 0, 2);
     tcase_add_test(tc, test_bad_ids);
     tcase_add_test(tc, test_pool);

@@ -349,12 +349,13 @@ double lr_tmodel_lm(lr_tmodel *tm, const int32_t *ids, const int *lens, int n_se
 
 double lr_tmodel_flops(const lr_tmodel *tm, const int *lens, int n_seq, bool lm)
 {
-    /* backward costs about twice the forward (input and weight gradients) */
-    double f = 3.0 * lr_model_flops(tm->m, lens, n_seq);
-    if (lm) {
-        double tokens = 0;
-        for (int s = 0; s < n_seq; s++) tokens += lens[s];
-        f += 6.0 * tokens * tm->m->H * tm->m->vocab;
-    }
+    double tokens = 0;
+    for (int s = 0; s < n_seq; s++) tokens += lens[s];
+    /* backward costs about twice the forward (input and weight gradients);
+     * with adapters, the input gradients and the adapters' thin products */
+    double f = (tm->n_lora ? 2.0 : 3.0) * lr_model_flops(tm->m, lens, n_seq);
+    for (int i = 0; i < tm->n_lora; i++)
+        f += 4.0 * tokens * tm->rank * (tm->lo[i].in + tm->lo[i].out);
+    if (lm) f += 6.0 * tokens * tm->m->H * tm->m->vocab;
     return f;
 }

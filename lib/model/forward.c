@@ -252,15 +252,25 @@ static void linear_bwd(float *dx, float beta, const float *dy, const float *x, c
                        float *gw, const lr_adapter *ad, int T, int in, int out)
 {
     if (ad && ad->rank) {
-        /* dB += s dY^T (X A^T), dA += s (dY B)^T X: four thin products
-         * of 2 T r (in + out) flops each pair, against 2 T in out for gw */
-        const int r = ad->rank;
-        float *xa = lr_xmalloc((size_t)T * r * 2 * sizeof(float)), *dyb = xa + (size_t)T * r;
-        lr_sgemm(false, true, T, r, in, 1.0f, x, in, ad->a, in, 0.0f, xa, r);
-        lr_sgemm(true, false, out, r, T, ad->scale, dy, out, xa, r, 1.0f, ad->gb, r);
-        lr_sgemm(false, false, T, r, out, 1.0f, dy, out, ad->b, r, 0.0f, dyb, r);
-        lr_sgemm(true, false, r, in, T, ad->scale, dyb, r, x, in, 1.0f, ad->ga, in);
-        free(xa);
+        /* dB += s dY^T (X A^T), dA += s (dY B)^T X: products with a side
+         * of r columns, 2 T r (in + out) flops each pair against 2 T in
+         * out for gw, which a GEMM would spend copying X and dY */
+        const int r = ad->rank, rp = (r + LR_THIN_W - 1) / LR_THIN_W * LR_THIN_W;
+        float *at = lr_xcalloc(((size_t)2 * (in + out) + 2 * (size_t)T) * rp, sizeof(float));
+        float *bp = at + (size_t)in * rp, *gat = bp + (size_t)out * rp, *gbp = gat + (size_t)in * rp;
+        float *xa = gbp + (size_t)out * rp, *dyb = xa + (size_t)T * rp;
+        for (int k = 0; k < r; k++)
+            for (int i = 0; i < in; i++) at[(size_t)i * rp + k] = ad->a[(size_t)k * in + i];
+        for (int o = 0; o < out; o++) memcpy(bp + (size_t)o * rp, ad->b + (size_t)o * r, r * sizeof(float));
+        lr_thin_mm(T, in, x, in, at, rp, xa);
+        lr_thin_mm(T, out, dy, out, bp, rp, dyb);
+        lr_thin_tmm(T, out, dy, out, xa, rp, gbp);
+        lr_thin_tmm(T, in, x, in, dyb, rp, gat);
+        for (int o = 0; o < out; o++)
+            for (int k = 0; k < r; k++) ad->gb[(size_t)o * r + k] += ad->scale * gbp[(size_t)o * rp + k];
+        for (int k = 0; k < r; k++)
+            for (int i = 0; i < in; i++) ad->ga[(size_t)k * in + i] += ad->scale * gat[(size_t)i * rp + k];
+        free(at);
     } else if (gw) {
         lr_sgemm(true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, gw, in);
     }
