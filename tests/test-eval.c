@@ -229,6 +229,38 @@ START_TEST(test_generic_stream)
 }
 END_TEST
 
+/* An empty key and an empty string (msgpack-c gives their data no
+ * pointer) read as "" */
+START_TEST(test_stream_empty_strings)
+{
+    FILE *f = memfile();
+    lr_error e;
+    lr_stream_writer *w = lr_stream_writer_new(f, "scores", 1, 0, &e);
+    ck_assert_int_eq(lr_sw_end(w, &e), 0);
+    lr_sw_begin(w, 2);
+    lr_sw_str(w, "", "x");
+    lr_sw_str(w, "e", "");
+    ck_assert_int_eq(lr_sw_end(w, &e), 0);
+    ck_assert_int_eq(lr_stream_writer_close(w, &e), 0);
+    rewind(f);
+    lr_stream_reader *r = lr_stream_reader_open(f, "s.mp", "scores", 1, &e);
+    ck_assert_ptr_nonnull(r);
+    const lr_record *rec;
+    ck_assert_int_eq(lr_stream_next(r, &rec, &e), 1);
+    size_t len;
+    ck_assert_str_eq(lr_rec_key(rec, 0, &len), "");
+    ck_assert_uint_eq(len, 0);
+    char buf[4];
+    ck_assert_int_eq(lr_rec_str(rec, "", buf, sizeof buf, &e), 0);
+    ck_assert_str_eq(buf, "x");
+    ck_assert_int_eq(lr_rec_str(rec, "e", buf, sizeof buf, &e), 0);
+    ck_assert_str_eq(buf, "");
+    ck_assert_ptr_nonnull(lr_rec_get(rec, "e")->s);
+    lr_stream_reader_close(r);
+    fclose(f);
+}
+END_TEST
+
 START_TEST(test_not_a_stream)
 {
     FILE *f = memfile();
@@ -470,6 +502,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_emb_truncated);
     tcase_add_test(tc, test_emb_read_all);
     tcase_add_test(tc, test_generic_stream);
+    tcase_add_test(tc, test_stream_empty_strings);
     tcase_add_test(tc, test_not_a_stream);
     tcase_add_test(tc, test_emb_fuzz);
     suite_add_tcase(s, tc);

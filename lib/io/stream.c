@@ -275,7 +275,9 @@ static int rec_fill(lr_record *rec, const msgpack_object *o, lr_error *err)
         const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
         if (k->type != MSGPACK_OBJECT_STR)
             return lr_rec_errorf(rec, err, "map key %u is not a string", i + 1);
-        rec->keys[i] = k->via.str.ptr;
+        /* msgpack-c leaves an empty string's pointer NULL: point it at ""
+         * so that callers may memcpy and compare it */
+        rec->keys[i] = k->via.str.size ? k->via.str.ptr : "";
         rec->klen[i] = k->via.str.size;
         lr_mp_value *x = &rec->vals[i];
         memset(x, 0, sizeof *x);
@@ -296,10 +298,10 @@ static int rec_fill(lr_record *rec, const msgpack_object *o, lr_error *err)
             x->type = LR_MP_FLOAT; x->f = v->via.f64;
             break;
         case MSGPACK_OBJECT_STR:
-            x->type = LR_MP_STR; x->s = v->via.str.ptr; x->len = v->via.str.size;
+            x->type = LR_MP_STR; x->s = v->via.str.size ? v->via.str.ptr : ""; x->len = v->via.str.size;
             break;
         case MSGPACK_OBJECT_BIN:
-            x->type = LR_MP_BIN; x->s = v->via.bin.ptr; x->len = v->via.bin.size;
+            x->type = LR_MP_BIN; x->s = v->via.bin.size ? v->via.bin.ptr : ""; x->len = v->via.bin.size;
             break;
         default: x->type = LR_MP_OTHER; break;
         }
