@@ -50,6 +50,8 @@ void lr_sgemm1(bool trans_a, bool trans_b, int m, int n, int k, float alpha, con
 #define LR_THIN_W 16
 void lr_thin_mm(int T, int n, const float *x, int ldx, const float *m, int rp, float *out);
 void lr_thin_tmm(int T, int n, const float *x, int ldx, const float *y, int rp, float *g);
+/* Tests: the portable kernels even where AVX-512 runs. */
+void lr_thin_portable(bool on);
 
 /* The hash map (util/map.c): open addressing with linear probing over a
  * power-of-two table of (key, value) slots, at most half full; a zeroed

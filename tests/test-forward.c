@@ -349,14 +349,16 @@ static double bf16_of(float f)
  * blocks), beta 0 and 1, one thread and two. */
 /* The thin products of the LoRA backward against double sums, on shapes
  * off every block size (rows of 8, tiles of 16, slabs of 256), on one
- * thread and two; lr_thin_tmm adds to G and leaves its padding alone. */
+ * thread and two, AVX-512 and portable; lr_thin_tmm adds to G. */
 START_TEST(test_thin)
 {
     static const int shape[][3] = {{1, 5, 16}, {7, 37, 16}, {13, 16, 32}, {300, 192, 16}, {530, 45, 48}};
     lr_rng rng;
     lr_rng_seed(&rng, 1);
-    for (int threads = 1; threads <= 2; threads++) {
+    for (int run = 0; run < 4; run++) {
+        const int threads = 1 + run % 2;
         lr_threads_init(threads);
+        lr_thin_portable(run >= 2);
         for (size_t si = 0; si < LR_ARRAY_LEN(shape); si++) {
             const int T = shape[si][0], n = shape[si][1], rp = shape[si][2], ldx = n + 3;
             float *x = malloc(sizeof(float) * T * ldx), *m = malloc(sizeof(float) * n * rp);
@@ -381,10 +383,12 @@ START_TEST(test_thin)
                     for (int t = 0; t < T; t++) want += (double)x[t * ldx + i] * y[t * rp + k];
                     emax = fmax(emax, fabs(g[i * rp + k] - want));
                 }
-            ck_assert_msg(emax < 1e-4, "T %d n %d rp %d, %d threads: max error %g", T, n, rp, threads, emax);
+            ck_assert_msg(emax < 1e-4, "T %d n %d rp %d, %d threads%s: max error %g", T, n, rp, threads,
+                          run >= 2 ? ", portable" : "", emax);
             free(x), free(m), free(y), free(out), free(g);
         }
     }
+    lr_thin_portable(false);
 }
 END_TEST
 

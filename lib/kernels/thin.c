@@ -19,7 +19,7 @@
 
 /* C[t0..t1) x [c, c+W) = X[t0..t1) M[., c..c+W) */
 static void thin_mm_block_c(int t0, int t1, int n, const float *x, int ldx, const float *m,
-                                    int rp, int c, float *out)
+                            int rp, int c, float *out)
 {
     int t = t0;
     for (; t + ROWS <= t1; t += ROWS) {
@@ -50,27 +50,16 @@ static void thin_mm_block_c(int t0, int t1, int n, const float *x, int ldx, cons
 /* G[i0..i0+W) x [c, c+W) += X[., i0..i0+W)^T Y[., c..c+W), over all T rows;
  * the columns past n are left alone */
 static void thin_tmm_block_c(int T, int n, int i0, const float *x, int ldx, const float *y,
-                                     int rp, int c, float *g)
+                             int rp, int c, float *g)
 {
     float acc[W][W] = {{0}};
     const int ni = LR_MIN(W, n - i0);
-    if (ni == W) {
-        for (int t = 0; t < T; t++) {
-            const float *xt = x + (size_t)t * ldx + i0, *yt = y + (size_t)t * rp + c;
-            for (int j = 0; j < W; j++) {
-                const float xv = xt[j];
+    for (int t = 0; t < T; t++) {
+        const float *xt = x + (size_t)t * ldx + i0, *yt = y + (size_t)t * rp + c;
+        for (int j = 0; j < ni; j++) {
+            const float xv = xt[j];
 #pragma omp simd
-                for (int k = 0; k < W; k++) acc[j][k] += xv * yt[k];
-            }
-        }
-    } else {
-        for (int t = 0; t < T; t++) {
-            const float *xt = x + (size_t)t * ldx + i0, *yt = y + (size_t)t * rp + c;
-            for (int j = 0; j < ni; j++) {
-                const float xv = xt[j];
-#pragma omp simd
-                for (int k = 0; k < W; k++) acc[j][k] += xv * yt[k];
-            }
+            for (int k = 0; k < W; k++) acc[j][k] += xv * yt[k];
         }
     }
     for (int j = 0; j < ni; j++)
@@ -125,6 +114,8 @@ TARGET_512 static void thin_tmm_block_512(int T, int n, int i0, const float *x, 
     }
 }
 
+static bool portable;
+
 static bool use_512(void)
 {
     static int have = -1;
@@ -132,14 +123,17 @@ static bool use_512(void)
         __builtin_cpu_init();
         have = __builtin_cpu_supports("avx512f");
     }
-    return have;
+    return have && !portable;
 }
 #define thin_mm_block(...) (use_512() ? thin_mm_block_512(__VA_ARGS__) : thin_mm_block_c(__VA_ARGS__))
 #define thin_tmm_block(...) (use_512() ? thin_tmm_block_512(__VA_ARGS__) : thin_tmm_block_c(__VA_ARGS__))
 #else
+static bool portable;
 #define thin_mm_block thin_mm_block_c
 #define thin_tmm_block thin_tmm_block_c
 #endif
+
+void lr_thin_portable(bool on) { portable = on; }
 
 /* Four tasks a thread, so that a thread slowed by another process on its
  * core leaves its share to the others. */
