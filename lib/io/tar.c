@@ -8,6 +8,7 @@
 #include "io/checkpoint-int.h"
 
 #include <archive.h>
+#include <utf8proc.h>
 #include <archive_entry.h>
 #include <errno.h>
 #include <jansson.h>
@@ -56,6 +57,22 @@ static const char *skip_dot(const char *s)
 /* A member the loader can use: at most one directory deep (one common
  * top directory is stripped), not hidden, and not a weight format other
  * than safetensors. */
+/* Whether name is valid UTF-8: a checkpoint is written back as a pax tar
+ * with UTF-8 names, so a name that is not one would load but never save. */
+static bool is_utf8(const char *name)
+{
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)name;
+    utf8proc_ssize_t left = (utf8proc_ssize_t)strlen(name);
+    while (left > 0) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t k = utf8proc_iterate(p, left, &c);
+        if (k <= 0) return false;
+        p += k;
+        left -= k;
+    }
+    return true;
+}
+
 static bool is_wanted(const char *name)
 {
     const char *slash = strchr(name, '/');
@@ -221,6 +238,10 @@ int ck_tar_read(const char *path, const char *what, ck_blob **out, size_t *nout,
         if (archive_entry_filetype(e) != AE_IFREG) continue;
         const char *name = skip_dot(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
         if (!*name || !is_wanted(name)) continue;   /* libarchive skips its data unread */
+        if (!is_utf8(name)) {
+            lr_errorf(err, "%s: member %d: name is not UTF-8", what, nmembers);
+            goto fail;
+        }
         la_int64_t declared = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
         /* An uncompressed tar cannot hold a member larger than itself:
          * refuse lies before allocating. */
