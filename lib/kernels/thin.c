@@ -135,8 +135,6 @@ static bool portable;
 
 void lr_thin_portable(bool on) { portable = on; }
 
-/* Four tasks a thread, so that a thread slowed by another process on its
- * core leaves its share to the others. */
 typedef struct {
     int T, n, ldx, rp, tasks;
     const float *x, *m;
@@ -167,6 +165,8 @@ static void thin_tmm_task(void *ctx, int task)
     }
 }
 
+/* Both products run as four tasks a thread, so that a thread slowed by
+ * another process on its core leaves its share to the others. */
 void lr_thin_mm(int T, int n, const float *x, int ldx, const float *m, int rp, float *out)
 {
     thin_job j = {T, n, ldx, rp, LR_MAX(1, LR_MIN(4 * lr_threads(), (T + ROWS - 1) / ROWS)), x, m, out};
