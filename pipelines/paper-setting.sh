@@ -12,15 +12,16 @@
 #   sh pipelines/paper-setting.sh [OUT [VAR=VALUE...]]  (default OUT: paper-setting)
 #
 # SHARED (default ../shared) and THREADS (per job, default 1; two jobs run
-# at once) as in the Makefiles; PRETRAIN_STEPS and FT_EPOCHS (environment)
-# shorten the backbone's training, POOLING=mean fine-tunes it with mean
-# pooling instead of the last token, and each VAR=VALUE after OUT
-# overrides one of effir.mk's settings below (a smaller sweep for a
-# shorter budget).  Budget on 2 quiet cores: pretraining
-# about 80 minutes, fine-tuning about 30, the sweep several hours (each
-# model is encoded for five collections, each recovery is an epoch of
-# SciFact train, each of the 124 subsets is a SciFact encoding); run it
-# niced in the background from an installed copy.
+# at once) as in the Makefiles; PRETRAIN_STEPS, WEAK_EPOCHS and FT_EPOCHS
+# (environment, backbone.mk's) set the length of the backbone's training,
+# POOLING=mean fine-tunes it with mean pooling instead of the last token,
+# and each VAR=VALUE after OUT overrides one of effir.mk's settings below
+# (a smaller sweep for a shorter budget).  Budget on 2 quiet cores:
+# pretraining about 80 minutes, fine-tuning about an hour (three weak
+# epochs and two on SciFact train, which last-token pooling needs), the
+# sweep several hours (each model is encoded for five collections, each
+# recovery is an epoch of SciFact train, each of the 124 subsets is a
+# SciFact encoding); run it niced in the background from an installed copy.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-paper-setting}
@@ -28,7 +29,7 @@ out=${1:-paper-setting}
 shared=${SHARED:-../shared}
 threads=${THREADS:-1}
 make -f "$here/backbone.mk" SHARED="$shared" OUT="$out/backbone" LAYERS=12 POOLING="${POOLING:-last}" SAVE_EVERY=50 THREADS=2 \
-  PRETRAIN_STEPS="${PRETRAIN_STEPS:-1200}" FT_EPOCHS="${FT_EPOCHS:-2}"
+  PRETRAIN_STEPS="${PRETRAIN_STEPS:-1200}" FT_EPOCHS="${FT_EPOCHS:-2}" ${WEAK_EPOCHS:+WEAK_EPOCHS=$WEAK_EPOCHS}
 # effir.mk's settings for this setting, then the caller's VAR=VALUE
 set -- TAU=0.05 HEAL_EPOCHS=1 HEAL_LR=2e-4 MAXTOK=256 \
   MLP_DROPS="1 2 3 6" ATTN_DROPS="3 6 9" LAYER_DROPS=3 RAND_DROPS="3 6" DRAWS="1 2 3 4 5" \
