@@ -54,9 +54,6 @@ static const char *skip_dot(const char *s)
     }
 }
 
-/* A member the loader can use: at most one directory deep (one common
- * top directory is stripped), not hidden, and not a weight format other
- * than safetensors. */
 /* Whether name is valid UTF-8: a checkpoint is written back as a pax tar
  * with UTF-8 names, so a name that is not one would load but never save. */
 static bool is_utf8(const char *name)
@@ -73,6 +70,9 @@ static bool is_utf8(const char *name)
     return true;
 }
 
+/* A member the loader can use: at most one directory deep (one common
+ * top directory is stripped), not hidden, and not a weight format other
+ * than safetensors. */
 static bool is_wanted(const char *name)
 {
     const char *slash = strchr(name, '/');

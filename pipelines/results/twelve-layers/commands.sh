@@ -28,8 +28,8 @@ for r in 1:1 3:2; do
   cp $o/backbone/finetune.log backbone/last-weak$w-ft$f-finetune.log
 done
 { printf 'model\tcollection\tparams\tndcg_cut_10\trecall_100\tencode_tokens_per_s\n'
-  for r in 1-ft1 3-ft2; do for c in scifact med cranfield cisi adi; do
-    sed "s/^full/last-weak$r/" paper-last-w${r%-*}-f${r#*ft}/sweep/eval/full.$c.tsv
+  for r in 1:1 3:2; do w=${r%:*} f=${r#*:}; for c in scifact med cranfield cisi adi; do
+    sed "s/^full/last-weak$w-ft$f/" paper-last-w$w-f$f/sweep/eval/full.$c.tsv
   done; done; } > last-token.tsv
 # last-token-significance.tsv: per collection, one Holm group against the
 # shorter last-token recipe, one against the mean-pooled full model
