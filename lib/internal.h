@@ -53,6 +53,15 @@ void lr_thin_tmm(int T, int n, const float *x, int ldx, const float *y, int rp, 
 /* Tests: the portable kernels even where AVX-512 runs. */
 void lr_thin_portable(bool on);
 
+/* UTF-8 (util/utf8.c).  lr_utf8_check: the length of the well-formed
+ * sequence at s (at most n bytes), or minus the length of its maximal
+ * invalid subpart (at least 1), the unit a U+FFFD replaces.
+ * lr_utf8_valid_len: that length, or 0 when invalid.  lr_utf8_valid:
+ * whether all of s[0..n) is well-formed. */
+long lr_utf8_check(const unsigned char *s, size_t n);
+size_t lr_utf8_valid_len(const unsigned char *s, size_t n);
+bool lr_utf8_valid(const char *s, size_t n);
+
 /* The hash map (util/map.c): open addressing with linear probing over a
  * power-of-two table of (key, value) slots, at most half full; a zeroed
  * lr_map is empty and grows as keys arrive (lr_map_init sizes a zeroed

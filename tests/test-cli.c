@@ -81,6 +81,38 @@ START_TEST(test_grow)
 }
 END_TEST
 
+/* UTF-8 validation against Unicode's table 3-7 and its examples of
+ * maximal invalid subparts (the unit one U+FFFD replaces). */
+START_TEST(test_utf8)
+{
+    static const struct { const char *s; long want; } seq[] = {
+        {"A", 1}, {"\xC3\xA9", 2}, {"\xE2\x82\xAC", 3}, {"\xF0\x9F\x98\x80", 4},
+        {"\xF4\x8F\xBF\xBF", 4},   /* U+10FFFF, the last code point */
+        {"\xC0\x80", -1},            /* overlong NUL */
+        {"\xC1\xBF", -1},
+        {"\xE0\x80\x80", -1},        /* overlong three-byte form */
+        {"\xED\xA0\x80", -1},        /* a surrogate */
+        {"\xF4\x90\x80\x80", -1},    /* above U+10FFFF */
+        {"\xF5\x80", -1}, {"\xFF", -1}, {"\x80", -1},
+        {"\xE2\x82", -2},            /* cut short: the whole prefix is one subpart */
+        {"\xF0\x9F\x98", -3},
+        {"\xE2\x28\xA1", -1},        /* a bad second byte ends the subpart */
+    };
+    for (size_t i = 0; i < LR_ARRAY_LEN(seq); i++) {
+        size_t n = strlen(seq[i].s);
+        long r = lr_utf8_check((const unsigned char *)seq[i].s, n);
+        ck_assert_msg(r == seq[i].want, "case %zu: %ld, want %ld", i, r, seq[i].want);
+        ck_assert_uint_eq(lr_utf8_valid_len((const unsigned char *)seq[i].s, n),
+                          seq[i].want > 0 ? (size_t)seq[i].want : 0);
+        ck_assert(lr_utf8_valid(seq[i].s, n) == (seq[i].want == (long)n));
+    }
+    ck_assert(lr_utf8_valid("", 0));
+    ck_assert(lr_utf8_valid("caf\xC3\xA9 \xE2\x82\xAC" "5", 10));
+    ck_assert(!lr_utf8_valid("caf\xC3\xA9 \xE2\x82", 8));    /* valid prefix, cut end */
+    ck_assert(!lr_utf8_valid("a\xC3\xA9\xA9", 4));             /* stray continuation byte */
+}
+END_TEST
+
 /* Integer keys: a zeroed map grows from nothing; the first value of a key
  * stays; absent keys (neighbours of present ones) are absent. */
 START_TEST(test_map_int)
@@ -359,6 +391,7 @@ int main(void)
     tcase_add_test(tc, test_int_list);
     tcase_add_exit_test(tc, test_int_list_out_of_range, 2);
     tcase_add_test(tc, test_grow);
+    tcase_add_test(tc, test_utf8);
     tcase_add_test(tc, test_map_int);
     tcase_add_test(tc, test_map_bytes);
     tcase_add_test(tc, test_strmap);

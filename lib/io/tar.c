@@ -8,7 +8,6 @@
 #include "io/checkpoint-int.h"
 
 #include <archive.h>
-#include <utf8proc.h>
 #include <archive_entry.h>
 #include <errno.h>
 #include <jansson.h>
@@ -52,22 +51,6 @@ static const char *skip_dot(const char *s)
         else if (s[0] == '/') s++;
         else return s;
     }
-}
-
-/* Whether name is valid UTF-8: a checkpoint is written back as a pax tar
- * with UTF-8 names, so a name that is not one would load but never save. */
-static bool is_utf8(const char *name)
-{
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)name;
-    utf8proc_ssize_t left = (utf8proc_ssize_t)strlen(name);
-    while (left > 0) {
-        utf8proc_int32_t c;
-        utf8proc_ssize_t k = utf8proc_iterate(p, left, &c);
-        if (k <= 0) return false;
-        p += k;
-        left -= k;
-    }
-    return true;
 }
 
 /* A member the loader can use: at most one directory deep (one common
@@ -238,7 +221,9 @@ int ck_tar_read(const char *path, const char *what, ck_blob **out, size_t *nout,
         if (archive_entry_filetype(e) != AE_IFREG) continue;
         const char *name = skip_dot(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
         if (!*name || !is_wanted(name)) continue;   /* libarchive skips its data unread */
-        if (!is_utf8(name)) {
+        /* a checkpoint is written back as a pax tar with UTF-8 names, so
+         * a name that is not one would load but never save */
+        if (!lr_utf8_valid(name, strlen(name))) {
             lr_errorf(err, "%s: member %d: name is not UTF-8", what, nmembers);
             goto fail;
         }

@@ -207,7 +207,7 @@ static void encode_word(const tk_bpe *b, const char *s, size_t n, lr_ids *out)
         if (b->byte_level) { l = 1; id = b->byte_id[u[i]]; }
         else if (u[i] < 0x80) { l = 1; id = b->ascii_id[u[i]]; }
         else {
-            l = tk_utf8_valid_len(u + i, n - i);
+            l = lr_utf8_valid_len(u + i, n - i);
             if (!l) l = 1;
             id = (int32_t)lr_map_get_bytes(&b->vocab, s + i, l);
         }

@@ -123,7 +123,7 @@ static void run_decoder(const tk_dec *d, toklist *in, toklist *o)
             size_t n = tok_n(in, i), start = all.n;
             bool ok = true;
             for (size_t k = 0; k < n && ok;) {
-                size_t l = tk_utf8_valid_len(u + k, n - k);
+                size_t l = lr_utf8_valid_len(u + k, n - k);
                 int32_t cp;
                 if (!l) { ok = false; break; }
                 tk_utf8_decode(u + k, &cp);
@@ -143,7 +143,7 @@ static void run_decoder(const tk_dec *d, toklist *in, toklist *o)
         for (size_t i = 0; i < in->n; i++) {
             const unsigned char *u = (const unsigned char *)tok_s(in, i);
             for (size_t k = 0; k < tok_n(in, i);) {
-                size_t l = tk_utf8_valid_len(u + k, tok_n(in, i) - k);
+                size_t l = lr_utf8_valid_len(u + k, tok_n(in, i) - k);
                 int32_t cp = -1;
                 if (l) tk_utf8_decode(u + k, &cp);
                 else l = 1;

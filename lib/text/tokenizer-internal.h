@@ -16,8 +16,6 @@ void tk_buf_reserve(tk_buf *b, size_t extra);
 void tk_buf_add(tk_buf *b, const void *s, size_t n);
 
 /* ---- UTF-8 ---- */
-/* Length of the valid UTF-8 sequence at s (<= n bytes), or 0 if invalid. */
-size_t tk_utf8_valid_len(const unsigned char *s, size_t n);
 /* Decode one character of valid UTF-8; returns its length. */
 size_t tk_utf8_decode(const unsigned char *s, int32_t *cp);
 size_t tk_utf8_encode(int32_t cp, char *out);

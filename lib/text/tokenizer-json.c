@@ -52,7 +52,7 @@ static bool str(cur *c, tk_buf *out, size_t *off, uint32_t *len)
         /* Validate UTF-8 of the raw run (ASCII is the common case). */
         for (const char *r = c->p; r < q;) {
             if ((unsigned char)*r < 0x80) { r++; continue; }
-            size_t l = tk_utf8_valid_len((const unsigned char *)r, (size_t)(q - r));
+            size_t l = lr_utf8_valid_len((const unsigned char *)r, (size_t)(q - r));
             if (!l) return false;
             r += l;
         }

@@ -24,38 +24,6 @@ void tk_buf_add(tk_buf *b, const void *s, size_t n)
 
 /* ---------------------------------------------------------------- UTF-8 */
 
-/* Validate one sequence.  Returns its length when valid; otherwise
- * -(length of the maximal invalid subpart), at least 1. */
-static long utf8_check(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    size_t need;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) need = 1;
-    else if (c == 0xE0) { need = 2; lo = 0xA0; }
-    else if (c >= 0xE1 && c <= 0xEC) need = 2;
-    else if (c == 0xED) { need = 2; hi = 0x9F; }
-    else if (c >= 0xEE && c <= 0xEF) need = 2;
-    else if (c == 0xF0) { need = 3; lo = 0x90; }
-    else if (c >= 0xF1 && c <= 0xF3) need = 3;
-    else if (c == 0xF4) { need = 3; hi = 0x8F; }
-    else return -1;
-    for (size_t i = 1; i <= need; i++) {
-        if (i >= n) return -(long)i;
-        unsigned d = s[i];
-        unsigned l = i == 1 ? lo : 0x80, h = i == 1 ? hi : 0xBF;
-        if (d < l || d > h) return -(long)i;
-    }
-    return (long)need + 1;
-}
-
-size_t tk_utf8_valid_len(const unsigned char *s, size_t n)
-{
-    long r = utf8_check(s, n);
-    return r > 0 ? (size_t)r : 0;
-}
-
 size_t tk_utf8_decode(const unsigned char *s, int32_t *cp)
 {
     unsigned c = s[0];
@@ -90,7 +58,7 @@ char *tk_utf8_sanitize(const char *s, size_t n, size_t *out_len)
     /* Fast scan: most text is valid. */
     while (i < n) {
         if (u[i] < 0x80) { i++; continue; }
-        long r = utf8_check(u + i, n - i);
+        long r = lr_utf8_check(u + i, n - i);
         if (r < 0) break;
         i += (size_t)r;
     }
@@ -98,7 +66,7 @@ char *tk_utf8_sanitize(const char *s, size_t n, size_t *out_len)
     tk_buf b = {0};
     tk_buf_add(&b, s, i);
     while (i < n) {
-        long r = utf8_check(u + i, n - i);
+        long r = lr_utf8_check(u + i, n - i);
         if (r > 0) { tk_buf_add(&b, s + i, (size_t)r); i += (size_t)r; }
         else { tk_buf_add(&b, "\xEF\xBF\xBD", 3); i += (size_t)(-r); }
     }
@@ -187,7 +155,7 @@ int tk_regex_next(const tk_regex *re, tk_match_ctx *m, const char *s, size_t n, 
         if (ov[1] > ov[0]) { *ms = ov[0]; *me = ov[1]; return 1; }
         /* Empty match: continue one character further. */
         if (ov[0] >= n) return 0;
-        size_t l = tk_utf8_valid_len((const unsigned char *)s + ov[0], n - ov[0]);
+        size_t l = lr_utf8_valid_len((const unsigned char *)s + ov[0], n - ov[0]);
         pos = ov[0] + (l ? l : 1);
     }
     return 0;
@@ -424,7 +392,7 @@ static int metaspace_repl(json_t *j, char *repl, size_t *len, int32_t *cp, const
     json_t *r = json_object_get(j, "replacement");
     const char *s = r ? json_string_value(r) : "\xE2\x96\x81";
     size_t n = s ? strlen(s) : 0;
-    if (!s || n == 0 || n > 4 || tk_utf8_valid_len((const unsigned char *)s, n) != n)
+    if (!s || n == 0 || n > 4 || lr_utf8_valid_len((const unsigned char *)s, n) != n)
         return lr_errorf(err, "%s: Metaspace \"replacement\" must be one character", what);
     memcpy(repl, s, n);
     *len = n;

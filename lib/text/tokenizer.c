@@ -46,7 +46,7 @@ static bool unmap_into(const char *s, size_t n, tk_buf *out)
             i++;
             continue;
         }
-        size_t l = tk_utf8_valid_len((const unsigned char *)s + i, n - i);
+        size_t l = lr_utf8_valid_len((const unsigned char *)s + i, n - i);
         int32_t cp;
         if (!l) { out->n = start; return false; }
         tk_utf8_decode((const unsigned char *)s + i, &cp);
