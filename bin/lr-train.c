@@ -59,6 +59,10 @@ static void __attribute__((noreturn)) usage(void)
            "      --seed N              data order, negatives, LoRA init (default 0)\n"
            "      --chunk N             tokens per forward with graph; larger contrastive\n"
            "                            batches use gradient caching (default 4096)\n"
+           "      --dtype TYPE          arithmetic of the projections: f32 (exact, the\n"
+           "                            default), bf16 (bfloat16 products summed in fp32;\n"
+           "                            needs AVX512-BF16) or fast (bf16 where this CPU\n"
+           "                            runs it faster, else f32)"
            "\n"
            "LoRA:\n"
            "      --lora-rank N         train rank-N adapters instead of every weight\n"
@@ -97,7 +101,7 @@ enum {
     OPT_EPOCHS, OPT_STEPS, OPT_LR, OPT_BATCH, OPT_NEG, OPT_TAU, OPT_TTAU, OPT_WARMUP,
     OPT_SCHEDULE, OPT_WD, OPT_CLIP, OPT_ACCUM, OPT_SEED, OPT_CHUNK, OPT_LRANK, OPT_LALPHA,
     OPT_LTARGETS, OPT_POOLING, OPT_NONORM, OPT_NOEOS, OPT_QP, OPT_PP, OPT_MAXTOK, OPT_SAVE,
-    OPT_RESUME, OPT_LOG, OPT_TRAIN, OPT_NORM, OPT_EOS
+    OPT_RESUME, OPT_LOG, OPT_TRAIN, OPT_NORM, OPT_EOS, OPT_DTYPE
 };
 
 int main(int argc, char **argv)
@@ -122,6 +126,7 @@ int main(int argc, char **argv)
         {"weight-decay", required_argument, 0, OPT_WD}, {"clip", required_argument, 0, OPT_CLIP},
         {"accum", required_argument, 0, OPT_ACCUM}, {"seed", required_argument, 0, OPT_SEED},
         {"chunk", required_argument, 0, OPT_CHUNK},
+        {"dtype", required_argument, 0, OPT_DTYPE},
         {"lora-rank", required_argument, 0, OPT_LRANK},
         {"lora-alpha", required_argument, 0, OPT_LALPHA},
         {"lora-targets", required_argument, 0, OPT_LTARGETS},
@@ -196,6 +201,10 @@ int main(int argc, char **argv)
         case OPT_ACCUM: o.accum = (int)lr_parse_long("--accum", optarg, 1, 1 << 20); break;
         case OPT_SEED: o.seed = (uint64_t)lr_parse_long("--seed", optarg, 0, INT64_MAX); break;
         case OPT_CHUNK: o.chunk = (int)lr_parse_long("--chunk", optarg, 1, 1 << 24); break;
+        case OPT_DTYPE:
+            if (lr_precision_parse(optarg, &o.dtype) || o.dtype == LR_PREC_INT8)
+                lr_usage_error("--dtype: expected f32, bf16 or fast, got '%s'", optarg);
+            break;
         case OPT_LRANK: o.lora_rank = (int)lr_parse_long("--lora-rank", optarg, 1, 1 << 16); break;
         case OPT_LALPHA:
             o.lora_alpha = lr_parse_double("--lora-alpha", optarg);
@@ -261,6 +270,9 @@ int main(int argc, char **argv)
     o.argc = argc;
     o.argv = argv;
     lr_threads_init(threads);
+    /* before the model loads */
+    if (o.dtype == LR_PREC_BF16 && !lr_precision_supported(LR_PREC_BF16))
+        lr_die("--dtype bf16: this CPU lacks the AVX-512 BF16 instructions");
 
     lr_error err = {{0}};
     /* lr_dist_check: under MPI, a failure on any rank stops every rank */

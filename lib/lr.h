@@ -658,7 +658,8 @@ bool lr_precision_supported(lr_precision p);                /* this CPU runs it 
 int lr_precision_resolve(lr_precision p, lr_precision *out, lr_error *err);
 /* Convert the model's projection weights once for p (resolved as above);
  * call before the first forward.  The converted weights replace the
- * per-layer fp32 conversion. */
+ * per-layer fp32 conversion.  A trainable model keeps its fp32 weights
+ * and rounds both sides of every product instead (lr_tmodel_set_precision). */
 int lr_model_set_precision(lr_model *m, lr_precision p, lr_error *err);
 lr_precision lr_model_precision(const lr_model *m);
 /* Packed forward: n_seq sequences, lens[i] tokens each (>= 1), ids concatenated.
@@ -776,6 +777,13 @@ int lr_tmodel_store(lr_tmodel *m, lr_checkpoint *ck, lr_error *err);
 /* Limit on packed tokens per forward with cache (gradient caching splits
  * larger contrastive batches; default 4096). */
 void lr_tmodel_set_chunk(lr_tmodel *m, int max_tokens);
+/* Arithmetic of the projections' products, forward and backward: f32
+ * (the default) or bf16 (operands rounded to bfloat16 per product, sums
+ * in fp32; the weights, gradients and AdamW state stay fp32); fast: bf16
+ * where the CPU runs it faster than f32, else f32.  int8 is an error.
+ * Sets what lr_tmodel_precision returns (fast resolved). */
+int lr_tmodel_set_precision(lr_tmodel *m, lr_precision p, lr_error *err);
+lr_precision lr_tmodel_precision(const lr_tmodel *m);
 
 /* Pooled embeddings [n_seq x hidden] without keeping activations. */
 int lr_tmodel_embed(lr_tmodel *m, const int32_t *ids, const int *lens, int n_seq,
@@ -1104,6 +1112,7 @@ typedef struct lr_train_opts {
     lr_schedule schedule;
     uint64_t seed;
     int chunk;              /* tokens per forward with graph */
+    lr_precision dtype;     /* of the projections (lr_tmodel_set_precision) */
     int lora_rank;          /* 0 = full fine-tuning */
     double lora_alpha;
     const char *lora_targets;

@@ -2,7 +2,8 @@
  * model (hidden 576, 30 layers, 9 heads, 3 KV heads, intermediate 1536,
  * vocab 49152, tied embeddings): contrastive steps of 8 queries (16-32
  * tokens) with 4 passages each (64-128 tokens), forward, backward and
- * AdamW.  Usage: bench-train-run TOKENIZER [LORA_RANK [STEPS [CHUNK [THREADS]]]] */
+ * AdamW.  Usage: bench-train-run TOKENIZER [LORA_RANK [STEPS [CHUNK [THREADS [DTYPE]]]]]
+ * (DTYPE f32, the default, or bf16: lr_tmodel_set_precision). */
 #include "lr.h"
 #include "internal.h"
 
@@ -14,12 +15,17 @@
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench-train-run TOKENIZER [LORA_RANK [STEPS [CHUNK]]]\n");
+        fprintf(stderr, "usage: bench-train-run TOKENIZER [LORA_RANK [STEPS [CHUNK [THREADS [DTYPE]]]]]\n");
         return 2;
     }
     int rank = argc > 2 ? atoi(argv[2]) : 0, steps = argc > 3 ? atoi(argv[3]) : 2;
     int chunk = argc > 4 ? atoi(argv[4]) : 4096;
     lr_threads_init(argc > 5 ? atoi(argv[5]) : 0);
+    lr_precision dtype = LR_PREC_F32;
+    if (argc > 6 && lr_precision_parse(argv[6], &dtype)) {
+        fprintf(stderr, "bench-train-run: unknown dtype %s\n", argv[6]);
+        return 2;
+    }
     char cfg[] = "/tmp/lr-bench-train.XXXXXX";
     int fd = mkstemp(cfg);
     const char *json =
@@ -38,7 +44,8 @@ int main(int argc, char **argv)
         return 1;
     }
     lr_tmodel *tm = lr_tmodel_new(ck, false, &err);
-    if (!tm || (rank && lr_tmodel_lora(tm, rank, 2.0 * rank, "all", 1, &err))) {
+    if (!tm || lr_tmodel_set_precision(tm, dtype, &err) ||
+        (rank && lr_tmodel_lora(tm, rank, 2.0 * rank, "all", 1, &err))) {
         fprintf(stderr, "bench-train-run: %s\n", err.msg);
         return 1;
     }
@@ -83,9 +90,10 @@ int main(int argc, char **argv)
         secs += dt;
         flops += lr_tmodel_flops(tm, lens, NQ + NP, false);
     }
-    printf("%s (rank %d, %lld trainable parameters, chunk %d, %d threads, %s): "
+    printf("%s %s (rank %d, %lld trainable parameters, chunk %d, %d threads, %s): "
            "%.1f tokens/s, %.1f GFLOP/s (forward+backward), %d steps\n",
-           rank ? "LoRA" : "full", rank, (long long)nparam, chunk, lr_threads(), lr_blas_arch(),
+           rank ? "LoRA" : "full", lr_precision_name(lr_tmodel_precision(tm)), rank, (long long)nparam,
+           chunk, lr_threads(), lr_blas_arch(),
            tokens / secs, flops / secs * 1e-9, steps);
     free(qi);
     free(pi);

@@ -341,12 +341,6 @@ static double bf16_of(float f)
     return f;
 }
 
-/* lr_qgemm against the same quantisation done in double by the naive
- * loop: bf16 rounding of both operands; int8 with per-row weight scales
- * (max |w| / 127, rounded to nearest even) and per-token activation
- * scales (max |x| / 127, rounded half away from zero).  Shapes with edges
- * (rows not a multiple of 12, columns not of 32, k not of 4, k cut into
- * blocks), beta 0 and 1, one thread and two. */
 /* The thin products of the LoRA backward against double sums, on shapes
  * off every block size (rows of 8, tiles of 16, slabs of 256), on one
  * thread and two, AVX-512 and portable; lr_thin_tmm adds to G. */
@@ -392,6 +386,12 @@ START_TEST(test_thin)
 }
 END_TEST
 
+/* lr_qgemm against the same quantisation done in double by the naive
+ * loop: bf16 rounding of both operands; int8 with per-row weight scales
+ * (max |w| / 127, rounded to nearest even) and per-token activation
+ * scales (max |x| / 127, rounded half away from zero).  Shapes with edges
+ * (rows not a multiple of 12, columns not of 32, k not of 4, k cut into
+ * blocks), beta 0 and 1, one thread and two. */
 START_TEST(test_qgemm)
 {
     static const int shape[][3] = {{1, 32, 64}, {13, 45, 37}, {50, 130, 901}, {30, 40, 3100}};
@@ -459,6 +459,61 @@ START_TEST(test_qgemm)
             lr_qmat_free(q);
             free(x), free(w), free(y), free(xq), free(wq);
         }
+    }
+}
+END_TEST
+
+/* lr_bgemm (training's bf16 products) against the naive product of the
+ * bf16-rounded operands in double: every transposition, leading
+ * dimensions wider than the rows, odd k, edges of every block, beta 0
+ * and 1, one thread and two. */
+START_TEST(test_bgemm)
+{
+    if (!lr_precision_supported(LR_PREC_BF16)) {
+        fprintf(stderr, "note: this CPU does not run bf16: not tested\n");
+        return;
+    }
+    static const int shape[][3] = {{1, 1, 1}, {13, 45, 37}, {50, 130, 901}, {30, 40, 3100}, {97, 33, 2}};
+    uint32_t st = 777;
+    for (size_t si = 0; si < LR_ARRAY_LEN(shape); si++)
+    for (int tr = 0; tr < 4; tr++) {
+        const int m = shape[si][0], n = shape[si][1], k = shape[si][2];
+        const bool ta = tr & 1, tb = tr & 2;
+        /* stored shapes: A m x k (or k x m), B k x n (or n x k), each row padded by 3 */
+        const int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 3, ldc = n + 5;
+        const size_t na = (size_t)(ta ? k : m) * lda, nb = (size_t)(tb ? n : k) * ldb;
+        float *a = malloc(sizeof(float) * na), *b = malloc(sizeof(float) * nb);
+        float *c = malloc(sizeof(float) * (size_t)m * ldc);
+        for (size_t i = 0; i < na; i++) {
+            st = st * 1664525u + 1013904223u;
+            a[i] = (float)(st >> 8) / (1 << 24) * 2 - 1;
+        }
+        for (size_t i = 0; i < nb; i++) {
+            st = st * 1664525u + 1013904223u;
+            b[i] = ((float)(st >> 8) / (1 << 24) * 2 - 1) * 0.1f;
+        }
+        for (int threads = 1; threads <= 2; threads++)
+            for (int beta = 0; beta < 2; beta++) {
+                lr_threads_init(threads);
+                for (size_t i = 0; i < (size_t)m * ldc; i++) c[i] = 0.25f;
+                lr_bgemm(ta, tb, m, n, k, a, lda, b, ldb, (float)beta, c, ldc);
+                double emax = 0, rmax = 0;
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++) {
+                        double r = 0;
+                        for (int p = 0; p < k; p++)
+                            r += (double)bf16_of(ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p]) *
+                                 bf16_of(tb ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j]);
+                        rmax = fmax(rmax, fabs(r));
+                        emax = fmax(emax, fabs(c[(size_t)i * ldc + j] - 0.25 * beta - r));
+                    }
+                /* and nothing past column n */
+                for (int i = 0; i < m; i++)
+                    for (int j = n; j < ldc; j++) ck_assert(c[(size_t)i * ldc + j] == 0.25f);
+                ck_assert_msg(emax <= 1e-5 * fmax(rmax, 1e-3), "%dx%dx%d, trans %d%d, %d thread(s), beta %d: "
+                              "max error %g of %g", m, n, k, ta, tb, threads, beta, emax, rmax);
+            }
+        free(a), free(b), free(c);
     }
 }
 END_TEST
@@ -887,6 +942,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_cache, 0, LR_ARRAY_LEN(fixtures));
     tcase_add_loop_test(tc, test_precision, 0, LR_ARRAY_LEN(fixtures));
     tcase_add_test(tc, test_qgemm);
+    tcase_add_test(tc, test_bgemm);
     tcase_add_test(tc, test_thin);
     tcase_add_loop_test(tc, test_attention, 0, 2);
     tcase_add_test(tc, test_bad_ids);

@@ -576,6 +576,85 @@ START_TEST(test_grad_contrastive)
 }
 END_TEST
 
+/* Training in bf16 (lr_tmodel_set_precision): the same reference batch,
+ * one graph; every gradient tensor's cosine to the float64 reference
+ * (norms and biases included; measured >= 0.9997) and the loss within
+ * the bounds below.
+ * Skipped where the CPU lacks AVX512-BF16. */
+#define BF16_MIN_COS 0.999
+#define BF16_TOL_LOSS 0.02   /* relative; measured up to 0.008 (tau 0.05 magnifies score errors) */
+START_TEST(test_grad_bf16)
+{
+    const char *fx = fixtures[_i];
+    if (!lr_precision_supported(LR_PREC_BF16)) {
+        fprintf(stderr, "note: this CPU does not run bf16: not tested\n");
+        return;
+    }
+    char dir[1024], path[1100];
+    snprintf(path, 200, "fixtures/%s", fx);
+    if (!shared_path(dir, sizeof dir, path)) return;
+    snprintf(path, sizeof path, "%s/ref-contrastive-grad.safetensors", dir);
+    f64file ref;
+    ck_assert_int_eq(f64_open(&ref, path), 0);
+    lr_error err = {{0}};
+    lr_checkpoint *ck = lr_checkpoint_load(dir, &err);
+    ck_assert_msg(ck != NULL, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/ref-batch.json", dir);
+    json_t *batch = lr_json_load_file(path, &err);
+    ck_assert_ptr_nonnull(batch);
+    lr_contrastive_batch b = {0};
+    int32_t *qi, *pi;
+    int *ql, *pl;
+    b.nq = pack_ids(json_object_get(batch, "queries"), &qi, &ql);
+    b.np = pack_ids(json_object_get(batch, "passages"), &pi, &pl);
+    b.q_ids = qi, b.q_lens = ql, b.p_ids = pi, b.p_lens = pl;
+    int *pos = malloc(b.nq * sizeof(int));
+    for (int i = 0; i < b.nq; i++) pos[i] = (int)json_integer_value(json_array_get(json_object_get(batch, "positives"), i));
+    b.pos = pos;
+    lr_tmodel *tm = lr_tmodel_new(ck, false, &err);
+    ck_assert_msg(tm != NULL, "%s", err.msg);
+    ck_assert_int_eq(lr_tmodel_set_precision(tm, LR_PREC_BF16, &err), 0);
+    ck_assert_int_eq(lr_tmodel_precision(tm), LR_PREC_BF16);
+    double loss = lr_tmodel_contrastive(tm, &b, 0.05, 1, LR_POOL_LAST, true, 1.0, NULL, &err);
+    size_t n;
+    const double *rl = f64_get(&ref, "loss", &n);
+    double el = measured("bf16_loss", fx, fabs(loss - rl[0]) / fmax(1, fabs(rl[0])));
+    ck_assert_msg(el <= BF16_TOL_LOSS, "%s: bf16 loss %.6f vs %.6f", fx, loss, rl[0]);
+    int np, checked = 0;
+    lr_tparam *p = lr_tmodel_params(tm, &np);
+    double worst = 1;
+    for (int i = 0; i < np; i++) {
+        char key[300];
+        snprintf(key, sizeof key, "grad.%s", p[i].name);
+        const double *r = f64_get(&ref, key, &n);
+        if (!r) continue;
+        ck_assert_int_eq((int64_t)n, p[i].n);
+        double dot = 0, na = 0, nr = 0;
+        for (size_t j = 0; j < n; j++) {
+            dot += p[i].g[j] * r[j];
+            na += (double)p[i].g[j] * p[i].g[j];
+            nr += r[j] * r[j];
+        }
+        if (nr == 0) continue;   /* a parameter the batch does not reach */
+        double cs = dot / sqrt(na * nr);
+        if (getenv("LR_TEST_VERBOSE")) fprintf(stderr, "bf16 %s %s cos %.6f\n", fx, p[i].name, cs);
+        ck_assert_msg(cs >= BF16_MIN_COS, "%s: %s: bf16 gradient cosine %.6f", fx, p[i].name, cs);
+        worst = fmin(worst, cs);
+        checked++;
+    }
+    measured("bf16_grad_1-cos", fx, 1 - worst);
+    ck_assert_int_gt(checked, 5);
+    /* int8 is for inference only */
+    ck_assert_int_eq(lr_tmodel_set_precision(tm, LR_PREC_INT8, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "int8"));
+    lr_tmodel_free(tm);
+    free(qi), free(ql), free(pi), free(pl), free(pos);
+    json_decref(batch);
+    lr_checkpoint_free(ck);
+    f64_close(&ref);
+}
+END_TEST
+
 /* Mean pooling and unnormalised scores (temperature 1: raw dot products):
  * the shared fixtures carry no references for them, so main() has
  * ../shared/tools/torchref.py compute them into variant_refs (empty when
@@ -856,6 +935,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_data_rows);
     tcase_add_test(tc, test_data_shared);
     tcase_add_loop_test(tc, test_grad_contrastive, 0, LR_ARRAY_LEN_(fixtures));
+    tcase_add_loop_test(tc, test_grad_bf16, 0, LR_ARRAY_LEN_(fixtures));
     tcase_add_loop_test(tc, test_grad_variants, 0, LR_ARRAY_LEN_(variant_fixtures) * N_VARIANTS);
     tcase_add_test(tc, test_lora_fd);
     tcase_add_loop_test(tc, test_lora_ref, 0, LR_ARRAY_LEN_(fixtures));

@@ -136,6 +136,16 @@ void lr_tmodel_set_chunk(lr_tmodel *tm, int max_tokens)
     tm->chunk = max_tokens > 0 ? max_tokens : 4096;
 }
 
+int lr_tmodel_set_precision(lr_tmodel *tm, lr_precision p, lr_error *err)
+{
+    return lr_model_set_precision(tm->m, p, err);
+}
+
+lr_precision lr_tmodel_precision(const lr_tmodel *tm)
+{
+    return lr_model_precision(tm->m);
+}
+
 /* Write the weights (LoRA merged) into ck. */
 int lr_tmodel_store(lr_tmodel *tm, lr_checkpoint *ck, lr_error *err)
 {

@@ -246,10 +246,21 @@ static void bias_bwd(float *g, const float *dy, int rows, int n)
     }
 }
 
+/* A product with a projection's weights (either side), at the model's
+ * precision: a trainable model's bf16 packs both sides per product. */
+static void wgemm(const lr_model *m, bool trans_a, bool trans_b, int M, int N, int K, const float *a,
+                  int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+    if (m->prec == LR_PREC_BF16)
+        lr_bgemm(trans_a, trans_b, M, N, K, a, lda, b, ldb, beta, c, ldc);
+    else
+        lr_sgemm(trans_a, trans_b, M, N, K, 1.0f, a, lda, b, ldb, beta, c, ldc);
+}
+
 /* Linear y = x W^T backward: gw += dy^T x, or an adapter's gradients
  * when ad has a rank; dx (= or +=) dy W. */
-static void linear_bwd(float *dx, float beta, const float *dy, const float *x, const float *w,
-                       float *gw, const lr_adapter *ad, int T, int in, int out)
+static void linear_bwd(const lr_model *m, float *dx, float beta, const float *dy, const float *x,
+                       const float *w, float *gw, const lr_adapter *ad, int T, int in, int out)
 {
     if (ad && ad->rank) {
         /* dB += s dY^T (X A^T), dA += s (dY B)^T X: products with a side
@@ -272,22 +283,26 @@ static void linear_bwd(float *dx, float beta, const float *dy, const float *x, c
             for (int i = 0; i < in; i++) ad->ga[(size_t)k * in + i] += ad->scale * gat[(size_t)i * rp + k];
         free(at);
     } else if (gw) {
-        lr_sgemm(true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, gw, in);
+        wgemm(m, true, false, out, in, T, dy, out, x, in, 1.0f, gw, in);
     }
-    if (dx) lr_sgemm(false, false, T, in, out, 1.0f, dy, out, w, in, beta, dx, in);
+    if (dx) wgemm(m, false, false, T, in, out, dy, out, w, in, beta, dx, in);
 }
 
 /* Projection `which` of layer l: lr_linear, or the reduced-precision
- * product when the model has one. */
+ * product when the model has one (weights converted once, or per product
+ * when trainable). */
 static void proj(const lr_model *m, int l, int which, float *y, const float *x, const float *w,
                  const float *b, int T, int in, int out, float beta)
 {
     const lr_qmat *q = m->qm ? m->qm[(size_t)l * LR_NW + which] : NULL;
-    if (!q) {
+    if (q)
+        lr_qgemm(q, x, T, y, beta);
+    else if (m->prec == LR_PREC_BF16)
+        lr_bgemm(false, true, T, out, in, x, in, w, in, beta, y, out);
+    else {
         lr_linear(y, x, w, b, T, in, out, beta);
         return;
     }
-    lr_qgemm(q, x, T, y, beta);
     if (b) add_bias(y, b, T, out);
 }
 
@@ -950,22 +965,22 @@ void lr_model_backward(lr_model *m, const lr_fwd_cache *c, const lr_layer_w *gw,
              * in dg, which swiglu_bwd overwrites after down_proj's use) */
             lr_rmsnorm(xn, NULL, lc->x_mid, w->mlp_norm, T, H, m->eps);
             lr_swiglu(dg, lc->gate, lc->up, (size_t)T * W);
-            linear_bwd(dact, 0.0f, dx, dg, w->w_down, g->w_down, AD(LR_WDOWN), T, W, H);
+            linear_bwd(m, dact, 0.0f, dx, dg, w->w_down, g->w_down, AD(LR_WDOWN), T, W, H);
 #pragma omp parallel for schedule(static)
             for (int t = 0; t < T; t++) {
                 size_t o = (size_t)t * W;
                 swiglu_bwd_row(dg + o, du + o, dact + o, lc->gate + o, lc->up + o, W);
             }
-            linear_bwd(dxn, 0.0f, dg, xn, w->w_gate, g->w_gate, AD(LR_WGATE), T, H, W);
-            linear_bwd(dxn, 1.0f, du, xn, w->w_up, g->w_up, AD(LR_WUP), T, H, W);
+            linear_bwd(m, dxn, 0.0f, dg, xn, w->w_gate, g->w_gate, AD(LR_WGATE), T, H, W);
+            linear_bwd(m, dxn, 1.0f, du, xn, w->w_up, g->w_up, AD(LR_WUP), T, H, W);
             rms_bwd(dx, true, dxn, lc->x_mid, lc->rstd2, w->mlp_norm, g->mlp_norm, T, H);
         }
         if (w->attn) {
             /* datt first: the attention backward recomputes att, which
              * o_proj's weight gradient reads */
-            linear_bwd(datt, 0.0f, dx, NULL, w->wo, NULL, NULL, T, qdim, H);
+            linear_bwd(m, datt, 0.0f, dx, NULL, w->wo, NULL, NULL, T, qdim, H);
             attention_bwd(m, c, lc, datt, dq, dk, dv, att);
-            linear_bwd(NULL, 0.0f, dx, att, w->wo, g->wo, AD(LR_WO), T, qdim, H);
+            linear_bwd(m, NULL, 0.0f, dx, att, w->wo, g->wo, AD(LR_WO), T, qdim, H);
             lr_rope(m, dq, T, m->nh, c->pos, true);
             lr_rope(m, dk, T, m->nkv, c->pos, true);
             if (w->q_norm) headnorm_bwd(dq, lc->q, lc->q_rstd, w->q_norm, g->q_norm, T, m->nh, m->hd);
@@ -974,9 +989,9 @@ void lr_model_backward(lr_model *m, const lr_fwd_cache *c, const lr_layer_w *gw,
             bias_bwd(g->bq, dq, T, qdim);
             bias_bwd(g->bk, dk, T, kvdim);
             bias_bwd(g->bv, dv, T, kvdim);
-            linear_bwd(dxn, 0.0f, dq, xn, w->wq, g->wq, AD(LR_WQ), T, H, qdim);
-            linear_bwd(dxn, 1.0f, dk, xn, w->wk, g->wk, AD(LR_WK), T, H, kvdim);
-            linear_bwd(dxn, 1.0f, dv, xn, w->wv, g->wv, AD(LR_WV), T, H, kvdim);
+            linear_bwd(m, dxn, 0.0f, dq, xn, w->wq, g->wq, AD(LR_WQ), T, H, qdim);
+            linear_bwd(m, dxn, 1.0f, dk, xn, w->wk, g->wk, AD(LR_WK), T, H, kvdim);
+            linear_bwd(m, dxn, 1.0f, dv, xn, w->wv, g->wv, AD(LR_WV), T, H, kvdim);
             rms_bwd(dx, true, dxn, lc->x, lc->rstd1, w->attn_norm, g->attn_norm, T, H);
         }
 #undef AD

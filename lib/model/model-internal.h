@@ -186,6 +186,9 @@ struct lr_model {
 };
 
 /* Reduced-precision projection weights (qgemm.c). */
+/* Whether bf16 products run faster than fp32 ones on this CPU (the
+ * table above fast_choice in qgemm.c). */
+bool lr_precision_bf16_fast(void);
 /* Convert t ([out x in], any stored dtype) for p (LR_PREC_BF16 or
  * LR_PREC_INT8; the CPU must support it). */
 lr_qmat *lr_qmat_new(lr_precision p, const lr_tensor *t);
@@ -193,6 +196,11 @@ void lr_qmat_free(lr_qmat *q);
 size_t lr_qmat_bytes(const lr_qmat *q);
 /* y[T x out] = beta * y + x[T x in] W^T, beta 0 or 1; threaded. */
 void lr_qgemm(const lr_qmat *q, const float *x, int T, float *y, float beta);
+/* C [m x n] = op(A) op(B) (+ C when beta is 1; beta 0 or 1), row-major
+ * as lr_sgemm with alpha 1: A and B rounded to bf16, products summed in
+ * fp32 (AVX512-BF16, which the CPU must have); threaded. */
+void lr_bgemm(bool trans_a, bool trans_b, int m, int n, int k, const float *a, int lda,
+              const float *b, int ldb, float beta, float *c, int ldc);
 
 /* The big per-layer matrices are numbered LR_WQ .. LR_WDOWN (schema.h). */
 

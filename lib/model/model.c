@@ -274,9 +274,19 @@ lr_model *lr_model_new_trainable(const lr_checkpoint *ck, lr_error *err)
 
 int lr_model_set_precision(lr_model *m, lr_precision p, lr_error *err)
 {
+    if (m->trainable) {
+        /* the weights change every step: no converted copy, the
+         * products pack both sides per call (lr_bgemm) */
+        if (p == LR_PREC_FAST) p = lr_precision_bf16_fast() ? LR_PREC_BF16 : LR_PREC_F32;
+        if (p == LR_PREC_INT8)
+            return lr_errorf(err, "model: precision int8 is for inference; training takes f32 or bf16");
+        if (lr_precision_resolve(p, &p, err)) return -1;
+        m->prec = p;
+        return 0;
+    }
     if (lr_precision_resolve(p, &p, err)) return -1;
     if (p == m->prec) return 0;
-    if (m->trainable || m->prec != LR_PREC_F32)
+    if (m->prec != LR_PREC_F32)
         return lr_errorf(err, "model: precision can be set once, on an inference model");
     if (p == LR_PREC_F32) return 0;
     m->qm = lr_xcalloc((size_t)m->n_layers * LR_NW, sizeof *m->qm);

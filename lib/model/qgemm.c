@@ -97,14 +97,19 @@ static bool cpu_has_avx512fp16(void)
 }
 #endif
 
+bool lr_precision_bf16_fast(void)
+{
+#ifdef LR_HAVE_X86
+    return lr_precision_supported(LR_PREC_BF16) && !cpu_has_avx512fp16();
+#else
+    return false;
+#endif
+}
+
 static lr_precision fast_choice(void)
 {
     if (lr_precision_supported(LR_PREC_INT8)) return LR_PREC_INT8;
-#ifdef LR_HAVE_X86
-    if (lr_precision_supported(LR_PREC_BF16) && !cpu_has_avx512fp16())
-        return LR_PREC_BF16;
-#endif
-    return LR_PREC_F32;
+    return lr_precision_bf16_fast() ? LR_PREC_BF16 : LR_PREC_F32;
 }
 
 int lr_precision_resolve(lr_precision p, lr_precision *out, lr_error *err)
@@ -124,8 +129,8 @@ static inline uint16_t bf16_round(float f)
 {
     uint32_t u;
     memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);   /* NaN stays NaN */
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+    uint32_t nan = (u >> 16) | 0x40, r = (u + 0x7fffu + ((u >> 16) & 1)) >> 16;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : r);   /* NaN stays NaN; a select, so loops vectorise */
 }
 
 /* max |x| over n */
@@ -354,13 +359,16 @@ TARGET_VNNI static void kern_int8(int steps, const uint32_t *a, const uint32_t *
 /* the product */
 
 typedef struct qgemm_job {
-    const lr_qmat *q;
+    lr_precision prec;
+    const lr_qmat *q;    /* lr_qgemm: the weights (int8 scales and excess) */
     const float *x;
-    const uint32_t *a;   /* packed activations [ceil(T / MR)][ks][MR] */
+    const uint32_t *a;   /* packed left side [ceil(T / MR)][ks][MR] */
     uint32_t *a_out;     /* packing: destination */
+    const uint32_t *w;   /* packed right side [np][ks][NR] */
     float *sa;           /* int8: per-token scales [T] */
     float *y;
-    int T, bm, bn, gn;
+    size_t ldy;
+    int T, n, ks, np, bm, bn, gn;
     bool add;
 } qgemm_job;
 
@@ -379,8 +387,8 @@ static void block_task(void *ctx, int task)
     const qgemm_job *j = ctx;
     const lr_qmat *q = j->q;
     const int i0 = task / j->gn * j->bm, i1 = LR_MIN(j->T, i0 + j->bm);
-    const int p0 = task % j->gn * j->bn / NR, p1 = LR_MIN(q->np, p0 + j->bn / NR);
-    const int ks = q->ks, out = q->out;
+    const int p0 = task % j->gn * j->bn / NR, p1 = LR_MIN(j->np, p0 + j->bn / NR);
+    const int ks = j->ks, out = j->n;
     /* k blocks of equal length, at most KSTEPS */
     const int kb = (ks + KSTEPS - 1) / KSTEPS, kstep = (ks + kb - 1) / kb;
     for (int c0 = i0; c0 < i1; c0 += MC)
@@ -388,16 +396,16 @@ static void block_task(void *ctx, int task)
         const int steps = LR_MIN(kstep, ks - s0), c1 = LR_MIN(i1, c0 + MC);
         const bool first = s0 == 0, add = !first || j->add;
         for (int p = p0; p < p1; p++) {
-            const uint32_t *b = q->w + ((size_t)p * ks + s0) * NR;
+            const uint32_t *b = j->w + ((size_t)p * ks + s0) * NR;
             const int n0 = p * NR, nc = LR_MIN(NR, out - n0);
             for (int r0 = c0; r0 < c1; r0 += MR) {
                 const uint32_t *a = j->a + ((size_t)(r0 / MR) * ks + s0) * MR;
-                float *c = j->y + (size_t)r0 * out + n0;
+                float *c = j->y + (size_t)r0 * j->ldy + n0;
                 const int mr = LR_MIN(MR, c1 - r0);
-                if (q->prec == LR_PREC_BF16)
-                    kern_bf16(steps, a, b, c, out, mr, nc, add);
+                if (j->prec == LR_PREC_BF16)
+                    kern_bf16(steps, a, b, c, j->ldy, mr, nc, add);
                 else
-                    kern_int8(steps, a, b, c, out, mr, nc, add, j->sa + r0, q->scale + n0,
+                    kern_int8(steps, a, b, c, j->ldy, mr, nc, add, j->sa + r0, q->scale + n0,
                               first ? q->excess + n0 : NULL);
             }
         }
@@ -408,12 +416,26 @@ static void block_task(void *ctx, int task)
 #endif
 }
 
+/* The blocks of y [T x n] over the pool (one task when the product is
+ * small). */
+static void run_blocks(qgemm_job *j, int k)
+{
+    int tasks = 1;
+    j->bm = j->T;
+    j->bn = j->np * NR;
+    if ((double)j->T * k * j->n >= 1024.0 * 1024)
+        tasks = lr_par_grid(j->T, j->n, 4 * MR, NR, 4 * NR, &j->bm, &j->bn);
+    j->gn = (j->n + j->bn - 1) / j->bn;
+    lr_par_for(tasks, block_task, j);
+}
+
 void lr_qgemm(const lr_qmat *q, const float *x, int T, float *y, float beta)
 {
     if (T <= 0) return;
     const int nb = (T + MR - 1) / MR;
     size_t words = (size_t)nb * q->ks * MR;
-    qgemm_job j = {.q = q, .x = x, .T = T, .y = y, .add = beta != 0};
+    qgemm_job j = {.prec = q->prec, .q = q, .x = x, .T = T, .y = y, .ldy = (size_t)q->out,
+                   .w = q->w, .n = q->out, .ks = q->ks, .np = q->np, .add = beta != 0};
     j.a_out = lr_xmalloc(words * sizeof(uint32_t));
     j.a = j.a_out;
     if (q->prec == LR_PREC_INT8) j.sa = lr_xmalloc((size_t)T * sizeof(float));
@@ -421,13 +443,117 @@ void lr_qgemm(const lr_qmat *q, const float *x, int T, float *y, float beta)
         lr_par_for(nb, pack_task, &j);
     else
         for (int rb = 0; rb < nb; rb++) pack_task(&j, rb);
-    int tasks = 1;
-    j.bm = T;
-    j.bn = q->np * NR;
-    if ((double)T * q->in * q->out >= 1024.0 * 1024)
-        tasks = lr_par_grid(T, q->out, 4 * MR, NR, 4 * NR, &j.bm, &j.bn);
-    j.gn = (q->out + j.bn - 1) / j.bn;
-    lr_par_for(tasks, block_task, &j);
+    run_blocks(&j, q->in);
     free(j.a_out);
     free(j.sa);
+}
+
+/* ------------------------------------------------------------------ */
+/* bf16 products of fp32 matrices, both sides packed per call (training:
+ * the weights change every step) */
+
+typedef struct bpack_job {
+    const float *src;
+    size_t ld;
+    bool trans;          /* element (i, p) at src[p * ld + i], else src[i * ld + p] */
+    int rows, k, ks, width;   /* width: MR (left side) or NR (right side) */
+    int nb, spt;         /* blocks of `width` rows; k-steps per task (trans) */
+    uint32_t *dst;       /* [nb][ks][width] */
+} bpack_job;
+
+/* bf16 pairs (lo[i], hi[i]) as words, hi NULL for zeros */
+LR_CLONES static void pair_words(uint32_t *d, const float *lo, const float *hi, int n)
+{
+    if (!hi) {
+#pragma omp simd
+        for (int i = 0; i < n; i++) d[i] = bf16_round(lo[i]);
+        return;
+    }
+#pragma omp simd
+    for (int i = 0; i < n; i++) d[i] = bf16_round(lo[i]) | (uint32_t)bf16_round(hi[i]) << 16;
+}
+
+/* one row's consecutive pairs as words; a last odd element pairs with 0 */
+LR_CLONES static void row_pairs(uint32_t *d, const float *x, int k)
+{
+    const int pairs = k / 2;
+#pragma omp simd
+    for (int s = 0; s < pairs; s++) d[s] = bf16_round(x[2 * s]) | (uint32_t)bf16_round(x[2 * s + 1]) << 16;
+    if (k & 1) d[pairs] = bf16_round(x[k - 1]);
+}
+
+/* Operand stored the other way round (trans): k-steps [s0, s1) of every
+ * block.  Each source row is read once, converted in one pass, and
+ * dealt out in runs of `width` words. */
+static void bpack_steps(void *ctx, int task)
+{
+    const bpack_job *j = ctx;
+    const int w = j->width, ks = j->ks, s0 = task * j->spt, s1 = LR_MIN(ks, s0 + j->spt);
+    uint32_t *tmp = lr_xmalloc((size_t)j->nb * w * sizeof(uint32_t));
+    memset(tmp + j->rows, 0, (size_t)(j->nb * w - j->rows) * sizeof(uint32_t));
+    for (int s = s0; s < s1; s++) {
+        const float *lo = j->src + (size_t)(2 * s) * j->ld;
+        pair_words(tmp, lo, 2 * s + 1 < j->k ? lo + j->ld : NULL, j->rows);
+        for (int b = 0; b < j->nb; b++)
+            memcpy(j->dst + ((size_t)b * ks + s) * w, tmp + (size_t)b * w, (size_t)w * sizeof(uint32_t));
+    }
+    free(tmp);
+}
+
+/* Operand stored row by row: block `blk`, each row converted, then
+ * written down its column of the block. */
+static void bpack_rows(void *ctx, int blk)
+{
+    const bpack_job *j = ctx;
+    const int w = j->width, i0 = blk * w, nr = LR_MIN(w, j->rows - i0), ks = j->ks;
+    uint32_t *d = j->dst + (size_t)blk * ks * w;
+    uint32_t *tmp = lr_xmalloc((size_t)ks * sizeof(uint32_t));
+    for (int r = 0; r < w; r++) {
+        if (r < nr)
+            row_pairs(tmp, j->src + (size_t)(i0 + r) * j->ld, j->k);
+        else
+            memset(tmp, 0, (size_t)ks * sizeof(uint32_t));
+        for (int s = 0; s < ks; s++) d[(size_t)s * w + r] = tmp[s];
+    }
+    free(tmp);
+}
+
+static uint32_t *bpack(const float *src, size_t ld, bool trans, int rows, int k, int width)
+{
+    bpack_job j = {src, ld, trans, rows, k, (k + 1) / 2, width, (rows + width - 1) / width, 0, NULL};
+    j.dst = lr_xmalloc((size_t)j.nb * j.ks * width * sizeof(uint32_t));
+    const bool par = (double)rows * k >= 65536;
+    if (trans) {
+        int tasks = par ? LR_MIN(j.ks, 4 * lr_threads()) : 1;
+        j.spt = (j.ks + tasks - 1) / tasks;
+        tasks = (j.ks + j.spt - 1) / j.spt;
+        lr_par_for(tasks, bpack_steps, &j);
+    } else if (par) {
+        lr_par_for(j.nb, bpack_rows, &j);
+    } else {
+        for (int b = 0; b < j.nb; b++) bpack_rows(&j, b);
+    }
+    return j.dst;
+}
+
+void lr_bgemm(bool trans_a, bool trans_b, int m, int n, int k, const float *a, int lda,
+              const float *b, int ldb, float beta, float *c, int ldc)
+{
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        if (beta == 0)
+            for (int i = 0; i < m; i++) memset(c + (size_t)i * ldc, 0, (size_t)n * sizeof(float));
+        return;
+    }
+    /* the left side as MR-row blocks of A's rows; the right side as
+     * NR-channel panels of B's columns (rows of B^T) */
+    qgemm_job j = {.prec = LR_PREC_BF16, .T = m, .n = n, .ks = (k + 1) / 2,
+                   .np = (n + NR - 1) / NR, .y = c, .ldy = (size_t)ldc, .add = beta != 0};
+    uint32_t *pa = bpack(a, (size_t)lda, trans_a, m, k, MR);
+    uint32_t *pb = bpack(b, (size_t)ldb, !trans_b, n, k, NR);
+    j.a = pa;
+    j.w = pb;
+    run_blocks(&j, k);
+    free(pa);
+    free(pb);
 }

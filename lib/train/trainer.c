@@ -422,6 +422,7 @@ int lr_train(lr_checkpoint *ck, const lr_tokenizer *tok, const lr_retrieval *r,
     lr_tmodel *tm = lr_tmodel_new(ck, is_lm, err);
     if (lr_dist_check(tm ? 0 : -1, err)) goto out;
     lr_tmodel_set_chunk(tm, o->chunk);
+    if (lr_dist_check(lr_tmodel_set_precision(tm, o->dtype, err), err)) goto out;
     if (lr_dist_check(o->lora_rank > 0 &&
                       lr_tmodel_lora(tm, o->lora_rank, o->lora_alpha > 0 ? o->lora_alpha : 2.0 * o->lora_rank,
                                      o->lora_targets, o->seed, err), err))
