@@ -42,6 +42,24 @@ else
     fail "lm from scratch: exit status"
 fi
 
+# --- --dtype bf16: the same pretraining learns as much (mean loss of the
+# last five updates within 2% of f32's), where the CPU runs bf16 ---
+if lr-train $common --epochs 3 --dtype bf16 --log "$TMP/lm-bf16.log" -o "$TMP/lm-bf16.tar" 2>"$TMP/bf16.err"; then
+    n=$(wc -l <"$TMP/lm.log")
+    a=$(mean_loss "$TMP/lm.log" $((n - 4)) "$n") b=$(mean_loss "$TMP/lm-bf16.log" $((n - 4)) "$n")
+    if awk -v a="$a" -v b="$b" 'BEGIN { d = (b - a) / a; exit !(d < 0.02 && d > -0.02) }'; then
+        pass "lm from scratch in bf16: last loss $b against $a in f32"
+    else fail "lm from scratch in bf16: last loss $b against $a in f32"; fi
+elif grep -q 'lacks the AVX-512 BF16' "$TMP/bf16.err"; then
+    echo "note: this CPU does not run bf16: --dtype bf16 not tested"
+    [ ! -e "$TMP/lm-bf16.tar" ] && pass "--dtype bf16 on a CPU without it: error, no output" ||
+        fail "--dtype bf16 on a CPU without it left output"
+else
+    fail "lm from scratch in bf16: $(cat "$TMP/bf16.err")"
+fi
+expect_usage "--dtype int8" '--dtype: expected f32, bf16 or fast' lr-train $common --dtype int8 -o "$TMP/i8.tar"
+expect_usage "--dtype unknown" '--dtype: expected f32, bf16 or fast' lr-train $common --dtype f64 -o "$TMP/f64.tar"
+
 # --- --schedule: the logged learning rate of every update (0-based s of
 # T = 6, warm-up W = 2) is lr (s + 1) / W during warm-up, then constant lr,
 # or with t = (s - W) / (T - 1 - W), which reaches 1 at the last update,
