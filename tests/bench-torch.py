@@ -7,11 +7,16 @@ random models of the same shapes (float32, the CPU, this machine's BLAS):
                                       line, from lr-encode --tokenize), in
                                       length-sorted padded batches of at most
                                       4096 tokens; prints real tokens/s
-  bench-torch.py train STEPS THREADS  SmolLM2-135M shape, full fine-tuning:
+  bench-torch.py train STEPS THREADS [bf16]
+                                      SmolLM2-135M shape, full fine-tuning:
                                       InfoNCE steps of 8 queries (16-32
                                       tokens) and 32 passages (64-128) as
                                       tests/bench-train-run, AdamW; prints
-                                      real tokens/s and the peak RSS
+                                      real tokens/s and the peak RSS; with
+                                      bf16, forward and loss under
+                                      torch.autocast("cpu", torch.bfloat16)
+                                      (PyTorch's mixed precision: bf16
+                                      products on oneDNN, fp32 weights)
 """
 import json
 import math
@@ -110,7 +115,7 @@ def encode(path):
     print(f"torch encode: {tokens} real tokens in {dt:.1f} s: {tokens / dt:.1f} tokens/s")
 
 
-def train(steps):
+def train(steps, bf16):
     torch.manual_seed(5)
     m = Model(49152, 576, 30, 9, 3, 1536, False)
     opt = torch.optim.AdamW(m.parameters(), lr=1e-5)
@@ -120,8 +125,9 @@ def train(steps):
         p = [torch.randint(3, 49000, (int(torch.randint(64, 129, ())),)).tolist() for _ in range(32)]
         t0 = time.time()
         opt.zero_grad()
-        qe, pe = m(*batch(q)), m(*batch(p))
-        loss = F.cross_entropy(qe @ pe.T / 0.02, torch.arange(8) * 4)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            qe, pe = m(*batch(q)), m(*batch(p))
+            loss = F.cross_entropy(qe.float() @ pe.float().T / 0.02, torch.arange(8) * 4)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
         opt.step()
@@ -129,7 +135,8 @@ def train(steps):
             secs += time.time() - t0
             tok += sum(map(len, q)) + sum(map(len, p))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"torch train: full fine-tuning, {tok / secs:.1f} real tokens/s over {steps} steps, "
+    print(f"torch train: full fine-tuning, {'bf16 autocast' if bf16 else 'float32'}, "
+          f"{tok / secs:.1f} real tokens/s over {steps} steps, "
           f"peak RSS {rss:.0f} MB")
 
 
@@ -138,4 +145,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "encode":
         encode(sys.argv[2])
     else:
-        train(int(sys.argv[2]))
+        train(int(sys.argv[2]), len(sys.argv) > 4 and sys.argv[4] == "bf16")
