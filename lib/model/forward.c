@@ -2,8 +2,9 @@
  * forward beside its backward (RMSNorm, projections and biases, RoPE,
  * causal GQA attention, q/k head norms, SwiGLU), and the two passes over
  * the layers: the forward (with or without a cache) and the backward
- * from the cache.  Float32, BLIS GEMMs for every projection (and for
- * attention over long sequences), OpenMP for the fused elementwise work.
+ * from the cache.  Float32, BLIS GEMMs for every projection (or, at a
+ * reduced precision, qgemm.c's kernels) and for attention over long
+ * sequences, OpenMP for the fused elementwise work.
  * lr_sgemm is never called from inside an OpenMP parallel region: it
  * runs its own threads. */
 #include "config.h"

@@ -1,4 +1,5 @@
-/* qgemm.c - reduced-precision projections y = x W^T for inference.
+/* qgemm.c - reduced-precision projections: y = x W^T for inference,
+ * and bf16 products of any two fp32 matrices for training.
  *
  * Weights are converted once, at load, into panels of NR = 32 output
  * channels: bf16 pairs for vdpbf16ps (AVX512-BF16: products of bf16
@@ -15,7 +16,11 @@
  * so that the micro-kernel's 12 x 32 tile reads one stream of broadcasts
  * and one stream of weight vectors.  Blocks of the output go to the
  * worker pool; within a block the k dimension is cut so that one weight
- * micro-panel (32 channels x KSTEPS words) stays in L1. */
+ * micro-panel (32 channels x KSTEPS words) stays in L1.
+ *
+ * Training's bf16 products (lr_bgemm) run on the same micro-kernel and
+ * blocks, but pack both sides per call: the weights change every step,
+ * and the weight gradient dW = dY^T X has activations on both sides. */
 #include "config.h"
 #include "model/model-internal.h"
 
