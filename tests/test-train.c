@@ -761,44 +761,64 @@ START_TEST(test_lora_ref)
     lr_error err = {{0}};
     enum { R = 4 };
     const double s = 8.0 / R;
-    lr_tmodel *tm = lr_tmodel_new(ck, false, &err);
-    ck_assert_msg(tm != NULL, "%s", err.msg);
-    ck_assert_int_eq(lr_tmodel_lora(tm, R, 8.0, "all", 7, &err), 0);
-    int np;
-    lr_tparam *p = lr_tmodel_params(tm, &np);
-    lr_grad_zero(p, np);
-    double loss = lr_tmodel_lm(tm, ids, lens, n, 1.0, NULL, &err);
-    size_t k;
-    const double *rl = f64_get(&ref, "loss", &k);
-    ck_assert_msg(fabs(loss - rl[0]) <= TOL_LOSS * fmax(1, fabs(rl[0])), "%s: lm loss %.8f vs %.8f", fx, loss, rl[0]);
-    int checked = 0;
-    for (int i = 0; i + 1 < np; i += 2) {
-        lr_tparam *a = &p[i], *b = &p[i + 1];
-        ck_assert_msg(strstr(a->name, ".lora_A") && strstr(b->name, ".lora_B"), "%s, %s", a->name, b->name);
-        for (int64_t j = 0; j < a->n; j++)
-            ck_assert_msg(a->g[j] == 0, "%s: %s: gradient %g with B = 0", fx, a->name, a->g[j]);
-        char key[300];
-        snprintf(key, sizeof key, "grad.%.*s.weight", (int)(strstr(a->name, ".lora_A") - a->name), a->name);
-        size_t nw;
-        const double *dw = f64_get(&ref, key, &nw);
-        ck_assert_msg(dw != NULL, "%s: no reference %s", fx, key);
-        const int64_t out = b->shape[0], in = a->shape[1];
-        ck_assert_int_eq((int64_t)nw, out * in);
-        double *want = malloc(sizeof(double) * out * R);
-        for (int64_t o = 0; o < out; o++)
-            for (int r = 0; r < R; r++) {
-                double d = 0;
-                for (int64_t c = 0; c < in; c++) d += dw[o * in + c] * a->w[r * in + c];
-                want[o * R + r] = s * d;
+    /* f32 to the reference's tolerance; bf16 (where the CPU runs it) to
+     * test_grad_bf16's cosine */
+    for (int bf16 = 0; bf16 < 2; bf16++) {
+        if (bf16 && !lr_precision_supported(LR_PREC_BF16)) break;
+        lr_tmodel *tm = lr_tmodel_new(ck, false, &err);
+        ck_assert_msg(tm != NULL, "%s", err.msg);
+        if (bf16) ck_assert_int_eq(lr_tmodel_set_precision(tm, LR_PREC_BF16, &err), 0);
+        ck_assert_int_eq(lr_tmodel_lora(tm, R, 8.0, "all", 7, &err), 0);
+        int np;
+        lr_tparam *p = lr_tmodel_params(tm, &np);
+        lr_grad_zero(p, np);
+        double loss = lr_tmodel_lm(tm, ids, lens, n, 1.0, NULL, &err);
+        size_t k;
+        const double *rl = f64_get(&ref, "loss", &k);
+        const double tol = bf16 ? BF16_TOL_LOSS : TOL_LOSS;
+        ck_assert_msg(fabs(loss - rl[0]) <= tol * fmax(1, fabs(rl[0])), "%s: lm loss %.8f vs %.8f%s", fx, loss,
+                      rl[0], bf16 ? " (bf16)" : "");
+        int checked = 0;
+        for (int i = 0; i + 1 < np; i += 2) {
+            lr_tparam *a = &p[i], *b = &p[i + 1];
+            ck_assert_msg(strstr(a->name, ".lora_A") && strstr(b->name, ".lora_B"), "%s, %s", a->name, b->name);
+            for (int64_t j = 0; j < a->n; j++)
+                ck_assert_msg(a->g[j] == 0, "%s: %s: gradient %g with B = 0", fx, a->name, a->g[j]);
+            char key[300];
+            snprintf(key, sizeof key, "grad.%.*s.weight", (int)(strstr(a->name, ".lora_A") - a->name), a->name);
+            size_t nw;
+            const double *dw = f64_get(&ref, key, &nw);
+            ck_assert_msg(dw != NULL, "%s: no reference %s", fx, key);
+            const int64_t out = b->shape[0], in = a->shape[1];
+            ck_assert_int_eq((int64_t)nw, out * in);
+            double *want = malloc(sizeof(double) * out * R);
+            for (int64_t o = 0; o < out; o++)
+                for (int r = 0; r < R; r++) {
+                    double d = 0;
+                    for (int64_t c = 0; c < in; c++) d += dw[o * in + c] * a->w[r * in + c];
+                    want[o * R + r] = s * d;
+                }
+            if (bf16) {
+                double dot = 0, ng = 0, nw2 = 0;
+                for (int64_t j = 0; j < out * R; j++) {
+                    dot += b->g[j] * want[j];
+                    ng += (double)b->g[j] * b->g[j];
+                    nw2 += want[j] * want[j];
+                }
+                double cs = nw2 > 0 ? dot / sqrt(ng * nw2) : 1;
+                measured("lora_bf16_1-cos", fx, 1 - cs);
+                ck_assert_msg(cs >= BF16_MIN_COS, "%s: %s: bf16 gradient cosine %.6f", fx, b->name, cs);
+            } else {
+                double e = measured("lora_grad", fx, rel_err_f32_f64(b->g, want, (size_t)(out * R)));
+                ck_assert_msg(e <= TOL_GRAD, "%s: %s: relative error %g", fx, b->name, e);
             }
-        double e = measured("lora_grad", fx, rel_err_f32_f64(b->g, want, (size_t)(out * R)));
-        ck_assert_msg(e <= TOL_GRAD, "%s: %s: relative error %g", fx, b->name, e);
-        free(want);
-        checked++;
+            free(want);
+            checked++;
+        }
+        ck_assert_int_eq(2 * checked, np);
+        ck_assert_int_gt(checked, 0);
+        lr_tmodel_free(tm);
     }
-    ck_assert_int_eq(2 * checked, np);
-    ck_assert_int_gt(checked, 0);
-    lr_tmodel_free(tm);
     lm_case_close(&c);
 }
 END_TEST
