@@ -146,6 +146,7 @@ static void tokenize_window(const lr_encoder *enc, const settings *s, const item
 
 int main(int argc, char **argv)
 {
+    lr_threads_passive(argv);
     lr_cli_init(argv[0]);
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},

@@ -156,6 +156,15 @@ void lr_rng_shuffle(lr_rng *r, int *a, size_t n);
  * Must run before the first BLIS call. Returns the thread count. */
 int lr_threads_init(int n);
 int lr_threads(void);
+/* Call first in main, with main's argv.  OpenMP's idle threads must sleep,
+ * not spin: they share the cores with the pool's, and spinning ones take
+ * a core from a worker for milliseconds after every parallel loop (a
+ * quarter to a third of two-thread training).  libgomp reads its policy
+ * once, at load, from OMP_WAIT_POLICY; when that is unset, this sets it
+ * to PASSIVE and executes the program again (same pid, arguments and
+ * descriptors).  A value the user set is kept; if the exec fails the
+ * program goes on as it was. */
+void lr_threads_passive(char **argv);
 const char *lr_blas_arch(void);   /* name of the BLIS sub-configuration in use */
 
 /* Row-major single-precision GEMM:

@@ -116,6 +116,14 @@ int lr_threads_init(int n)
     return n;
 }
 
+void lr_threads_passive(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY") || !argv || !argv[0]) return;
+    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1)) return;
+    execv("/proc/self/exe", argv);
+    /* no /proc: stay with the default policy, and say nothing */
+}
+
 int lr_threads(void)
 {
     if (!initialised) lr_threads_init(0);
