@@ -62,7 +62,7 @@ static void __attribute__((noreturn)) usage(void)
            "      --dtype TYPE          arithmetic of the projections: f32 (exact, the\n"
            "                            default), bf16 (bfloat16 products summed in fp32;\n"
            "                            needs AVX512-BF16) or fast (bf16 where this CPU\n"
-           "                            runs it faster, else f32)"
+           "                            runs it faster, else f32)\n"
            "\n"
            "LoRA:\n"
            "      --lora-rank N         train rank-N adapters instead of every weight\n"
