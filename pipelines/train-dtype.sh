@@ -28,11 +28,9 @@ maxtok=${MAXTOK:-128}
 T=${THREADS:+--threads $THREADS}
 mkdir -p "$out/runs" "$out/perquery"
 specs=$*
-names=
 for spec in "$@"; do
     name=${spec%%:*} rest=${spec#*:}
     dtype=${rest%%:*} seed=${rest#*:}
-    names="$names $name"
     if [ ! -s "$out/$name.tar" ]; then
         t0=$(date +%s.%N)
         # shellcheck disable=SC2086
@@ -58,7 +56,7 @@ done
     printf 'run\tdtype\tseed\ttrain_s\ttrain_tokens_per_s\tcollection\tndcg_cut_10\trecall_100\tdelta_ndcg\tp\tp_holm\n'
     for c in $cols; do
         set --
-        for n in $names; do set -- "$@" --run "$out/runs/$n.$c.trec"; done
+        for spec in $specs; do set -- "$@" --run "$out/runs/${spec%%:*}.$c.trec"; done
         lr-eval --quiet --qrels "$data/$c/qrels/test.tsv" "$@" -m ndcg_cut.10 -m recall.100 \
             --test randomization --trials 10000 --seed 7 --correction holm --format tsv > "$out/sig.$c.tsv"
         for spec in $specs; do

@@ -6,24 +6,20 @@
 # readme-results.sh makes from the sweep it names.
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || { echo "skip: python3 absent"; exit 77; }
+# each results directory's README against its generator's output
 for d in "$LR_SRCDIR"/pipelines/results/*/; do
-    [ -f "$d/results.tsv" ] || continue
+    if [ -f "$d/results.tsv" ]; then what=effir-report.py
+    elif [ -f "$d/train-dtype.tsv" ]; then what=train-dtype-report.sh
+    else continue; fi
     name=$(basename "$d")
-    if python3 "$LR_SRCDIR/pipelines/effir-report.py" "$d" >"$TMP/$name.md" 2>"$TMP/err" &&
-        cmp -s "$TMP/$name.md" "$d/README.md"; then
-        pass "results/$name/README.md is effir-report.py's"
+    case $what in
+    *.py) python3 "$LR_SRCDIR/pipelines/$what" "$d" ;;
+    *.sh) sh "$LR_SRCDIR/pipelines/$what" "$d" ;;
+    esac >"$TMP/$name.md" 2>"$TMP/err"
+    if [ $? -eq 0 ] && cmp -s "$TMP/$name.md" "$d/README.md"; then
+        pass "results/$name/README.md is $what's"
     else
-        fail "results/$name/README.md differs from effir-report.py's: $(diff "$d/README.md" "$TMP/$name.md" | head -3) $(cat "$TMP/err")"
-    fi
-done
-for d in "$LR_SRCDIR"/pipelines/results/*/; do
-    [ -f "$d/train-dtype.tsv" ] || continue
-    name=$(basename "$d")
-    if sh "$LR_SRCDIR/pipelines/train-dtype-report.sh" "$d" >"$TMP/$name.md" 2>"$TMP/err" &&
-        cmp -s "$TMP/$name.md" "$d/README.md"; then
-        pass "results/$name/README.md is train-dtype-report.sh's"
-    else
-        fail "results/$name/README.md differs from train-dtype-report.sh's: $(diff "$d/README.md" "$TMP/$name.md" | head -3) $(cat "$TMP/err")"
+        fail "results/$name/README.md differs from $what's: $(diff "$d/README.md" "$TMP/$name.md" | head -3) $(cat "$TMP/err")"
     fi
 done
 if sh "$LR_SRCDIR/pipelines/readme-results.sh" --check "$LR_SRCDIR/README.md" 2>"$TMP/err"; then

@@ -514,31 +514,58 @@ static void compare_grads(lr_tmodel *tm, f64file *ref, const char *what, int *n_
 static const char *const fixtures[] = {"tiny-llama", "tiny-llama-cut", "tiny-qwen2", "tiny-qwen3",
                                        "tiny-llama3rope", "aidreams260K"};
 
+/* A fixture's contrastive case: its checkpoint, ref-batch.json packed into
+ * a batch, and the float64 reference refpath. */
+typedef struct ctr_case {
+    f64file ref;
+    lr_checkpoint *ck;
+    lr_contrastive_batch b;
+    int32_t *qi, *pi;
+    int *ql, *pl, *pos;
+} ctr_case;
+
+static void ctr_case_open(ctr_case *c, const char *dir, const char *refpath)
+{
+    char path[1100];
+    ck_assert_msg(access(refpath, R_OK) == 0, "%s: no reference gradients", refpath);
+    ck_assert_int_eq(f64_open(&c->ref, refpath), 0);
+    lr_error err = {{0}};
+    c->ck = lr_checkpoint_load(dir, &err);
+    ck_assert_msg(c->ck != NULL, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/ref-batch.json", dir);
+    json_t *batch = lr_json_load_file(path, &err);
+    ck_assert_ptr_nonnull(batch);
+    lr_contrastive_batch *b = &c->b;
+    memset(b, 0, sizeof *b);
+    b->nq = pack_ids(json_object_get(batch, "queries"), &c->qi, &c->ql);
+    b->np = pack_ids(json_object_get(batch, "passages"), &c->pi, &c->pl);
+    b->q_ids = c->qi, b->q_lens = c->ql, b->p_ids = c->pi, b->p_lens = c->pl;
+    c->pos = malloc(b->nq * sizeof(int));
+    for (int i = 0; i < b->nq; i++)
+        c->pos[i] = (int)json_integer_value(json_array_get(json_object_get(batch, "positives"), i));
+    b->pos = c->pos;
+    json_decref(batch);
+}
+
+static void ctr_case_close(ctr_case *c)
+{
+    free(c->qi), free(c->ql), free(c->pi), free(c->pl), free(c->pos);
+    lr_checkpoint_free(c->ck);
+    f64_close(&c->ref);
+}
+
 /* The fixture dir's ref-batch.json through lr_tmodel_contrastive against
  * the float64 reference refpath (loss, scores, every gradient), in one graph
  * and with gradient caching in small chunks. */
 static void check_contrastive(const char *dir, const char *refpath, const char *what, lr_pooling pool,
                               bool normalize, double tau)
 {
-    char path[1100];
-    ck_assert_msg(access(refpath, R_OK) == 0, "%s: no reference gradients", refpath);
-    f64file ref;
-    ck_assert_int_eq(f64_open(&ref, refpath), 0);
+    ctr_case c;
+    ctr_case_open(&c, dir, refpath);
+    lr_checkpoint *ck = c.ck;
+    lr_contrastive_batch b = c.b;
+    f64file ref = c.ref;
     lr_error err = {{0}};
-    lr_checkpoint *ck = lr_checkpoint_load(dir, &err);
-    ck_assert_msg(ck != NULL, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/ref-batch.json", dir);
-    json_t *batch = lr_json_load_file(path, &err);
-    ck_assert_ptr_nonnull(batch);
-    lr_contrastive_batch b = {0};
-    int32_t *qi, *pi;
-    int *ql, *pl;
-    b.nq = pack_ids(json_object_get(batch, "queries"), &qi, &ql);
-    b.np = pack_ids(json_object_get(batch, "passages"), &pi, &pl);
-    b.q_ids = qi, b.q_lens = ql, b.p_ids = pi, b.p_lens = pl;
-    int *pos = malloc(b.nq * sizeof(int));
-    for (int i = 0; i < b.nq; i++) pos[i] = (int)json_integer_value(json_array_get(json_object_get(batch, "positives"), i));
-    b.pos = pos;
     /* twice: one forward with graph, then with gradient caching in small chunks */
     for (int pass = 0; pass < 2; pass++) {
         lr_tmodel *tm = lr_tmodel_new(ck, false, &err);
@@ -559,10 +586,7 @@ static void check_contrastive(const char *dir, const char *refpath, const char *
         free(scores);
         lr_tmodel_free(tm);
     }
-    free(qi), free(ql), free(pi), free(pl), free(pos);
-    json_decref(batch);
-    lr_checkpoint_free(ck);
-    f64_close(&ref);
+    ctr_case_close(&c);
 }
 
 START_TEST(test_grad_contrastive)
@@ -594,23 +618,12 @@ START_TEST(test_grad_bf16)
     snprintf(path, 200, "fixtures/%s", fx);
     if (!shared_path(dir, sizeof dir, path)) return;
     snprintf(path, sizeof path, "%s/ref-contrastive-grad.safetensors", dir);
-    f64file ref;
-    ck_assert_int_eq(f64_open(&ref, path), 0);
+    ctr_case c;
+    ctr_case_open(&c, dir, path);
+    lr_checkpoint *ck = c.ck;
+    lr_contrastive_batch b = c.b;
+    f64file ref = c.ref;
     lr_error err = {{0}};
-    lr_checkpoint *ck = lr_checkpoint_load(dir, &err);
-    ck_assert_msg(ck != NULL, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/ref-batch.json", dir);
-    json_t *batch = lr_json_load_file(path, &err);
-    ck_assert_ptr_nonnull(batch);
-    lr_contrastive_batch b = {0};
-    int32_t *qi, *pi;
-    int *ql, *pl;
-    b.nq = pack_ids(json_object_get(batch, "queries"), &qi, &ql);
-    b.np = pack_ids(json_object_get(batch, "passages"), &pi, &pl);
-    b.q_ids = qi, b.q_lens = ql, b.p_ids = pi, b.p_lens = pl;
-    int *pos = malloc(b.nq * sizeof(int));
-    for (int i = 0; i < b.nq; i++) pos[i] = (int)json_integer_value(json_array_get(json_object_get(batch, "positives"), i));
-    b.pos = pos;
     lr_tmodel *tm = lr_tmodel_new(ck, false, &err);
     ck_assert_msg(tm != NULL, "%s", err.msg);
     ck_assert_int_eq(lr_tmodel_set_precision(tm, LR_PREC_BF16, &err), 0);
@@ -648,10 +661,7 @@ START_TEST(test_grad_bf16)
     ck_assert_int_eq(lr_tmodel_set_precision(tm, LR_PREC_INT8, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.msg, "int8"));
     lr_tmodel_free(tm);
-    free(qi), free(ql), free(pi), free(pl), free(pos);
-    json_decref(batch);
-    lr_checkpoint_free(ck);
-    f64_close(&ref);
+    ctr_case_close(&c);
 }
 END_TEST
 
