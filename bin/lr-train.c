@@ -59,7 +59,7 @@ static void __attribute__((noreturn)) usage(void)
            "      --seed N              data order, negatives, LoRA init (default 0)\n"
            "      --chunk N             tokens per forward with graph; larger contrastive\n"
            "                            batches use gradient caching (default 4096)\n"
-           "      --dtype TYPE          arithmetic of the projections: f32 (exact, the\n"
+           "      --dtype TYPE          arithmetic of the projections: f32 (float32, the\n"
            "                            default), bf16 (bfloat16 products summed in fp32;\n"
            "                            needs AVX512-BF16) or fast (bf16 where this CPU\n"
            "                            runs it faster, else f32)\n"

@@ -158,8 +158,8 @@ int lr_threads_init(int n);
 int lr_threads(void);
 /* Call first in main, with main's argv.  OpenMP's idle threads must sleep,
  * not spin: they share the cores with the pool's, and spinning ones take
- * a core from a worker for milliseconds after every parallel loop (a
- * quarter to a third of two-thread training).  libgomp reads its policy
+ * a core from a worker for milliseconds after every parallel loop (up to a
+ * third of two-thread training).  libgomp reads its policy
  * once, at load, from OMP_WAIT_POLICY; when that is unset, this sets it
  * to PASSIVE and executes the program again (same pid, arguments and
  * descriptors).  A value the user set is kept; if the exec fails the
