@@ -78,7 +78,6 @@ static void select_by_scores(const selection *s, const lr_scores *sc, lr_checkpo
 
 int main(int argc, char **argv)
 {
-    lr_threads_passive(argv);
     lr_cli_init(argv[0]);
     enum { OPT_MLP = 256, OPT_ATTN, OPT_DROP_MLP, OPT_DROP_ATTN, OPT_KEEP_FIRST, OPT_KEEP_LAST };
     static const struct option opts[] = {

@@ -43,7 +43,6 @@ static void __attribute__((noreturn)) usage(void)
 
 int main(int argc, char **argv)
 {
-    lr_threads_passive(argv);
     lr_cli_init(argv[0]);
     enum { OPT_KEEP = 256, OPT_UNIFORM, OPT_GLOBAL, OPT_FLOOR, OPT_MULTIPLE, OPT_CHANNELS };
     static const struct option opts[] = {

@@ -11,9 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 static void usage(void) __attribute__((noreturn));
 static void usage(void)
@@ -146,7 +143,6 @@ static void tokenize_window(const lr_encoder *enc, const settings *s, const item
 
 int main(int argc, char **argv)
 {
-    lr_threads_passive(argv);
     lr_cli_init(argv[0]);
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},

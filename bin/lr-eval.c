@@ -569,7 +569,6 @@ static void print_cmp_json(FILE *f, const options *o, const cmp_row *row, int nr
 
 int main(int argc, char **argv)
 {
-    lr_threads_passive(argv);
     lr_cli_init(argv[0]);
     options o = {.k = 1000, .block = 8192, .tag = "lr", .format = FMT_TABLE,
                  .test = LR_TEST_RANDOMIZATION, .correction = LR_CORRECT_HOLM, .trials = 10000,

@@ -231,7 +231,6 @@ static void calib_text_file(calib *c, encoder *e, const char *path, bool is_quer
 
 int main(int argc, char **argv)
 {
-    lr_threads_passive(argv);
     lr_cli_init(argv[0]);
     lr_dist_init(&argc, &argv);
     enum { OPT_IDS = 256, OPT_QUERIES, OPT_AS_QUERIES, OPT_CALIBTOK, OPT_MAXTOK, OPT_BATCH,

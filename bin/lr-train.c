@@ -106,7 +106,6 @@ enum {
 
 int main(int argc, char **argv)
 {
-    lr_threads_passive(argv);
     lr_cli_init(argv[0]);
     lr_dist_init(&argc, &argv);
     static const struct option longopts[] = {

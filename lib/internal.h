@@ -35,6 +35,24 @@ void lr_tmodel_release(lr_tmodel *m, lr_checkpoint *ck);
  * go to whichever thread is free.  Called from inside a task, or while
  * another thread's job runs, it runs the tasks serially. */
 void lr_par_for(int ntasks, void (*fn)(void *ctx, int task), void *ctx);
+/* Below this many elements of work (by default), a loop runs on the
+ * calling thread: waking the workers costs more than they save, most on a
+ * shared core.  Tests set 0 to put every loop on the pool. */
+#define LR_PAR_MIN 32768
+void lr_par_set_min(double work);
+/* lr_par_for when work (elements touched in all) reaches LR_PAR_MIN,
+ * else the tasks in order on the calling thread. */
+void lr_par_tasks(int ntasks, double work, void (*fn)(void *ctx, int task), void *ctx);
+/* fn(ctx, lo, hi) over consecutive chunks of [0, n), about four per
+ * thread, on the pool; one call fn(ctx, 0, n) when work (elements touched
+ * in all) is below LR_PAR_MIN or there is one thread. */
+void lr_par_range(long n, double work, void (*fn)(void *ctx, long lo, long hi), void *ctx);
+/* A reduction cut by n alone, so that the thread count does not change
+ * the result: the sum of fn(ctx, lo, hi) over LR_PAR_PARTS (or n, if
+ * fewer) chunks of [0, n), added in order.  Vector reductions use the same
+ * parts, each with its own partial sums. */
+#define LR_PAR_PARTS 16
+double lr_par_sum(long n, double work, double (*fn)(void *ctx, long lo, long hi), void *ctx);
 /* Cut an m x n output into about four blocks per thread, sides multiples
  * of align_m and align_n and (where the size allows) at least min_block:
  * block sizes in *bm, *bn; returns the number of blocks. */

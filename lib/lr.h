@@ -150,21 +150,13 @@ void lr_rng_shuffle(lr_rng *r, int *a, size_t n);
  * sub-configuration that the CPU supports (skx on AVX-512, haswell on
  * AVX2) unless BLIS_ARCH_TYPE names one (skx, zen3, haswell, generic, ...,
  * or its arch_t number; an unknown one, or one the CPU cannot run, is a
- * one-line error and exit 1), then sets the thread count of OpenMP and of
- * lr_sgemm, which cuts a product into blocks for a pool of workers that
- * sleep when idle (BLIS runs one thread per block).
+ * one-line error and exit 1), then sets the thread count: the caller and
+ * n - 1 workers of lr's pool, which take the blocks of a product and the
+ * chunks of the elementwise loops, and sleep when idle (BLIS runs one
+ * thread per block).  lr starts no other threads.
  * Must run before the first BLIS call. Returns the thread count. */
 int lr_threads_init(int n);
 int lr_threads(void);
-/* Call first in main, with main's argv.  OpenMP's idle threads must sleep,
- * not spin: they share the cores with the pool's, and spinning ones take
- * a core from a worker for milliseconds after every parallel loop (up to a
- * third of two-thread training).  libgomp reads its policy
- * once, at load, from OMP_WAIT_POLICY; when that is unset, this sets it
- * to PASSIVE and executes the program again (same pid, arguments and
- * descriptors).  A value the user set is kept; if the exec fails the
- * program goes on as it was. */
-void lr_threads_passive(char **argv);
 const char *lr_blas_arch(void);   /* name of the BLIS sub-configuration in use */
 
 /* Row-major single-precision GEMM:

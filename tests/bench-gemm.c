@@ -68,7 +68,6 @@ static double qrate(lr_precision p, int m, int n, int k, int reps, double *media
 
 int main(int argc, char **argv)
 {
-    lr_threads_passive(argv);   /* as the tools */
     int threads = lr_threads_init(argc > 1 ? atoi(argv[1]) : 0);
     int reps = argc > 2 ? atoi(argv[2]) : 4;
     if (reps < 1) {

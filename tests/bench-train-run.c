@@ -14,7 +14,6 @@
 
 int main(int argc, char **argv)
 {
-    lr_threads_passive(argv);   /* as the tools */
     if (argc < 2) {
         fprintf(stderr, "usage: bench-train-run TOKENIZER [LORA_RANK [STEPS [CHUNK [THREADS [DTYPE]]]]]\n");
         return 2;

@@ -1,7 +1,7 @@
 #!/bin/sh
 # conventions.sh - what every tool shares: lr(7)'s option table against
-# each tool's --help, the renamed options, BLIS_ARCH_TYPE and
-# OMP_WAIT_POLICY.
+# each tool's --help, the renamed options, BLIS_ARCH_TYPE and the
+# thread count.
 . "$(dirname "$0")/lib.sh"
 TOOLS="score depth width train encode eval"
 bin() { case $1 in depth) echo lr-cut-depth ;; width) echo lr-cut-width ;; *) echo "lr-$1" ;; esac; }
@@ -164,42 +164,30 @@ done
 has fma4 || expect_error "BLIS_ARCH_TYPE=bulldozer needs FMA4" "lacks the instructions of BLIS's bulldozer kernels" - -- \
     env BLIS_ARCH_TYPE=bulldozer lr-cut-depth --mlp-layers 0 -m "$F/tiny-llama" -o "$TMP/x.tar"
 
-# ---- OMP_WAIT_POLICY: unset, every tool runs with PASSIVE (it executes
-# itself again); a value given is kept.  Each tool is caught blocked on
-# opening a FIFO, and its environment read from /proc ----
-if [ -r /proc/self/environ ] && mkfifo "$TMP/fifo"; then
-    f=$TMP/fifo
-    policy_of() {   # VALUE TOOL ARGS...: the policy the running tool sees
-        v=$1
-        shift
-        if [ -z "$v" ]; then env -u OMP_WAIT_POLICY "$@" >/dev/null 2>&1 &
-        else env OMP_WAIT_POLICY="$v" "$@" >/dev/null 2>&1 & fi
+# ---- threads: --threads N runs N threads in all, the caller and N - 1
+# workers of lr's pool (no second runtime's threads).  lr-encode is
+# caught blocked on a full pipe, after it has tokenized and encoded on
+# the pool; its thread count is read from /proc ----
+if [ -r /proc/self/wchan ] && mkfifo "$TMP/full"; then
+    awk 'BEGIN { for (i = 0; i < 4000; i++) printf "q%d\tquery %d about cell biology\n", i, i }' >"$TMP/many.tsv"
+    for n in 1 2 3; do
+        exec 3<>"$TMP/full"   # held open and never read: the pipe fills
+        lr-encode -q -m "$F/tiny-mistral" --queries "$TMP/many.tsv" --threads $n -o - >"$TMP/full" 2>/dev/null &
         pid=$! got= i=0
-        while [ $i -lt 50 ] && [ -z "$got" ]; do
-            got=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | sed -n 's/^OMP_WAIT_POLICY=//p')
-            [ -n "$got" ] || sleep 0.1
+        while [ $i -lt 200 ] && [ -z "$got" ]; do
+            case $(cat "/proc/$pid/wchan" 2>/dev/null) in
+            *pipe_write*) got=$(sed -n 's/^Threads:[[:space:]]*//p' "/proc/$pid/status") ;;
+            *) sleep 0.05 ;;
+            esac
             i=$((i + 1))
         done
         kill "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
-        echo "${got:-unset}"
-    }
-    for t in $TOOLS; do
-        case $t in
-        eval) set -- lr-eval --qrels "$f" --run "$f" ;;
-        width) set -- lr-cut-width -m "$f" --scores "$f" --keep 0.5 -o "$TMP/w.tar" ;;
-        train) set -- lr-train -m "$f" --train "$f" -o "$TMP/t.tar" ;;
-        score) set -- lr-score -m "$f" --calib "$f" -o "$TMP/s.mp" ;;
-        depth) set -- lr-cut-depth -m "$f" --mlp-layers 0 -o "$TMP/d.tar" ;;
-        encode) set -- lr-encode -m "$f" --queries "$f" -o "$TMP/e.mp" ;;
-        esac
-        got=$(policy_of "" "$@")
-        [ "$got" = PASSIVE ] && pass "$(bin $t): OMP_WAIT_POLICY unset: runs PASSIVE" ||
-            fail "$(bin $t): OMP_WAIT_POLICY unset: runs with '$got'"
+        exec 3<&-
+        [ "$got" = "$n" ] && pass "lr-encode --threads $n runs $n thread(s)" ||
+            fail "lr-encode --threads $n: ${got:-no} threads when blocked on its output (or never blocked)"
     done
-    got=$(policy_of ACTIVE lr-encode -m "$f" --queries "$f" -o "$TMP/e.mp")
-    [ "$got" = ACTIVE ] && pass "OMP_WAIT_POLICY=ACTIVE is kept" || fail "OMP_WAIT_POLICY=ACTIVE became '$got'"
 else
-    echo "note: no /proc or no FIFO: OMP_WAIT_POLICY not tested"
+    echo "note: no /proc wchan or no FIFO: thread counts not tested"
 fi
 finish

@@ -3,6 +3,7 @@
  * references. */
 #include "check-util.h"
 #include "lr.h"
+#include "internal.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -952,6 +953,67 @@ START_TEST(test_lora_fd)
 }
 END_TEST
 
+/* Every elementwise loop and reduction on the worker pool (the threshold
+ * set to 0, the fixtures being small) gives the same bits on one thread
+ * and on two: the loss, the scores, every gradient and the gradients'
+ * norm, full and LoRA.
+ * The reductions are cut by the problem's size, never by the thread count. */
+START_TEST(test_grad_threads)
+{
+    const char *fx = fixtures[_i];
+    char dir[1024], path[1100];
+    snprintf(path, 200, "fixtures/%s", fx);
+    if (!shared_path(dir, sizeof dir, path)) return;
+    snprintf(path, sizeof path, "%s/ref-contrastive-grad.safetensors", dir);
+    ctr_case c;
+    ctr_case_open(&c, dir, path);
+    lr_error err = {{0}};
+    lr_par_set_min(0);
+    for (int lora = 0; lora < 2; lora++) {
+        float *g1 = NULL, scores[2][256];
+        double loss[2], norm[2];
+        size_t total = 0;
+        for (int threads = 1; threads <= 2; threads++) {
+            lr_threads_init(threads);
+            lr_tmodel *tm = lr_tmodel_new(c.ck, false, &err);
+            ck_assert_msg(tm != NULL, "%s", err.msg);
+            if (lora) ck_assert_msg(lr_tmodel_lora(tm, 4, 8.0, "all", 7, &err) == 0, "%s", err.msg);
+            ck_assert_int_le(c.b.nq * c.b.np, 256);
+            loss[threads - 1] = lr_tmodel_contrastive(tm, &c.b, 0.05, 1, LR_POOL_LAST, true, 1.0,
+                                                      scores[threads - 1], &err);
+            int np;
+            lr_tparam *p = lr_tmodel_params(tm, &np);
+            norm[threads - 1] = lr_grad_norm(p, np);
+            size_t at = 0;
+            for (int i = 0; i < np; i++) {
+                if (threads == 1) {
+                    g1 = realloc(g1, (at + p[i].n) * sizeof(float));
+                    memcpy(g1 + at, p[i].g, p[i].n * sizeof(float));
+                } else {
+                    ck_assert_msg(at + p[i].n <= total, "%s: more parameters on two threads", fx);
+                    ck_assert_msg(memcmp(g1 + at, p[i].g, p[i].n * sizeof(float)) == 0,
+                                  "%s%s: %s: gradient differs between one and two threads", fx,
+                                  lora ? " (LoRA)" : "", p[i].name);
+                }
+                at += p[i].n;
+            }
+            if (threads == 1) total = at;
+            else ck_assert_int_eq(at, total);
+            lr_tmodel_free(tm);
+        }
+        ck_assert_msg(loss[0] == loss[1], "%s: loss %.17g on one thread, %.17g on two", fx, loss[0], loss[1]);
+        ck_assert_msg(norm[0] == norm[1], "%s: gradient norm %.17g on one thread, %.17g on two", fx,
+                      norm[0], norm[1]);
+        ck_assert_msg(memcmp(scores[0], scores[1], c.b.nq * c.b.np * sizeof(float)) == 0,
+                      "%s: scores differ between one and two threads", fx);
+        ck_assert_int_gt(total, 0);
+        free(g1);
+    }
+    lr_par_set_min(LR_PAR_MIN);
+    ctr_case_close(&c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("train");
@@ -970,6 +1032,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_lora_fd);
     tcase_add_loop_test(tc, test_lora_ref, 0, LR_ARRAY_LEN_(fixtures));
     tcase_add_loop_test(tc, test_grad_lm, 0, LR_ARRAY_LEN_(fixtures));
+    tcase_add_loop_test(tc, test_grad_threads, 0, LR_ARRAY_LEN_(fixtures));
     suite_add_tcase(s, tc);
     return s;
 }

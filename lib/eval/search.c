@@ -124,6 +124,19 @@ static void update(lr_search *s, int q, const float *row, int nd, int64_t base)
     s->hn[q] = n;
 }
 
+typedef struct update_job {
+    lr_search *s;
+    int nd;
+    int64_t base;
+} update_job;
+
+static void update_queries(void *ctx, long lo, long hi)
+{
+    const update_job *j = ctx;
+    for (long q = lo; q < hi; q++)
+        update(j->s, (int)q, j->s->scores + (size_t)q * j->nd, j->nd, j->base);
+}
+
 void lr_search_add(lr_search *s, const float *docs, int nd, const char *const *ids)
 {
     if (nd <= 0) return;
@@ -148,10 +161,8 @@ void lr_search_add(lr_search *s, const float *docs, int nd, const char *const *i
     }
     lr_sgemm(false, true, s->nq, nd, s->dim, 1.0f, s->q, s->dim, docs, s->dim, 0.0f,
              s->scores, nd);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 8)
-#endif
-    for (int q = 0; q < s->nq; q++) update(s, q, s->scores + (size_t)q * nd, nd, base);
+    update_job j = {s, nd, base};
+    lr_par_range(s->nq, (double)s->nq * nd, update_queries, &j);
 }
 
 static void finish(lr_search *s)

@@ -6,9 +6,6 @@
 #include <blis.h>
 #include <strings.h>
 #include <unistd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 static int n_threads = 1;
 static bool initialised;
@@ -110,18 +107,7 @@ int lr_threads_init(int n)
     /* BLIS itself runs single-threaded: lr_sgemm shares a product out
      * among the worker pool (workers.c), whose idle threads sleep */
     bli_thread_set_num_threads(1);
-#ifdef _OPENMP
-    omp_set_num_threads(n);
-#endif
     return n;
-}
-
-void lr_threads_passive(char **argv)
-{
-    if (getenv("OMP_WAIT_POLICY") || !argv || !argv[0]) return;
-    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1)) return;
-    execv("/proc/self/exe", argv);
-    /* no /proc: stay with the default policy, and say nothing */
 }
 
 int lr_threads(void)

@@ -122,3 +122,71 @@ void lr_par_for(int ntasks, void (*fn)(void *ctx, int task), void *ctx)
     }
     atomic_flag_clear(&busy);
 }
+
+/* ---- loops over ranges ---- */
+
+static double par_min = LR_PAR_MIN;
+
+void lr_par_set_min(double work) { par_min = work; }
+
+void lr_par_tasks(int ntasks, double work, void (*fn)(void *ctx, int task), void *ctx)
+{
+    if (work >= par_min) {
+        lr_par_for(ntasks, fn, ctx);
+        return;
+    }
+    for (int i = 0; i < ntasks; i++) fn(ctx, i);
+}
+
+typedef struct range_job {
+    long n, chunk;
+    void (*fn)(void *, long, long);
+    void *ctx;
+} range_job;
+
+static void range_task(void *ctx, int task)
+{
+    const range_job *j = ctx;
+    long lo = (long)task * j->chunk;
+    j->fn(j->ctx, lo, LR_MIN(j->n, lo + j->chunk));
+}
+
+void lr_par_range(long n, double work, void (*fn)(void *ctx, long lo, long hi), void *ctx)
+{
+    if (n <= 0) return;
+    int nt = lr_threads();
+    if (nt == 1 || n == 1 || work < par_min) {
+        fn(ctx, 0, n);
+        return;
+    }
+    /* four chunks per thread: one held up behind another process costs
+     * a quarter of a thread's share */
+    long parts = LR_MIN(n, 4L * nt);
+    range_job j = {n, (n + parts - 1) / parts, fn, ctx};
+    lr_par_for((int)((n + j.chunk - 1) / j.chunk), range_task, &j);
+}
+
+typedef struct sum_job {
+    long n;
+    int parts;
+    double (*fn)(void *, long, long);
+    void *ctx;
+    double *part;
+} sum_job;
+
+static void sum_task(void *ctx, int task)
+{
+    const sum_job *j = ctx;
+    j->part[task] = j->fn(j->ctx, j->n * task / j->parts, j->n * (task + 1) / j->parts);
+}
+
+double lr_par_sum(long n, double work, double (*fn)(void *ctx, long lo, long hi), void *ctx)
+{
+    if (n <= 0) return 0;
+    double part[LR_PAR_PARTS];
+    sum_job j = {n, (int)LR_MIN(n, LR_PAR_PARTS), fn, ctx, part};
+    lr_par_tasks(j.parts, work, sum_task, &j);
+    double total = 0;   /* in a fixed order: the same sum on any thread count */
+    for (int p = 0; p < j.parts; p++) total += part[p];
+    return total;
+}

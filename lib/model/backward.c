@@ -6,9 +6,6 @@
 #include "model/tmodel.h"
 
 #include <math.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 
 /* ------------------------------------------------------------------ */

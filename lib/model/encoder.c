@@ -84,16 +84,36 @@ lr_checkpoint *lr_encoder_checkpoint(const lr_encoder *e) { return e->ck; }
 const lr_tokenizer *lr_encoder_tokenizer(const lr_encoder *e) { return e->tok; }
 lr_encoder_stats lr_encoder_get_stats(const lr_encoder *e) { return e->stats; }
 
+typedef struct tokenize_job {
+    const lr_encoder *e;
+    bool is_query;
+    const char *const *texts;
+    const size_t *lens;
+    int n;
+    lr_ids *ids;
+    int *failed;
+    lr_error *errs;
+} tokenize_job;
+
+enum { TEXTS_PER_TASK = 4 };
+
+static void tokenize_task(void *ctx, int task)
+{
+    const tokenize_job *j = ctx;
+    for (int i = task * TEXTS_PER_TASK; i < LR_MIN(j->n, (task + 1) * TEXTS_PER_TASK); i++) {
+        size_t len = j->lens ? j->lens[i] : strlen(j->texts[i]);
+        j->failed[i] = lr_encode_text(j->e->tok, &j->e->r, j->is_query, j->texts[i], len,
+                                      &j->ids[i], &j->errs[i]);
+    }
+}
+
 int lr_encoder_tokenize(const lr_encoder *e, bool is_query, const char *const *texts,
                         const size_t *lens, int n, lr_ids *ids, int *bad, lr_error *err)
 {
     int *failed = lr_xcalloc((size_t)n + 1, sizeof *failed);
     lr_error *errs = lr_xcalloc((size_t)n + 1, sizeof *errs);
-#pragma omp parallel for schedule(dynamic, 4)
-    for (int i = 0; i < n; i++) {
-        size_t len = lens ? lens[i] : strlen(texts[i]);
-        failed[i] = lr_encode_text(e->tok, &e->r, is_query, texts[i], len, &ids[i], &errs[i]);
-    }
+    tokenize_job j = {e, is_query, texts, lens, n, ids, failed, errs};
+    lr_par_for((n + TEXTS_PER_TASK - 1) / TEXTS_PER_TASK, tokenize_task, &j);
     int rc = 0;
     for (int i = 0; i < n; i++)
         if (failed[i]) {

@@ -4,21 +4,12 @@
  * the layers: the forward (with or without a cache) and the backward
  * from the cache.  Float32, BLIS GEMMs for every projection (or, at a
  * reduced precision, qgemm.c's kernels) and for attention over long
- * sequences, OpenMP for the fused elementwise work.
- * lr_sgemm is never called from inside an OpenMP parallel region: it
- * runs its own threads. */
+ * sequences, the worker pool's range loops for the fused elementwise
+ * work (each loop a context struct and a function over a range). */
 #include "config.h"
 #include "model/model-internal.h"
 
 #include <math.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-/* Parallel regions and threaded GEMMs cost a fork and barriers, which
- * small problems (tiny models, short batches) do not repay, and which
- * hurt most when the cores are shared: below these sizes, one thread. */
-#define PAR_MIN 32768                 /* elements of elementwise work */
 
 /* Row-major C = alpha op(A) op(B) + beta C (lr_sgemm runs small
  * products on one thread). */
@@ -185,47 +176,79 @@ LR_CLONES static void act_stats_cols(const float *a, int T, int I, int c0, int c
 /* ------------------------------------------------------------------ */
 /* layer steps */
 
-void lr_rmsnorm(float *y, float *rstd, const float *x, const float *w, int rows, int n, float eps)
+typedef struct rms_job {
+    float *y, *rstd;
+    const float *x, *w;
+    int n;
+    float eps;
+} rms_job;
+
+static void rmsnorm_rows(void *ctx, long lo, long hi)
 {
-#pragma omp parallel for schedule(static) if ((size_t)rows * n >= PAR_MIN)
-    for (int t = 0; t < rows; t++) {
-        float r = rms_row(y + (size_t)t * n, x + (size_t)t * n, w, n, eps);
-        if (rstd) rstd[t] = r;
+    const rms_job *j = ctx;
+    for (long t = lo; t < hi; t++) {
+        float r = rms_row(j->y + (size_t)t * j->n, j->x + (size_t)t * j->n, j->w, j->n, j->eps);
+        if (j->rstd) j->rstd[t] = r;
     }
 }
 
-/* RMSNorm backward over rows; per-thread partial weight gradients. */
+void lr_rmsnorm(float *y, float *rstd, const float *x, const float *w, int rows, int n, float eps)
+{
+    rms_job j = {y, rstd, x, w, n, eps};
+    lr_par_range(rows, (double)rows * n, rmsnorm_rows, &j);
+}
+
+typedef struct rms_bwd_job {
+    float *dx, *part;
+    bool acc;
+    const float *dy, *x, *rstd, *w;
+    int rows, n, parts;
+} rms_bwd_job;
+
+static void rms_bwd_part(void *ctx, int p)
+{
+    const rms_bwd_job *j = ctx;
+    const int n = j->n;
+    float *pg = j->part ? j->part + (size_t)p * n : NULL;
+    for (long t = (long)j->rows * p / j->parts; t < (long)j->rows * (p + 1) / j->parts; t++)
+        rms_bwd_row(j->dx + (size_t)t * n, j->acc, j->dy + (size_t)t * n, j->x + (size_t)t * n,
+                    j->rstd[t], j->w, pg, n);
+}
+
+/* RMSNorm backward over rows; the weight gradient from partial sums over
+ * parts fixed by the row count (the same on any number of threads). */
 static void rms_bwd(float *dx, bool acc, const float *dy, const float *x, const float *rstd,
                     const float *w, float *gw, int rows, int n)
 {
-    int nt = 1;
-#ifdef _OPENMP
-    nt = omp_get_max_threads();
-#endif
-    float *part = gw ? lr_xcalloc((size_t)nt * n, sizeof(float)) : NULL;
-#pragma omp parallel
-    {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        float *pg = part ? part + (size_t)tid * n : NULL;
-#pragma omp for schedule(static)
-        for (int t = 0; t < rows; t++)
-            rms_bwd_row(dx + (size_t)t * n, acc, dy + (size_t)t * n, x + (size_t)t * n, rstd[t], w,
-                        pg, n);
-    }
+    if (rows <= 0) return;
+    const int parts = LR_MIN(rows, LR_PAR_PARTS);
+    float *part = gw ? lr_xcalloc((size_t)parts * n, sizeof(float)) : NULL;
+    rms_bwd_job j = {dx, part, acc, dy, x, rstd, w, rows, n, parts};
+    lr_par_tasks(parts, (double)rows * n, rms_bwd_part, &j);
     if (gw) {
-        for (int k = 0; k < nt; k++)
+        for (int k = 0; k < parts; k++)
             for (int i = 0; i < n; i++) gw[i] += part[(size_t)k * n + i];
         free(part);
     }
 }
 
+/* rows of y += b, or (bias_bwd_cols) b += column sums of y */
+typedef struct bias_job {
+    float *y;
+    float *b;
+    int rows, n;
+} bias_job;
+
+static void add_bias_rows(void *ctx, long lo, long hi)
+{
+    const bias_job *j = ctx;
+    for (long t = lo; t < hi; t++) add_row(j->y + (size_t)t * j->n, j->b, j->n);
+}
+
 static void add_bias(float *y, const float *b, int T, int out)
 {
-#pragma omp parallel for schedule(static) if ((size_t)T * out >= PAR_MIN)
-    for (int t = 0; t < T; t++) add_row(y + (size_t)t * out, b, out);
+    bias_job j = {y, (float *)b, T, out};
+    lr_par_range(T, (double)T * out, add_bias_rows, &j);
 }
 
 void lr_linear(float *y, const float *x, const float *w, const float *b, int T, int in, int out,
@@ -235,16 +258,22 @@ void lr_linear(float *y, const float *x, const float *w, const float *b, int T, 
     if (b) add_bias(y, b, T, out);
 }
 
+static void bias_bwd_cols(void *ctx, long lo, long hi)
+{
+    const bias_job *j = ctx;
+    for (long i = lo; i < hi; i++) {
+        float s = 0;
+        for (int t = 0; t < j->rows; t++) s += j->y[(size_t)t * j->n + i];
+        j->b[i] += s;
+    }
+}
+
 /* Sum of rows into g (bias gradient). */
 static void bias_bwd(float *g, const float *dy, int rows, int n)
 {
     if (!g) return;
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < n; i++) {
-        float s = 0;
-        for (int t = 0; t < rows; t++) s += dy[(size_t)t * n + i];
-        g[i] += s;
-    }
+    bias_job j = {(float *)dy, g, rows, n};
+    lr_par_range(n, (double)rows * n, bias_bwd_cols, &j);
 }
 
 /* A product with a projection's weights (either side), at the model's
@@ -307,37 +336,61 @@ static void proj(const lr_model *m, int l, int which, float *y, const float *x, 
     if (b) add_bias(y, b, T, out);
 }
 
+typedef struct rope_job {
+    const lr_model *m;
+    float *x;
+    const int *pos;
+    int heads;
+    float sign;
+} rope_job;
+
+static void rope_rows(void *ctx, long lo, long hi)
+{
+    const rope_job *j = ctx;
+    const int hd = j->m->hd, half = hd / 2;
+    for (long t = lo; t < hi; t++) {
+        const float *cs = j->m->rope_cos + (size_t)j->pos[t] * half;
+        const float *sn = j->m->rope_sin + (size_t)j->pos[t] * half;
+        for (int h = 0; h < j->heads; h++)
+            rope_row(j->x + ((size_t)t * j->heads + h) * hd, cs, sn, half, j->sign);
+    }
+}
+
 void lr_rope(const lr_model *m, float *x, int T, int heads, const int *pos, bool inverse)
 {
-    const int hd = m->hd, half = hd / 2;
-    const float sign = inverse ? -1.0f : 1.0f;
-#pragma omp parallel for schedule(static) if ((size_t)T * heads * hd >= PAR_MIN)
-    for (int t = 0; t < T; t++) {
-        const float *cs = m->rope_cos + (size_t)pos[t] * half, *sn = m->rope_sin + (size_t)pos[t] * half;
-        for (int h = 0; h < heads; h++) rope_row(x + ((size_t)t * heads + h) * hd, cs, sn, half, sign);
-    }
+    rope_job j = {m, x, pos, heads, inverse ? -1.0f : 1.0f};
+    lr_par_range(T, (double)T * heads * m->hd, rope_rows, &j);
+}
+
+/* flat elementwise operands */
+typedef struct flat_job {
+    float *y;
+    const float *a, *b;
+    size_t n;
+} flat_job;
+
+static void swiglu_span(void *ctx, long lo, long hi)
+{
+    const flat_job *j = ctx;
+    swiglu_row(j->y + lo, j->a + lo, j->b + lo, (size_t)(hi - lo));
 }
 
 void lr_swiglu(float *act, const float *gate, const float *up, size_t n)
 {
-    const size_t chunk = 4096;
-    long nc = (long)((n + chunk - 1) / chunk);
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-    for (long c = 0; c < nc; c++) {
-        size_t off = (size_t)c * chunk;
-        swiglu_row(act + off, gate + off, up + off, LR_MIN(chunk, n - off));
-    }
+    flat_job j = {act, gate, up, n};
+    lr_par_range((long)n, (double)n, swiglu_span, &j);
+}
+
+static void add_span(void *ctx, long lo, long hi)
+{
+    const flat_job *j = ctx;
+    add_row(j->y + lo, j->a + lo, (size_t)(hi - lo));
 }
 
 void lr_add(float *y, const float *x, size_t n)
 {
-    const size_t chunk = 16384;
-    long nc = (long)((n + chunk - 1) / chunk);
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-    for (long c = 0; c < nc; c++) {
-        size_t off = (size_t)c * chunk;
-        add_row(y + off, x + off, LR_MIN(chunk, n - off));
-    }
+    flat_job j = {y, x, NULL, n};
+    lr_par_range((long)n, (double)n, add_span, &j);
 }
 
 /* first key visible to query i */
@@ -346,45 +399,53 @@ static inline int key_lo(const lr_model *m, int i)
     return m->window && i - m->window + 1 > 0 ? i - m->window + 1 : 0;
 }
 
+typedef struct attn_job {
+    const lr_model *m;
+    const float *qr, *kr, *v;
+    const int *seq_start;
+    const char *use;
+    float *att, *lse;
+} attn_job;
+
+/* (sequence, head) number task of attention_direct */
+static void attention_direct_task(void *ctx, int task)
+{
+    const attn_job *j = ctx;
+    const lr_model *m = j->m;
+    const int nh = m->nh, hd = m->hd, qdim = m->qdim, kvdim = m->kvdim;
+    const int s = task / nh, h = task % nh, g = h / (nh / m->nkv);
+    if (!j->use[s]) return;
+    const int s0 = j->seq_start[s], L = j->seq_start[s + 1] - s0;
+    float *sc = lr_xmalloc((size_t)L * sizeof(float));
+    for (int i = 0; i < L; i++) {
+        const float *q = j->qr + (size_t)(s0 + i) * qdim + h * hd;
+        const int lo = key_lo(m, i), n = i - lo + 1;
+        for (int k = 0; k < n; k++)
+            sc[k] = m->scale * lr_dotf(q, j->kr + (size_t)(s0 + lo + k) * kvdim + g * hd, hd);
+        float l = softmax_row(sc, n);
+        if (j->lse) j->lse[(size_t)(s0 + i) * nh + h] = l;
+        float *o = j->att + (size_t)(s0 + i) * qdim + h * hd;
+        memset(o, 0, hd * sizeof(float));
+        for (int k = 0; k < n; k++)
+            lr_axpyf(o, sc[k], j->v + (size_t)(s0 + lo + k) * kvdim + g * hd, hd);
+    }
+    free(sc);
+}
+
 /* Direct attention for short sequences: one (sequence, head) per task. */
 static void attention_direct(lr_model *m, const float *qr, const float *kr, const float *v,
                              const int *seq_start, int n_seq, const char *use, float *att,
                              float *lse)
 {
-    const int nh = m->nh, hd = m->hd, qdim = m->qdim, kvdim = m->kvdim, rep = m->nh / m->nkv;
-    const float scale = m->scale;
-    int maxlen = 0;
     double work = 0;
     for (int s = 0; s < n_seq; s++)
         if (use[s]) {
             int L = seq_start[s + 1] - seq_start[s];
-            maxlen = LR_MAX(maxlen, L);
-            work += (double)L * L * nh * hd;
+            work += (double)L * L * m->nh * m->hd;
         }
-    if (!maxlen) return;
-#pragma omp parallel if (work >= 4.0 * PAR_MIN)
-    {
-        float *sc = lr_xmalloc((size_t)maxlen * sizeof(float));
-#pragma omp for schedule(dynamic, 1) collapse(2)
-        for (int s = 0; s < n_seq; s++)
-            for (int h = 0; h < nh; h++) {
-                if (!use[s]) continue;
-                const int s0 = seq_start[s], L = seq_start[s + 1] - s0, g = h / rep;
-                for (int i = 0; i < L; i++) {
-                    const float *q = qr + (size_t)(s0 + i) * qdim + h * hd;
-                    const int lo = key_lo(m, i), n = i - lo + 1;
-                    for (int j = 0; j < n; j++)
-                        sc[j] = scale * lr_dotf(q, kr + (size_t)(s0 + lo + j) * kvdim + g * hd, hd);
-                    float l = softmax_row(sc, n);
-                    if (lse) lse[(size_t)(s0 + i) * nh + h] = l;
-                    float *o = att + (size_t)(s0 + i) * qdim + h * hd;
-                    memset(o, 0, hd * sizeof(float));
-                    for (int j = 0; j < n; j++)
-                        lr_axpyf(o, sc[j], v + (size_t)(s0 + lo + j) * kvdim + g * hd, hd);
-                }
-            }
-        free(sc);
-    }
+    if (work == 0) return;
+    attn_job j = {m, qr, kr, v, seq_start, use, att, lse};
+    lr_par_tasks(n_seq * m->nh, work / 4, attention_direct_task, &j);
 }
 
 /* Query positions per block of attention_gemm: a short sequence in one
@@ -397,6 +458,51 @@ static int query_block(int L) { return L <= 128 ? L : 64; }
  * key-value head are stacked into one [(qb*rep) x hd] matrix, row r =
  * position i0 + r / rep, head g*rep + r % rep, so that one GEMM scores
  * them all and one GEMM weighs the values.  buf: QB*nh*(hd + L) floats. */
+/* One block of attention_gemm: queries i0 .. i0 + qb of the sequence at
+ * s0, keys from k0 (kb of them), in Q and S of buf. */
+typedef struct attn_block {
+    const lr_model *m;
+    float *Q, *S;
+    float *att, *lse;
+    const float *qr;
+    int s0, i0, qb, k0, kb;
+} attn_block;
+
+/* Q[g][(t - i0) * rep + j] = head g * rep + j of position t, or (to_att)
+ * the other way round */
+static void stack_heads(const attn_block *b, long lo, long hi, bool to_att)
+{
+    const lr_model *m = b->m;
+    const int nh = m->nh, hd = m->hd, qdim = m->qdim, rep = nh / m->nkv, rows = b->qb * rep;
+    for (long t = lo; t < hi; t++)
+        for (int h = 0; h < nh; h++) {
+            float *q = b->Q + ((size_t)(h / rep) * rows + (size_t)t * rep + h % rep) * hd;
+            size_t at = (size_t)(b->s0 + b->i0 + t) * qdim + h * hd;
+            if (to_att) memcpy(b->att + at, q, hd * sizeof(float));
+            else memcpy(q, b->qr + at, hd * sizeof(float));
+        }
+}
+
+static void gather_heads(void *ctx, long lo, long hi) { stack_heads(ctx, lo, hi, false); }
+static void scatter_heads(void *ctx, long lo, long hi) { stack_heads(ctx, lo, hi, true); }
+
+/* softmax over each score row's visible keys, zeros elsewhere */
+static void softmax_rows(void *ctx, long lo, long hi)
+{
+    const attn_block *b = ctx;
+    const lr_model *m = b->m;
+    const int rep = m->nh / m->nkv, rows = b->qb * rep, kb = b->kb;
+    for (long gr = lo; gr < hi; gr++) {
+        const int g = (int)(gr / rows), r = (int)(gr % rows), i = b->i0 + r / rep;
+        float *row = b->S + (size_t)gr * kb;
+        const int lo_k = key_lo(m, i) - b->k0, hi_k = i - b->k0 + 1;
+        float l = softmax_row(row + lo_k, hi_k - lo_k);
+        if (b->lse) b->lse[(size_t)(b->s0 + i) * m->nh + g * rep + r % rep] = l;
+        if (lo_k) memset(row, 0, lo_k * sizeof(float));
+        if (hi_k < kb) memset(row + hi_k, 0, (kb - hi_k) * sizeof(float));
+    }
+}
+
 static void attention_gemm(lr_model *m, const float *qr, const float *kr, const float *v, int s0,
                            int L, float *att, float *lse, float *buf)
 {
@@ -406,34 +512,16 @@ static void attention_gemm(lr_model *m, const float *qr, const float *kr, const 
         const int i1 = LR_MIN(L, i0 + QB), qb = i1 - i0, rows = qb * rep;
         const int k0 = key_lo(m, i0), kb = i1 - k0;
         float *Q = buf, *S = buf + (size_t)nkv * rows * hd;
-        /* gather: Q[g][(t - i0) * rep + j] = head g * rep + j of position t */
-#pragma omp parallel for schedule(static) if ((size_t)qb * qdim >= PAR_MIN)
-        for (int t = 0; t < qb; t++)
-            for (int h = 0; h < nh; h++)
-                memcpy(Q + ((size_t)(h / rep) * rows + (size_t)t * rep + h % rep) * hd,
-                       qr + (size_t)(s0 + i0 + t) * qdim + h * hd, hd * sizeof(float));
+        attn_block b = {m, Q, S, att, lse, qr, s0, i0, qb, k0, kb};
+        lr_par_range(qb, (double)qb * qdim, gather_heads, &b);
         for (int g = 0; g < nkv; g++)
             gemm(false, true, rows, kb, hd, m->scale, Q + (size_t)g * rows * hd, hd,
                  kr + (size_t)(s0 + k0) * kvdim + g * hd, kvdim, 0.0f, S + (size_t)g * rows * kb, kb);
-#pragma omp parallel for schedule(static) if ((size_t)nkv * rows * kb >= PAR_MIN)
-        for (int gr = 0; gr < nkv * rows; gr++) {
-            const int g = gr / rows, r = gr % rows, i = i0 + r / rep, h = g * rep + r % rep;
-            float *row = S + (size_t)gr * kb;
-            const int lo = key_lo(m, i) - k0, hi = i - k0 + 1;
-            float l = softmax_row(row + lo, hi - lo);
-            if (lse) lse[(size_t)(s0 + i) * nh + h] = l;
-            if (lo) memset(row, 0, lo * sizeof(float));
-            if (hi < kb) memset(row + hi, 0, (kb - hi) * sizeof(float));
-        }
+        lr_par_range((long)nkv * rows, (double)nkv * rows * kb, softmax_rows, &b);
         for (int g = 0; g < nkv; g++)   /* the weighted values overwrite Q */
             gemm(false, false, rows, hd, kb, 1.0f, S + (size_t)g * rows * kb, kb,
                  v + (size_t)(s0 + k0) * kvdim + g * hd, kvdim, 0.0f, Q + (size_t)g * rows * hd, hd);
-#pragma omp parallel for schedule(static) if ((size_t)qb * qdim >= PAR_MIN)
-        for (int t = 0; t < qb; t++)
-            for (int h = 0; h < nh; h++)
-                memcpy(att + (size_t)(s0 + i0 + t) * qdim + h * hd,
-                       Q + ((size_t)(h / rep) * rows + (size_t)t * rep + h % rep) * hd,
-                       hd * sizeof(float));
+        lr_par_range(qb, (double)qb * qdim, scatter_heads, &b);
     }
 }
 
@@ -459,21 +547,35 @@ void lr_attention(lr_model *m, const float *qr, const float *kr, const float *v,
     free(use);
 }
 
+typedef struct probs_job {
+    const lr_model *m;
+    const lr_layer_cache *lc;
+    float *P;
+    int s0, L, head, i0;
+} probs_job;
+
+/* rows lo .. hi of P: queries i0 + lo .. i0 + hi */
+static void probs_rows(void *ctx, long lo, long hi)
+{
+    const probs_job *j = ctx;
+    const lr_model *m = j->m;
+    const int g = j->head / (m->nh / m->nkv);
+    for (long r = lo; r < hi; r++) {
+        const int i = j->i0 + (int)r, k0 = key_lo(m, i), n = i - k0 + 1;
+        float *p = j->P + (size_t)r * j->L;
+        memset(p, 0, j->L * sizeof(float));
+        probs_row(p + k0, j->lc->qr + (size_t)(j->s0 + i) * m->qdim + j->head * m->hd,
+                  j->lc->kr + (size_t)(j->s0 + k0) * m->kvdim + g * m->hd, m->kvdim, n, m->hd,
+                  m->scale, j->lc->lse[(size_t)(j->s0 + i) * m->nh + j->head]);
+    }
+}
+
 void lr_attention_probs(const lr_model *m, const lr_fwd_cache *c, int layer, int seq, int head,
                         int i0, int i1, float *P)
 {
-    const lr_layer_cache *lc = &c->layers[layer];
-    const int s0 = c->seq_start[seq], L = c->seq_start[seq + 1] - s0;
-    const int g = head / (m->nh / m->nkv);
-#pragma omp parallel for schedule(static)
-    for (int i = i0; i < i1; i++) {
-        float *p = P + (size_t)(i - i0) * L;
-        const int lo = key_lo(m, i), n = i - lo + 1;
-        memset(p, 0, L * sizeof(float));
-        probs_row(p + lo, lc->qr + (size_t)(s0 + i) * m->qdim + head * m->hd,
-                  lc->kr + (size_t)(s0 + lo) * m->kvdim + g * m->hd, m->kvdim, n, m->hd, m->scale,
-                  lc->lse[(size_t)(s0 + i) * m->nh + head]);
-    }
+    probs_job j = {m, &c->layers[layer], P, c->seq_start[seq],
+                   c->seq_start[seq + 1] - c->seq_start[seq], head, i0};
+    lr_par_range(i1 - i0, (double)(i1 - i0) * j.L, probs_rows, &j);
 }
 
 /* Attention backward, in GEMMs like attention_gemm: one task per
@@ -561,13 +663,24 @@ static void attention_bwd(const lr_model *m, const lr_fwd_cache *c, const lr_lay
 /* Biases, per-head q/k RMSNorm and RoPE, fused per token.  q/k hold the
  * projections; bias is added there in place; the normed and rotated heads
  * go to qr/kr (which may equal q/k). */
-static void qkv_post(lr_model *m, const lr_layer_w *w, const int *pos, int T, float *q, float *k,
-                     float *v, float *qr, float *kr, float *q_rstd, float *k_rstd)
+typedef struct qkv_job {
+    const lr_model *m;
+    const lr_layer_w *w;
+    const int *pos;
+    float *q, *k, *v, *qr, *kr, *q_rstd, *k_rstd;
+} qkv_job;
+
+static void qkv_post_rows(void *ctx, long lo, long hi)
 {
+    const qkv_job *j = ctx;
+    const lr_model *m = j->m;
+    const lr_layer_w *w = j->w;
     const int hd = m->hd, half = hd / 2, nh = m->nh, nkv = m->nkv;
     const float eps = m->eps;
-#pragma omp parallel for schedule(static) if ((size_t)T * (m->qdim + 2 * m->kvdim) >= PAR_MIN)
-    for (int t = 0; t < T; t++) {
+    const int *pos = j->pos;
+    float *q = j->q, *k = j->k, *v = j->v, *qr = j->qr, *kr = j->kr;
+    float *q_rstd = j->q_rstd, *k_rstd = j->k_rstd;
+    for (long t = lo; t < hi; t++) {
         float *qt = q + (size_t)t * m->qdim, *kt = k + (size_t)t * m->kvdim;
         float *qo = qr + (size_t)t * m->qdim, *ko = kr + (size_t)t * m->kvdim;
         if (w->bq) add_row(qt, w->bq, m->qdim);
@@ -597,6 +710,13 @@ static void qkv_post(lr_model *m, const lr_layer_w *w, const int *pos, int T, fl
     }
 }
 
+static void qkv_post(lr_model *m, const lr_layer_w *w, const int *pos, int T, float *q, float *k,
+                     float *v, float *qr, float *kr, float *q_rstd, float *k_rstd)
+{
+    qkv_job j = {m, w, pos, q, k, v, qr, kr, q_rstd, k_rstd};
+    lr_par_range(T, (double)T * (m->qdim + 2 * m->kvdim), qkv_post_rows, &j);
+}
+
 /* Per-head RMSNorm backward (Qwen3 q_norm/k_norm): d (in place) holds the
  * gradient w.r.t. the normed heads, pre the projection with bias. */
 static void headnorm_bwd(float *d, const float *pre, const float *rstd, const float *w, float *gw,
@@ -609,13 +729,19 @@ static void headnorm_bwd(float *d, const float *pre, const float *rstd, const fl
     free(tmp);
 }
 
-/* sum over tokens of cos(a_t, b_t), in double */
-static double cos_sum(const float *a, const float *b, int T, int H)
+/* two matrices of rows of n */
+typedef struct pair_job {
+    const float *a, *b;
+    int n;
+} pair_job;
+
+static double cos_rows(void *ctx, long lo, long hi)
 {
+    const pair_job *j = ctx;
+    const int H = j->n;
     double total = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total) if ((size_t)T * H >= PAR_MIN)
-    for (int t = 0; t < T; t++) {
-        const float *x = a + (size_t)t * H, *y = b + (size_t)t * H;
+    for (long t = lo; t < hi; t++) {
+        const float *x = j->a + (size_t)t * H, *y = j->b + (size_t)t * H;
         double xy = 0, xx = 0, yy = 0;
         for (int i = 0; i < H; i++) {
             xy += (double)x[i] * y[i];
@@ -629,18 +755,30 @@ static double cos_sum(const float *a, const float *b, int T, int H)
     return total;
 }
 
+/* sum over tokens of cos(a_t, b_t), in double */
+static double cos_sum(const float *a, const float *b, int T, int H)
+{
+    pair_job j = {a, b, H};
+    return lr_par_sum(T, (double)T * H, cos_rows, &j);
+}
+
+typedef struct stats_job {
+    const float *a;
+    int T, I;
+    double *abs_, *sq;
+} stats_job;
+
+/* blocks lo .. hi of 64 channels */
+static void act_stats_blocks(void *ctx, long lo, long hi)
+{
+    const stats_job *j = ctx;
+    act_stats_cols(j->a, j->T, j->I, (int)(lo * 64), (int)LR_MIN(hi * 64, (long)j->I), j->abs_, j->sq);
+}
+
 static void act_stats(const float *a, int T, int I, double *abs_, double *sq)
 {
-    int nt = 1;
-#ifdef _OPENMP
-    nt = omp_get_max_threads();
-#endif
-    int parts = LR_MAX(1, LR_MIN(nt * 4, (I + 63) / 64));
-#pragma omp parallel for schedule(static) if ((size_t)T * I >= PAR_MIN)
-    for (int p = 0; p < parts; p++) {
-        int c0 = (int)((long)I * p / parts), c1 = (int)((long)I * (p + 1) / parts);
-        act_stats_cols(a, T, I, c0, c1, abs_, sq);
-    }
+    stats_job j = {a, T, I, abs_, sq};
+    lr_par_range((I + 63) / 64, (double)T * I, act_stats_blocks, &j);
 }
 
 /* ------------------------------------------------------------------ */
@@ -939,6 +1077,39 @@ size_t lr_model_backward_floats(const lr_model *m, int T)
     return (size_t)T * (3 * m->H + 3 * m->qdim + 2 * m->kvdim + 3 * (size_t)max_width(m));
 }
 
+typedef struct swiglu_bwd_job {
+    float *dg, *du;
+    const float *dact, *gate, *up;
+    int W;
+} swiglu_bwd_job;
+
+static void swiglu_bwd_rows(void *ctx, long lo, long hi)
+{
+    const swiglu_bwd_job *j = ctx;
+    for (long t = lo; t < hi; t++) {
+        size_t o = (size_t)t * j->W;
+        swiglu_bwd_row(j->dg + o, j->du + o, j->dact + o, j->gate + o, j->up + o, j->W);
+    }
+}
+
+typedef struct embed_bwd_job {
+    float *g;
+    const float *dx;
+    const int32_t *ids;
+    int T, H;
+} embed_bwd_job;
+
+/* columns lo .. hi of the embedding gradient, over every token */
+static void embed_bwd_cols(void *ctx, long lo, long hi)
+{
+    const embed_bwd_job *j = ctx;
+    for (int t = 0; t < j->T; t++) {
+        float *ge = j->g + (size_t)j->ids[t] * j->H;
+        const float *d = j->dx + (size_t)t * j->H;
+        for (long i = lo; i < hi; i++) ge[i] += d[i];
+    }
+}
+
 void lr_model_backward(lr_model *m, const lr_fwd_cache *c, const lr_layer_w *gw, float *g_norm,
                        float *g_embed, const lr_adapter *ad, float *dhidden, float *work)
 {
@@ -967,11 +1138,8 @@ void lr_model_backward(lr_model *m, const lr_fwd_cache *c, const lr_layer_w *gw,
             lr_rmsnorm(xn, NULL, lc->x_mid, w->mlp_norm, T, H, m->eps);
             lr_swiglu(dg, lc->gate, lc->up, (size_t)T * W);
             linear_bwd(m, dact, 0.0f, dx, dg, w->w_down, g->w_down, AD(LR_WDOWN), T, W, H);
-#pragma omp parallel for schedule(static)
-            for (int t = 0; t < T; t++) {
-                size_t o = (size_t)t * W;
-                swiglu_bwd_row(dg + o, du + o, dact + o, lc->gate + o, lc->up + o, W);
-            }
+            swiglu_bwd_job sj = {dg, du, dact, lc->gate, lc->up, W};
+            lr_par_range(T, (double)T * W, swiglu_bwd_rows, &sj);
             linear_bwd(m, dxn, 0.0f, dg, xn, w->w_gate, g->w_gate, AD(LR_WGATE), T, H, W);
             linear_bwd(m, dxn, 1.0f, du, xn, w->w_up, g->w_up, AD(LR_WUP), T, H, W);
             rms_bwd(dx, true, dxn, lc->x_mid, lc->rstd2, w->mlp_norm, g->mlp_norm, T, H);
@@ -999,19 +1167,7 @@ void lr_model_backward(lr_model *m, const lr_fwd_cache *c, const lr_layer_w *gw,
     }
     if (g_embed) {
         /* rows of the same id add up: split the hidden dimension instead */
-#pragma omp parallel
-        {
-            int nt = 1, tid = 0;
-#ifdef _OPENMP
-            nt = omp_get_num_threads();
-            tid = omp_get_thread_num();
-#endif
-            int c0 = H * tid / nt, c1 = H * (tid + 1) / nt;
-            for (int t = 0; t < T; t++) {
-                float *ge = g_embed + (size_t)c->ids[t] * H;
-                const float *d = dx + (size_t)t * H;
-                for (int i = c0; i < c1; i++) ge[i] += d[i];
-            }
-        }
+        embed_bwd_job ej = {g_embed, dx, c->ids, T, H};
+        lr_par_range(H, (double)T * H, embed_bwd_cols, &ej);
     }
 }

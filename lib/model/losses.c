@@ -184,13 +184,26 @@ LR_CLONES static double xent_row(float *row, int vocab, int target, float scale,
     return loss;
 }
 
+typedef struct xent_job {
+    float *logits, *dlogits;
+    int vocab;
+    const int32_t *targets;
+    float scale;
+} xent_job;
+
+static double xent_rows(void *ctx, long lo, long hi)
+{
+    const xent_job *j = ctx;
+    double total = 0;
+    for (long i = lo; i < hi; i++)
+        total += xent_row(j->logits + (size_t)i * j->vocab, j->vocab, j->targets[i], j->scale,
+                          j->dlogits ? j->dlogits + (size_t)i * j->vocab : NULL);
+    return total;
+}
+
 double lr_xent(float *logits, int n, int vocab, const int32_t *targets, double scale,
                float *dlogits)
 {
-    double total = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total) if (n > 8)
-    for (int i = 0; i < n; i++)
-        total += xent_row(logits + (size_t)i * vocab, vocab, targets[i], (float)scale,
-                          dlogits ? dlogits + (size_t)i * vocab : NULL);
-    return total;
+    xent_job j = {logits, dlogits, vocab, targets, (float)scale};
+    return lr_par_sum(n, 4.0 * n * vocab, xent_rows, &j);   /* an exp per logit: ~4 elements */
 }

@@ -226,8 +226,8 @@ void lr_model_rope_reserve(lr_model *m, int len);
 /* Embedding rows of ids into x [T x H]; error on an id outside the vocabulary. */
 int lr_model_embed(lr_model *m, const int32_t *ids, int T, float *x, lr_error *err);
 
-/* --- layer steps (forward.c); all OpenMP-parallel inside, never call
- * them from inside a parallel region --- */
+/* --- layer steps (forward.c); parallel on the worker pool inside (run
+ * from inside a pool task, they run serially) --- */
 /* y = rmsnorm(x) * w over rows of n; rstd (nullable) gets 1/rms per row.
  * y may equal x. */
 void lr_rmsnorm(float *y, float *rstd, const float *x, const float *w, int rows, int n, float eps);

@@ -4,9 +4,6 @@
 #include "model/model-internal.h"
 
 #include <math.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 static void *own(lr_model *m, size_t bytes)
 {
@@ -18,19 +15,27 @@ static void *own(lr_model *m, size_t bytes)
 
 /* Convert n elements in parallel chunks (the conversion is memory-bound
  * but worth two cores for BF16 layers converted on every forward). */
+typedef struct convert_job {
+    lr_dtype dt;
+    const void *src;
+    float *dst;
+} convert_job;
+
+static void convert_span(void *ctx, long lo, long hi)
+{
+    const convert_job *j = ctx;
+    lr_to_f32(j->dt, (const char *)j->src + (size_t)lo * lr_dtype_size(j->dt), j->dst + lo,
+              (size_t)(hi - lo));
+}
+
 static void convert_par(lr_dtype dt, const void *src, float *dst, size_t n)
 {
     if (dt == LR_F32 || n < (1u << 16)) {
         lr_to_f32(dt, src, dst, n);
         return;
     }
-    const size_t chunk = 1u << 15, es = lr_dtype_size(dt);
-    long nchunks = (long)((n + chunk - 1) / chunk);
-#pragma omp parallel for schedule(static)
-    for (long c = 0; c < nchunks; c++) {
-        size_t off = (size_t)c * chunk, len = LR_MIN(chunk, n - off);
-        lr_to_f32(dt, (const char *)src + off * es, dst + off, len);
-    }
+    convert_job j = {dt, src, dst};
+    lr_par_range((long)n, (double)n, convert_span, &j);
 }
 
 /* float32 data of t: borrowed when stored as aligned F32 and a copy is not
@@ -120,6 +125,19 @@ static void compute_inv_freq(lr_model *m)
     }
 }
 
+/* positions lo .. hi of the RoPE tables */
+static void rope_table_rows(void *ctx, long lo, long hi)
+{
+    lr_model *m = ctx;
+    const int half = m->hd / 2;
+    for (long p = lo; p < hi; p++)
+        for (int i = 0; i < half; i++) {
+            double a = p * m->inv_freq[i];
+            m->rope_cos[(size_t)p * half + i] = (float)cos(a);
+            m->rope_sin[(size_t)p * half + i] = (float)sin(a);
+        }
+}
+
 void lr_model_rope_reserve(lr_model *m, int len)
 {
     if (len <= m->rope_len) return;
@@ -130,13 +148,7 @@ void lr_model_rope_reserve(lr_model *m, int len)
     free(m->rope_sin);
     m->rope_cos = lr_xmalloc((size_t)n * half * sizeof(float));
     m->rope_sin = lr_xmalloc((size_t)n * half * sizeof(float));
-#pragma omp parallel for schedule(static)
-    for (int p = 0; p < n; p++)
-        for (int i = 0; i < half; i++) {
-            double a = p * m->inv_freq[i];
-            m->rope_cos[(size_t)p * half + i] = (float)cos(a);
-            m->rope_sin[(size_t)p * half + i] = (float)sin(a);
-        }
+    lr_par_range(n, 16.0 * n * half, rope_table_rows, m);   /* sin and cos: ~16 elements' work */
     m->rope_len = n;
 }
 
@@ -382,23 +394,36 @@ void lr_model_release(lr_model *m, lr_checkpoint *ck)
     for (int i = 0; i < m->n_params; i++) lr_checkpoint_drop_data(ck, m->params[i].name);
 }
 
+typedef struct embed_job {
+    const lr_model *m;
+    const int32_t *ids;
+    float *x;
+} embed_job;
+
+static void embed_rows(void *ctx, long lo, long hi)
+{
+    const embed_job *j = ctx;
+    const lr_model *m = j->m;
+    const int H = m->H;
+    const lr_tensor *e = m->embed_t;
+    const size_t es = lr_dtype_size(e->dtype);
+    for (long t = lo; t < hi; t++) {
+        if (m->embed)
+            memcpy(j->x + (size_t)t * H, m->embed + (size_t)j->ids[t] * H, H * sizeof(float));
+        else
+            lr_to_f32(e->dtype, (const char *)e->data + (size_t)j->ids[t] * H * es,
+                      j->x + (size_t)t * H, H);
+    }
+}
+
 int lr_model_embed(lr_model *m, const int32_t *ids, int T, float *x, lr_error *err)
 {
     for (int t = 0; t < T; t++)
         if (ids[t] < 0 || ids[t] >= m->vocab)
             return lr_errorf(err, "token %d: id %d outside the vocabulary (size %d)", t,
                              (int)ids[t], m->vocab);
-    const int H = m->H;
-    const lr_tensor *e = m->embed_t;
-    size_t es = lr_dtype_size(e->dtype);
-#pragma omp parallel for schedule(static) if ((size_t)T * H >= 32768)
-    for (int t = 0; t < T; t++) {
-        if (m->embed)
-            memcpy(x + (size_t)t * H, m->embed + (size_t)ids[t] * H, H * sizeof(float));
-        else
-            lr_to_f32(e->dtype, (const char *)e->data + (size_t)ids[t] * H * es,
-                      x + (size_t)t * H, H);
-    }
+    embed_job j = {m, ids, x};
+    lr_par_range(T, (double)T * m->H, embed_rows, &j);
     return 0;
 }
 

@@ -13,6 +13,28 @@ void lr_adamw_init(lr_adamw *o)
     o->step = 0;
 }
 
+typedef struct adamw_job {
+    float *w, *g, *m, *v;
+    float b1, b2, decay, step_size, inv_sqrt_bc2, eps;
+} adamw_job;
+
+static void adamw_span(void *ctx, long lo, long hi)
+{
+    const adamw_job *j = ctx;
+    const float b1 = j->b1, b2 = j->b2, decay = j->decay, step_size = j->step_size;
+    const float inv_sqrt_bc2 = j->inv_sqrt_bc2, eps = j->eps;
+    float *w = j->w, *g = j->g, *m = j->m, *v = j->v;
+    for (long i = lo; i < hi; i++) {
+        float gi = g[i];
+        float mi = b1 * m[i] + (1.0f - b1) * gi;
+        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        /* decoupled decay: w <- w - lr*wd*w - lr * mhat / (sqrt(vhat) + eps) */
+        w[i] = w[i] * decay - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
+    }
+}
+
 void lr_adamw_step(lr_adamw *o, lr_tparam *p, int n, double lr)
 {
     o->step++;
@@ -28,18 +50,8 @@ void lr_adamw_step(lr_adamw *o, lr_tparam *p, int n, double lr)
         if (!q->m) q->m = lr_xcalloc((size_t)q->n, sizeof(float));
         if (!q->v) q->v = lr_xcalloc((size_t)q->n, sizeof(float));
         const float decay = q->decay ? (float)(1.0 - lr * o->weight_decay) : 1.0f;
-        float *w = q->w, *g = q->g, *m = q->m, *v = q->v;
-        const int64_t len = q->n;
-#pragma omp parallel for schedule(static) if (len > 65536)
-        for (int64_t j = 0; j < len; j++) {
-            float gj = g[j];
-            float mj = b1 * m[j] + (1.0f - b1) * gj;
-            float vj = b2 * v[j] + (1.0f - b2) * gj * gj;
-            m[j] = mj;
-            v[j] = vj;
-            /* decoupled decay: w <- w - lr*wd*w - lr * mhat / (sqrt(vhat) + eps) */
-            w[j] = w[j] * decay - step_size * mj / (sqrtf(vj) * inv_sqrt_bc2 + eps);
-        }
+        adamw_job j = {q->w, q->g, q->m, q->v, b1, b2, decay, step_size, inv_sqrt_bc2, eps};
+        lr_par_range((long)q->n, (double)q->n, adamw_span, &j);
     }
 }
 
@@ -48,17 +60,18 @@ void lr_grad_zero(lr_tparam *p, int n)
     for (int i = 0; i < n; i++) memset(p[i].g, 0, (size_t)p[i].n * sizeof(float));
 }
 
+static double sumsq_span(void *ctx, long lo, long hi)
+{
+    const float *g = ctx;
+    double s = 0;
+    for (long i = lo; i < hi; i++) s += (double)g[i] * g[i];
+    return s;
+}
+
 double lr_grad_norm(const lr_tparam *p, int n)
 {
     double total = 0;
-    for (int i = 0; i < n; i++) {
-        const float *g = p[i].g;
-        double s = 0;
-        const int64_t len = p[i].n;
-#pragma omp parallel for schedule(static) reduction(+ : s) if (len > 65536)
-        for (int64_t j = 0; j < len; j++) s += (double)g[j] * g[j];
-        total += s;
-    }
+    for (int i = 0; i < n; i++) total += lr_par_sum((long)p[i].n, (double)p[i].n, sumsq_span, p[i].g);
     return sqrt(total);
 }
 
