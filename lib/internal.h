@@ -33,13 +33,18 @@ void lr_tmodel_release(lr_tmodel *m, lr_checkpoint *ck);
 /* Worker pool (kernels/workers.c): run fn(ctx, 0 .. ntasks-1) on lr_threads()
  * threads, the caller among them; returns when every task has run.  Tasks
  * go to whichever thread is free.  Called from inside a task, or while
- * another thread's job runs, it runs the tasks serially. */
+ * another thread's job runs, it runs the tasks serially; so it does for a
+ * spell when the pool has lately been slower than the caller alone. */
 void lr_par_for(int ntasks, void (*fn)(void *ctx, int task), void *ctx);
-/* Below this many elements of work (by default), a loop runs on the
- * calling thread: waking the workers costs more than they save, most on a
- * shared core.  Tests set 0 to put every loop on the pool. */
+/* Below this many elements of work, a loop runs on the calling thread:
+ * waking the workers costs more than they save, most on a shared core. */
 #define LR_PAR_MIN 32768
-void lr_par_set_min(double work);
+/* Every loop and job on the pool, however small, and never a spell alone
+ * (see workers.c): for tests of the parallel paths. */
+void lr_par_force(bool on);
+/* Whether a job now would run on the caller alone (one thread, inside a
+ * task, or a spell alone): then a product is better one block than many. */
+bool lr_par_alone(void);
 /* lr_par_for when work (elements touched in all) reaches LR_PAR_MIN,
  * else the tasks in order on the calling thread. */
 void lr_par_tasks(int ntasks, double work, void (*fn)(void *ctx, int task), void *ctx);

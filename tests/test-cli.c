@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -383,6 +384,51 @@ START_TEST(test_par_for)
 }
 END_TEST
 
+/* A worker that keeps the caller waiting on every job (its tasks sleep
+ * 3 ms, as if another process held its core) sends the pool into a spell
+ * alone: lr_par_alone() turns true and a job in the spell runs all its
+ * tasks on the caller.  lr_par_force keeps the pool in use. */
+static pthread_t gauge_caller;
+static _Atomic int gauge_elsewhere;
+static void gauge_task(void *ctx, int task)
+{
+    (void)ctx, (void)task;
+    if (!pthread_equal(pthread_self(), gauge_caller)) {
+        gauge_elsewhere++;
+        usleep(3000);
+    } else {
+        volatile double x = 0;   /* some microseconds of work */
+        for (int i = 0; i < 20000; i++) x += i;
+    }
+}
+
+START_TEST(test_par_gauge)
+{
+    lr_threads_init(2);
+    gauge_caller = pthread_self();
+    ck_assert(!lr_par_alone());
+    int jobs = 0;
+    while (jobs < 200 && !lr_par_alone()) lr_par_for(8, gauge_task, NULL), jobs++;
+    ck_assert_msg(lr_par_alone(), "%d jobs with a late worker and still no spell alone", jobs);
+    ck_assert_msg(gauge_elsewhere > 0, "the worker never took a task");
+    /* a job that began and ended in the spell ran on the caller alone */
+    bool checked = false;
+    for (int tries = 0; tries < 20 && !checked; tries++) {
+        while (!lr_par_alone()) lr_par_for(8, gauge_task, NULL);
+        gauge_elsewhere = 0;
+        lr_par_for(8, gauge_task, NULL);
+        if (lr_par_alone()) {
+            ck_assert_int_eq(gauge_elsewhere, 0);
+            checked = true;
+        }
+    }
+    ck_assert(checked);
+    lr_par_force(true);
+    ck_assert(!lr_par_alone());
+    lr_par_force(false);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli");
@@ -400,6 +446,7 @@ int main(void)
     tcase_add_test(tc, test_output_symlink_and_replace);
     tcase_add_test(tc, test_sgemm);
     tcase_add_test(tc, test_par_for);
+    tcase_add_test(tc, test_par_gauge);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

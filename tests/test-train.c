@@ -953,8 +953,8 @@ START_TEST(test_lora_fd)
 }
 END_TEST
 
-/* Every elementwise loop and reduction on the worker pool (the threshold
- * set to 0, the fixtures being small) gives the same bits on one thread
+/* Every elementwise loop and reduction on the worker pool (forced: the
+ * fixtures are small) gives the same bits on one thread
  * and on two: the loss, the scores, every gradient and the gradients'
  * norm, full and LoRA.
  * The reductions are cut by the problem's size, never by the thread count. */
@@ -968,7 +968,7 @@ START_TEST(test_grad_threads)
     ctr_case c;
     ctr_case_open(&c, dir, path);
     lr_error err = {{0}};
-    lr_par_set_min(0);
+    lr_par_force(true);
     for (int lora = 0; lora < 2; lora++) {
         float *g1 = NULL, scores[2][256];
         double loss[2], norm[2];
@@ -1009,7 +1009,7 @@ START_TEST(test_grad_threads)
         ck_assert_int_gt(total, 0);
         free(g1);
     }
-    lr_par_set_min(LR_PAR_MIN);
+    lr_par_force(false);
     ctr_case_close(&c);
 }
 END_TEST

@@ -168,7 +168,7 @@ int lr_par_grid(int m, int n, int align_m, int align_n, int min_block, int *bm, 
     /* about four blocks per thread, so that a thread slowed down by
      * another process costs a quarter of its share, not all of it;
      * halve the longer side of the blocks until there are enough */
-    int target = 4 * lr_threads(), gm = 1, gn = 1;
+    int target = lr_par_alone() ? 1 : 4 * lr_threads(), gm = 1, gn = 1;
     while (gm * gn < target) {
         int sm = (m + gm - 1) / gm, sn = (n + gn - 1) / gn;
         if (sm >= sn && sm >= 2 * min_block) gm *= 2;

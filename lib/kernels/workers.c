@@ -6,15 +6,27 @@
  * holds: nobody waits at a barrier for a thread with nothing to do.
  * Idle threads sleep on a condition variable after a short spin instead
  * of spinning on (BLIS's own threads spin at their barriers, which on a
- * shared machine makes two threads several times slower than one). */
+ * shared machine makes two threads several times slower than one).
+ *
+ * Even so, a worker that the kernel deschedules while it holds a task
+ * keeps the caller waiting at the end of the job, and beside a busy
+ * process that happens often enough to make two threads slower than one.
+ * So the caller keeps a gauge: from its own tasks' time it estimates what
+ * each job would have taken on it alone, and when over a window the jobs
+ * took longer than that, it runs them alone for a spell (doubling while
+ * the pool keeps losing) before trying the pool again. */
 #include "config.h"
 #include "internal.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 
 #define SPIN 2000   /* polls before sleeping (a few microseconds) */
+#define WINDOW 20e6        /* ns of pooled jobs per verdict */
+#define SPELL_MIN 50e6     /* ns alone after a losing window, doubling ... */
+#define SPELL_MAX 1.6e9    /* ... up to this */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;   /* workers: a new job */
@@ -30,6 +42,22 @@ static _Atomic uint64_t next;
 static atomic_int done;
 static atomic_flag busy = ATOMIC_FLAG_INIT;  /* a job is running */
 static _Thread_local bool in_worker;
+static bool forced;                    /* lr_par_force: never alone */
+/* the gauge, kept by the caller that holds busy */
+static double g_alone, g_took;         /* ns in this window: estimated alone, taken */
+static double g_spell = SPELL_MIN;     /* the next spell alone */
+static _Atomic double g_until;         /* alone until then (read by lr_par_alone) */
+
+static double clock_ns(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+static double now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+/* the caller's CPU time: its tasks' cost without the time another
+ * process held its core */
+static double cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 
 static inline void cpu_relax(void)
 {
@@ -38,13 +66,14 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Take and run tasks of generation g until none is left. */
-static void drain(unsigned g)
+/* Take and run tasks of generation g until none is left; returns how
+ * many this thread ran. */
+static int drain(unsigned g)
 {
-    for (;;) {
+    for (int ran = 0;; ran++) {
         uint64_t cur = atomic_load(&next);
         for (;;) {
-            if ((unsigned)(cur >> 32) != g || (int)(uint32_t)cur >= job_n) return;
+            if ((unsigned)(cur >> 32) != g || (int)(uint32_t)cur >= job_n) return ran;
             if (atomic_compare_exchange_weak(&next, &cur, cur + 1)) break;
         }
         job_fn(job_ctx, (int)(uint32_t)cur);
@@ -79,6 +108,31 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* A pooled job began at start; the caller ran mine of its ntasks tasks
+ * from t0 to t1 (tasks of one job cost about the same). */
+static void gauge(double start, double t0, double t1, int mine, int ntasks)
+{
+    double end = now_ns();
+    if (mine == 0) return;   /* no estimate */
+    g_alone += (t1 - t0) / mine * ntasks;
+    g_took += end - start;
+    if (g_took < WINDOW) return;
+    if (g_alone < g_took) {   /* the pool lost: a spell alone */
+        atomic_store(&g_until, end + g_spell);
+        g_spell = LR_MIN(2 * g_spell, SPELL_MAX);
+    } else {
+        g_spell = SPELL_MIN;
+    }
+    g_alone = g_took = 0;
+}
+
+void lr_par_force(bool on) { forced = on; }
+
+bool lr_par_alone(void)
+{
+    return lr_threads() == 1 || in_worker || (!forced && now_ns() < atomic_load(&g_until));
+}
+
 void lr_par_for(int ntasks, void (*fn)(void *ctx, int task), void *ctx)
 {
     if (ntasks <= 0) return;
@@ -87,6 +141,12 @@ void lr_par_for(int ntasks, void (*fn)(void *ctx, int task), void *ctx)
      * pool busy with another caller's job */
     if (want <= 0 || in_worker || atomic_flag_test_and_set(&busy)) {
         for (int i = 0; i < ntasks; i++) fn(ctx, i);
+        return;
+    }
+    double start = now_ns();
+    if (start < atomic_load(&g_until) && !forced) {   /* a spell alone */
+        for (int i = 0; i < ntasks; i++) fn(ctx, i);
+        atomic_flag_clear(&busy);
         return;
     }
     pthread_mutex_lock(&mu);
@@ -112,7 +172,9 @@ void lr_par_for(int ntasks, void (*fn)(void *ctx, int task), void *ctx)
     pthread_cond_broadcast(&wake);
     pthread_mutex_unlock(&mu);
     in_worker = true;   /* nested calls from fn run serially */
-    drain(g);
+    double t0 = cpu_ns();
+    int mine = drain(g);
+    double t1 = cpu_ns();
     in_worker = false;
     for (int spin = 0; atomic_load(&done) < ntasks && spin < SPIN; spin++) cpu_relax();
     if (atomic_load(&done) < ntasks) {
@@ -120,18 +182,15 @@ void lr_par_for(int ntasks, void (*fn)(void *ctx, int task), void *ctx)
         while (atomic_load(&done) < ntasks) pthread_cond_wait(&finished, &mu);
         pthread_mutex_unlock(&mu);
     }
+    gauge(start, t0, t1, mine, ntasks);
     atomic_flag_clear(&busy);
 }
 
 /* ---- loops over ranges ---- */
 
-static double par_min = LR_PAR_MIN;
-
-void lr_par_set_min(double work) { par_min = work; }
-
 void lr_par_tasks(int ntasks, double work, void (*fn)(void *ctx, int task), void *ctx)
 {
-    if (work >= par_min) {
+    if (work >= LR_PAR_MIN || forced) {
         lr_par_for(ntasks, fn, ctx);
         return;
     }
@@ -155,7 +214,7 @@ void lr_par_range(long n, double work, void (*fn)(void *ctx, long lo, long hi), 
 {
     if (n <= 0) return;
     int nt = lr_threads();
-    if (nt == 1 || n == 1 || work < par_min) {
+    if (n == 1 || (work < LR_PAR_MIN && !forced) || lr_par_alone()) {
         fn(ctx, 0, n);
         return;
     }
