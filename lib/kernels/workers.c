@@ -24,9 +24,9 @@
 #include <time.h>
 
 #define SPIN 2000   /* polls before sleeping (a few microseconds) */
-#define WINDOW 20e6        /* ns of pooled jobs per verdict */
+#define WINDOW 10e6        /* ns of pooled jobs per verdict */
 #define SPELL_MIN 50e6     /* ns alone after a losing window, doubling ... */
-#define SPELL_MAX 1.6e9    /* ... up to this */
+#define SPELL_MAX 3.2e9    /* ... up to this */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;   /* workers: a new job */
