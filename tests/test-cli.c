@@ -377,29 +377,38 @@ START_TEST(test_par_for)
         for (int i = 0; i < 500; i++)
             ck_assert_int_eq(par_count[i], (i < n) + (round % 2 && i < 10 && n > 3));
     }
+    /* the grid with the pool in use (the jobs above, tiny, may have sent
+     * it into a spell alone, when a product is one block) */
+    lr_par_force(true);
     int bm, bn;
     int blocks = lr_par_grid(2048, 4864, 48, 32, 128, &bm, &bn);
     ck_assert_int_eq(blocks, ((2048 + bm - 1) / bm) * ((4864 + bn - 1) / bn));
     ck_assert(blocks >= 4 && bm % 48 == 0 && bn % 32 == 0 && bm >= 128 && bn >= 128);
+    lr_par_force(false);
 }
 END_TEST
 
 /* A worker that keeps the caller waiting on every job (its tasks sleep
  * 3 ms, as if another process held its core) sends the pool into a spell
- * alone: lr_par_alone() turns true and a job in the spell runs all its
- * tasks on the caller.  lr_par_force keeps the pool in use. */
+ * alone: lr_par_alone() turns true, and in the spell a job runs all its
+ * tasks on the caller and a product is one block.  lr_par_force keeps the
+ * pool in use. */
 static pthread_t gauge_caller;
 static _Atomic int gauge_elsewhere;
+static _Atomic bool gauge_wait;   /* the caller waits (asleep) for the worker to join */
 static void gauge_task(void *ctx, int task)
 {
-    (void)ctx, (void)task;
+    (void)ctx;
     if (!pthread_equal(pthread_self(), gauge_caller)) {
         gauge_elsewhere++;
         usleep(3000);
-    } else {
-        volatile double x = 0;   /* some microseconds of work */
-        for (int i = 0; i < 20000; i++) x += i;
+        return;
     }
+    /* on a loaded machine the worker may wake late: let it take a task
+     * (sleeping costs the caller no CPU time, which the gauge counts) */
+    for (int i = 0; gauge_wait && task == 0 && gauge_elsewhere == 0 && i < 1000; i++) usleep(50);
+    volatile double x = 0;   /* some microseconds of work */
+    for (int i = 0; i < 20000; i++) x += i;
 }
 
 START_TEST(test_par_gauge)
@@ -407,18 +416,26 @@ START_TEST(test_par_gauge)
     lr_threads_init(2);
     gauge_caller = pthread_self();
     ck_assert(!lr_par_alone());
-    int jobs = 0;
-    while (jobs < 200 && !lr_par_alone()) lr_par_for(8, gauge_task, NULL), jobs++;
-    ck_assert_msg(lr_par_alone(), "%d jobs with a late worker and still no spell alone", jobs);
-    ck_assert_msg(gauge_elsewhere > 0, "the worker never took a task");
+    int jobs = 0, joined = 0;
+    gauge_wait = true;
+    while (jobs < 200 && !lr_par_alone()) {
+        gauge_elsewhere = 0;
+        lr_par_for(8, gauge_task, NULL);
+        jobs++, joined += gauge_elsewhere > 0;
+    }
+    gauge_wait = false;
+    ck_assert_msg(lr_par_alone(), "%d jobs (the worker in %d) and still no spell alone", jobs, joined);
+    ck_assert_msg(joined > 0, "the worker never took a task");
     /* a job that began and ended in the spell ran on the caller alone */
     bool checked = false;
     for (int tries = 0; tries < 20 && !checked; tries++) {
         while (!lr_par_alone()) lr_par_for(8, gauge_task, NULL);
         gauge_elsewhere = 0;
         lr_par_for(8, gauge_task, NULL);
+        int bm, bn, blocks = lr_par_grid(2048, 4864, 48, 32, 128, &bm, &bn);
         if (lr_par_alone()) {
             ck_assert_int_eq(gauge_elsewhere, 0);
+            ck_assert_int_eq(blocks, 1);   /* a product alone is one block */
             checked = true;
         }
     }

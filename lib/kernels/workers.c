@@ -11,8 +11,8 @@
  * Even so, a worker that the kernel deschedules while it holds a task
  * keeps the caller waiting at the end of the job, and beside a busy
  * process that happens often enough to make two threads slower than one.
- * So the caller keeps a gauge: from its own tasks' time it estimates what
- * each job would have taken on it alone, and when over a window the jobs
+ * So the caller keeps a gauge: from its own tasks' CPU time it estimates
+ * what each job would have taken on it alone, and when over a window the jobs
  * took longer than that, it runs them alone for a spell (doubling while
  * the pool keeps losing) before trying the pool again. */
 #include "config.h"
@@ -85,11 +85,12 @@ static int drain(unsigned g)
     }
 }
 
+/* arg: the generation when the worker was made, so that it joins the job
+ * that made it */
 static void *worker(void *arg)
 {
-    (void)arg;
     in_worker = true;
-    unsigned seen = atomic_load(&gen);
+    unsigned seen = (unsigned)(uintptr_t)arg;
     for (;;) {
         unsigned g;
         int spin = 0;
@@ -155,7 +156,7 @@ void lr_par_for(int ntasks, void (*fn)(void *ctx, int task), void *ctx)
         pthread_attr_t at;
         pthread_attr_init(&at);
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        int rc = pthread_create(&t, &at, worker, NULL);
+        int rc = pthread_create(&t, &at, worker, (void *)(uintptr_t)atomic_load(&gen));
         pthread_attr_destroy(&at);
         if (rc) break;   /* run with the workers there are */
         n_workers++;
