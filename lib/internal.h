@@ -50,7 +50,7 @@ bool lr_par_alone(void);
 void lr_par_tasks(int ntasks, double work, void (*fn)(void *ctx, int task), void *ctx);
 /* fn(ctx, lo, hi) over consecutive chunks of [0, n), about four per
  * thread, on the pool; one call fn(ctx, 0, n) when work (elements touched
- * in all) is below LR_PAR_MIN or there is one thread. */
+ * in all) is below LR_PAR_MIN or the caller is alone (lr_par_alone). */
 void lr_par_range(long n, double work, void (*fn)(void *ctx, long lo, long hi), void *ctx);
 /* A reduction cut by n alone, so that the thread count does not change
  * the result: the sum of fn(ctx, lo, hi) over LR_PAR_PARTS (or n, if

@@ -590,13 +590,21 @@ static void check_contrastive(const char *dir, const char *refpath, const char *
     ctr_case_close(&c);
 }
 
+/* The fixture fx's directory and its contrastive reference in path;
+ * false (the test returns) when the shared data is absent. */
+static bool contrastive_ref(const char *fx, char dir[1024], char path[1100])
+{
+    snprintf(path, 200, "fixtures/%s", fx);
+    if (!shared_path(dir, 1024, path)) return false;
+    snprintf(path, 1100, "%s/ref-contrastive-grad.safetensors", dir);
+    return true;
+}
+
 START_TEST(test_grad_contrastive)
 {
     const char *fx = fixtures[_i];
     char dir[1024], path[1100];
-    snprintf(path, 200, "fixtures/%s", fx);
-    if (!shared_path(dir, sizeof dir, path)) return;
-    snprintf(path, sizeof path, "%s/ref-contrastive-grad.safetensors", dir);
+    if (!contrastive_ref(fx, dir, path)) return;
     check_contrastive(dir, path, fx, LR_POOL_LAST, true, 0.05);
 }
 END_TEST
@@ -616,9 +624,7 @@ START_TEST(test_grad_bf16)
         return;
     }
     char dir[1024], path[1100];
-    snprintf(path, 200, "fixtures/%s", fx);
-    if (!shared_path(dir, sizeof dir, path)) return;
-    snprintf(path, sizeof path, "%s/ref-contrastive-grad.safetensors", dir);
+    if (!contrastive_ref(fx, dir, path)) return;
     ctr_case c;
     ctr_case_open(&c, dir, path);
     lr_checkpoint *ck = c.ck;
@@ -962,9 +968,7 @@ START_TEST(test_grad_threads)
 {
     const char *fx = fixtures[_i];
     char dir[1024], path[1100];
-    snprintf(path, 200, "fixtures/%s", fx);
-    if (!shared_path(dir, sizeof dir, path)) return;
-    snprintf(path, sizeof path, "%s/ref-contrastive-grad.safetensors", dir);
+    if (!contrastive_ref(fx, dir, path)) return;
     ctr_case c;
     ctr_case_open(&c, dir, path);
     lr_error err = {{0}};

@@ -445,6 +445,7 @@ static void attention_direct(lr_model *m, const float *qr, const float *kr, cons
         }
     if (work == 0) return;
     attn_job j = {m, qr, kr, v, seq_start, use, att, lse};
+    /* work counts multiply-adds, which go faster than elementwise work */
     lr_par_tasks(n_seq * m->nh, work / 4, attention_direct_task, &j);
 }
 
