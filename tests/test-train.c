@@ -555,6 +555,15 @@ static void ctr_case_close(ctr_case *c)
     f64_close(&c->ref);
 }
 
+/* A trainable model of the case's checkpoint. */
+static lr_tmodel *ctr_tmodel(const ctr_case *c)
+{
+    lr_error err = {{0}};
+    lr_tmodel *tm = lr_tmodel_new(c->ck, false, &err);
+    ck_assert_msg(tm != NULL, "%s", err.msg);
+    return tm;
+}
+
 /* The fixture dir's ref-batch.json through lr_tmodel_contrastive against
  * the float64 reference refpath (loss, scores, every gradient), in one graph
  * and with gradient caching in small chunks. */
@@ -563,26 +572,23 @@ static void check_contrastive(const char *dir, const char *refpath, const char *
 {
     ctr_case c;
     ctr_case_open(&c, dir, refpath);
-    lr_checkpoint *ck = c.ck;
-    lr_contrastive_batch b = c.b;
-    f64file ref = c.ref;
+    const lr_contrastive_batch *b = &c.b;
     lr_error err = {{0}};
     /* twice: one forward with graph, then with gradient caching in small chunks */
     for (int pass = 0; pass < 2; pass++) {
-        lr_tmodel *tm = lr_tmodel_new(ck, false, &err);
-        ck_assert_msg(tm != NULL, "%s", err.msg);
+        lr_tmodel *tm = ctr_tmodel(&c);
         if (pass) lr_tmodel_set_chunk(tm, 12);
-        float *scores = malloc(sizeof(float) * b.nq * b.np);
-        double loss = lr_tmodel_contrastive(tm, &b, tau, 1, pool, normalize, 1.0, scores, &err);
+        float *scores = malloc(sizeof(float) * b->nq * b->np);
+        double loss = lr_tmodel_contrastive(tm, b, tau, 1, pool, normalize, 1.0, scores, &err);
         size_t n;
-        const double *rl = f64_get(&ref, "loss", &n);
+        const double *rl = f64_get(&c.ref, "loss", &n);
         measured("contrastive_loss", what, fabs(loss - rl[0]) / fmax(1, fabs(rl[0])));
         ck_assert_msg(fabs(loss - rl[0]) <= TOL_LOSS * fmax(1, fabs(rl[0])), "%s: loss %.8f vs %.8f", what, loss, rl[0]);
-        const double *rs = f64_get(&ref, "scores", &n);
-        ck_assert_int_eq(n, b.nq * b.np);
+        const double *rs = f64_get(&c.ref, "scores", &n);
+        ck_assert_int_eq(n, b->nq * b->np);
         ck_assert_msg(measured("scores", what, rel_err_f32_f64(scores, rs, n)) < TOL_SCORES, "%s: scores", what);
         int checked = 0;
-        compare_grads(tm, &ref, what, &checked);
+        compare_grads(tm, &c.ref, what, &checked);
         ck_assert_int_gt(checked, 5);
         free(scores);
         lr_tmodel_free(tm);
@@ -627,17 +633,13 @@ START_TEST(test_grad_bf16)
     if (!contrastive_ref(fx, dir, path)) return;
     ctr_case c;
     ctr_case_open(&c, dir, path);
-    lr_checkpoint *ck = c.ck;
-    lr_contrastive_batch b = c.b;
-    f64file ref = c.ref;
     lr_error err = {{0}};
-    lr_tmodel *tm = lr_tmodel_new(ck, false, &err);
-    ck_assert_msg(tm != NULL, "%s", err.msg);
+    lr_tmodel *tm = ctr_tmodel(&c);
     ck_assert_int_eq(lr_tmodel_set_precision(tm, LR_PREC_BF16, &err), 0);
     ck_assert_int_eq(lr_tmodel_precision(tm), LR_PREC_BF16);
-    double loss = lr_tmodel_contrastive(tm, &b, 0.05, 1, LR_POOL_LAST, true, 1.0, NULL, &err);
+    double loss = lr_tmodel_contrastive(tm, &c.b, 0.05, 1, LR_POOL_LAST, true, 1.0, NULL, &err);
     size_t n;
-    const double *rl = f64_get(&ref, "loss", &n);
+    const double *rl = f64_get(&c.ref, "loss", &n);
     double el = measured("bf16_loss", fx, fabs(loss - rl[0]) / fmax(1, fabs(rl[0])));
     ck_assert_msg(el <= BF16_TOL_LOSS, "%s: bf16 loss %.6f vs %.6f", fx, loss, rl[0]);
     int np, checked = 0;
@@ -646,7 +648,7 @@ START_TEST(test_grad_bf16)
     for (int i = 0; i < np; i++) {
         char key[300];
         snprintf(key, sizeof key, "grad.%s", p[i].name);
-        const double *r = f64_get(&ref, key, &n);
+        const double *r = f64_get(&c.ref, key, &n);
         if (!r) continue;
         ck_assert_int_eq((int64_t)n, p[i].n);
         double dot = 0, na = 0, nr = 0;
@@ -979,8 +981,7 @@ START_TEST(test_grad_threads)
         size_t total = 0;
         for (int threads = 1; threads <= 2; threads++) {
             lr_threads_init(threads);
-            lr_tmodel *tm = lr_tmodel_new(c.ck, false, &err);
-            ck_assert_msg(tm != NULL, "%s", err.msg);
+            lr_tmodel *tm = ctr_tmodel(&c);
             if (lora) ck_assert_msg(lr_tmodel_lora(tm, 4, 8.0, "all", 7, &err) == 0, "%s", err.msg);
             ck_assert_int_le(c.b.nq * c.b.np, 256);
             loss[threads - 1] = lr_tmodel_contrastive(tm, &c.b, 0.05, 1, LR_POOL_LAST, true, 1.0,

@@ -232,22 +232,23 @@ static void rms_bwd(float *dx, bool acc, const float *dy, const float *x, const 
     }
 }
 
-/* rows of y += b, or (bias_bwd_cols) b += column sums of y */
+/* add_bias: out (rows x n) += in (the bias) on every row; bias_bwd:
+ * out (the bias gradient) += the column sums of in (rows x n) */
 typedef struct bias_job {
-    float *y;
-    float *b;
+    float *out;
+    const float *in;
     int rows, n;
 } bias_job;
 
 static void add_bias_rows(void *ctx, long lo, long hi)
 {
     const bias_job *j = ctx;
-    for (long t = lo; t < hi; t++) add_row(j->y + (size_t)t * j->n, j->b, j->n);
+    for (long t = lo; t < hi; t++) add_row(j->out + (size_t)t * j->n, j->in, j->n);
 }
 
 static void add_bias(float *y, const float *b, int T, int out)
 {
-    bias_job j = {y, (float *)b, T, out};
+    bias_job j = {y, b, T, out};
     lr_par_range(T, (double)T * out, add_bias_rows, &j);
 }
 
@@ -263,8 +264,8 @@ static void bias_bwd_cols(void *ctx, long lo, long hi)
     const bias_job *j = ctx;
     for (long i = lo; i < hi; i++) {
         float s = 0;
-        for (int t = 0; t < j->rows; t++) s += j->y[(size_t)t * j->n + i];
-        j->b[i] += s;
+        for (int t = 0; t < j->rows; t++) s += j->in[(size_t)t * j->n + i];
+        j->out[i] += s;
     }
 }
 
@@ -272,7 +273,7 @@ static void bias_bwd_cols(void *ctx, long lo, long hi)
 static void bias_bwd(float *g, const float *dy, int rows, int n)
 {
     if (!g) return;
-    bias_job j = {(float *)dy, g, rows, n};
+    bias_job j = {g, dy, rows, n};
     lr_par_range(n, (double)rows * n, bias_bwd_cols, &j);
 }
 
@@ -366,7 +367,6 @@ void lr_rope(const lr_model *m, float *x, int T, int heads, const int *pos, bool
 typedef struct flat_job {
     float *y;
     const float *a, *b;
-    size_t n;
 } flat_job;
 
 static void swiglu_span(void *ctx, long lo, long hi)
@@ -377,7 +377,7 @@ static void swiglu_span(void *ctx, long lo, long hi)
 
 void lr_swiglu(float *act, const float *gate, const float *up, size_t n)
 {
-    flat_job j = {act, gate, up, n};
+    flat_job j = {act, gate, up};
     lr_par_range((long)n, (double)n, swiglu_span, &j);
 }
 
@@ -389,7 +389,7 @@ static void add_span(void *ctx, long lo, long hi)
 
 void lr_add(float *y, const float *x, size_t n)
 {
-    flat_job j = {y, x, NULL, n};
+    flat_job j = {y, x, NULL};
     lr_par_range((long)n, (double)n, add_span, &j);
 }
 

@@ -30,10 +30,6 @@ static void convert_span(void *ctx, long lo, long hi)
 
 static void convert_par(lr_dtype dt, const void *src, float *dst, size_t n)
 {
-    if (dt == LR_F32 || n < (1u << 16)) {
-        lr_to_f32(dt, src, dst, n);
-        return;
-    }
     convert_job j = {dt, src, dst};
     lr_par_range((long)n, (double)n, convert_span, &j);
 }
