@@ -1019,6 +1019,62 @@ START_TEST(test_grad_threads)
 }
 END_TEST
 
+/* LoRA with adapters that moved (B != 0, set after lr_tmodel_lora):
+ * contrastive in one graph and with gradient caching in chunks of 12
+ * tokens give the same loss and adapter gradients, so the caching path
+ * embeds on weights merged from the adapters as they are. */
+START_TEST(test_lora_chunked)
+{
+    const char *fx = fixtures[_i];
+    char dir[1024], path[1100];
+    if (!contrastive_ref(fx, dir, path)) return;
+    ctr_case c;
+    ctr_case_open(&c, dir, path);
+    lr_error err = {{0}};
+    double loss[2];
+    float *g[2] = {NULL, NULL};
+    size_t total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        lr_tmodel *tm = ctr_tmodel(&c);
+        ck_assert_msg(lr_tmodel_lora(tm, 4, 8.0, "all", 7, &err) == 0, "%s", err.msg);
+        int np;
+        lr_tparam *p = lr_tmodel_params(tm, &np);
+        lr_rng rng;
+        lr_rng_seed(&rng, 11);
+        for (int i = 0; i < np; i++)
+            if (strstr(p[i].name, "lora_B"))
+                for (int64_t j = 0; j < p[i].n; j++) p[i].w[j] = (float)(0.05 * lr_rng_normal(&rng));
+        if (pass) lr_tmodel_set_chunk(tm, 12);
+        lr_grad_zero(p, np);
+        loss[pass] = lr_tmodel_contrastive(tm, &c.b, 0.05, 1, LR_POOL_LAST, true, 1.0, NULL, &err);
+        ck_assert_msg(isfinite(loss[pass]), "%s: %s", fx, err.msg);
+        size_t at = 0;
+        for (int i = 0; i < np; i++) at += p[i].n;
+        g[pass] = malloc(at * sizeof(float));
+        at = 0;
+        for (int i = 0; i < np; i++) {
+            memcpy(g[pass] + at, p[i].g, p[i].n * sizeof(float));
+            at += p[i].n;
+        }
+        total = at;
+        lr_tmodel_free(tm);
+    }
+    ck_assert_msg(fabs(loss[0] - loss[1]) <= 1e-5 * fmax(1, fabs(loss[0])),
+                  "%s: LoRA loss %.8f in one graph, %.8f with gradient caching", fx, loss[0], loss[1]);
+    double num = 0, den = 0;
+    for (size_t k = 0; k < total; k++) {
+        num += ((double)g[0][k] - g[1][k]) * ((double)g[0][k] - g[1][k]);
+        den += (double)g[0][k] * g[0][k];
+    }
+    ck_assert_msg(den > 0, "%s: LoRA gradients all zero", fx);
+    ck_assert_msg(sqrt(num / den) < 1e-4, "%s: LoRA gradients with gradient caching off by %.3g (relative)", fx,
+                  sqrt(num / den));
+    free(g[0]);
+    free(g[1]);
+    ctr_case_close(&c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("train");
@@ -1036,6 +1092,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_grad_variants, 0, LR_ARRAY_LEN_(variant_fixtures) * N_VARIANTS);
     tcase_add_test(tc, test_lora_fd);
     tcase_add_loop_test(tc, test_lora_ref, 0, LR_ARRAY_LEN_(fixtures));
+    tcase_add_loop_test(tc, test_lora_chunked, 0, LR_ARRAY_LEN_(fixtures));
     tcase_add_loop_test(tc, test_grad_lm, 0, LR_ARRAY_LEN_(fixtures));
     tcase_add_loop_test(tc, test_grad_threads, 0, LR_ARRAY_LEN_(fixtures));
     suite_add_tcase(s, tc);

@@ -158,10 +158,10 @@ void lr_tmodel_release(lr_tmodel *tm, lr_checkpoint *ck)
 /* ------------------------------------------------------------------ */
 /* objectives */
 
-int lr_tmodel_embed(lr_tmodel *tm, const int32_t *ids, const int *lens, int n_seq,
-                    lr_pooling pooling, float *out, lr_error *err)
+/* Pooled embeddings on the weights as they are (adapters already merged). */
+static int embed_merged(lr_tmodel *tm, const int32_t *ids, const int *lens, int n_seq,
+                        lr_pooling pooling, float *out, lr_error *err)
 {
-    if (tm->n_lora) lr_lora_merge(tm);
     const int H = tm->m->H;
     /* in chunks of whole sequences, to bound the workspace */
     int s0 = 0;
@@ -180,6 +180,13 @@ int lr_tmodel_embed(lr_tmodel *tm, const int32_t *ids, const int *lens, int n_se
         s0 = s1;
     }
     return 0;
+}
+
+int lr_tmodel_embed(lr_tmodel *tm, const int32_t *ids, const int *lens, int n_seq,
+                    lr_pooling pooling, float *out, lr_error *err)
+{
+    if (tm->n_lora) lr_lora_merge(tm);
+    return embed_merged(tm, ids, lens, n_seq, pooling, out, err);
 }
 
 /* Forward with cache over sequences [s0, s1) of ids/lens, then backward
@@ -247,7 +254,7 @@ double lr_tmodel_contrastive(lr_tmodel *tm, const lr_contrastive_batch *b, doubl
         rc = lr_model_forward_cached(m, ids, lens, n, tm->cache, NULL, err);
         if (rc == 0) lr_pool(tm->cache->hidden, lens, n, H, pooling, false, E);
     } else if (n > 0) {
-        rc = lr_tmodel_embed(tm, ids, lens, n, pooling, E, err);
+        rc = embed_merged(tm, ids, lens, n, pooling, E, err);   /* merged above */
     }
     if (lr_dist_check(rc, err)) goto done;
     lr_dist_gather_rows(E, Eall, b->nq, H);
